@@ -1,0 +1,129 @@
+/**
+ * The ports the election core talks to. The core never reads a clock or touches a database itself: the
+ * service passes a system clock and the PostgreSQL store (`@promha/storage`), tests pass the fakes from
+ * `@promha/election/testing`.
+ *
+ * All times are integer milliseconds. *Data time* is sample time as sent by a replica; *wall time* is the
+ * ingest instance's clock, only ever read through {@link Clock}.
+ */
+
+/** Wall-clock time source. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+}
+
+/**
+ * The lease of one cluster: `leader` may store data with data time in `[start, until)` under `epoch`.
+ * `epoch` increases by one at every leader change.
+ */
+export interface Lease {
+  readonly cluster: string;
+  readonly leader: string;
+  readonly epoch: number;
+  /** Data time (inclusive) from which this leader's samples are stored. */
+  readonly start: number;
+  /** Data time (exclusive) up to which the leader may store without extending the lease in the store. */
+  readonly until: number;
+  /** Greatest data time the leader was seen sending when the row was last written. */
+  readonly lastLeaderSampleTime: number;
+  /** Wall time at which an instance last heard from the leader (written with every extension). */
+  readonly leaderLastSeenWall: number;
+  /** Wall time of the last write of the row. */
+  readonly updatedWall: number;
+}
+
+export type LeaseChangeReason = 'initial' | 'takeover';
+
+/**
+ * A leader change, as recorded in the history. For a takeover, `[oldStart, oldUntil)` is the closed interval the
+ * old leader held under `epoch - 1`: it never changes again, and the old leader's late samples inside it stay
+ * storable (DESIGN rule 6).
+ */
+export interface LeaseChange {
+  readonly cluster: string;
+  readonly epoch: number;
+  readonly oldLeader: string | null;
+  readonly newLeader: string;
+  readonly oldStart: number | null;
+  readonly oldUntil: number | null;
+  readonly newStart: number;
+  readonly wallTime: number;
+  readonly reason: LeaseChangeReason;
+}
+
+/** Outcome of a compare-and-set on the store: either the new row, or the row that made it fail. */
+export type CasResult =
+  | { readonly kind: 'won'; readonly lease: Lease }
+  | { readonly kind: 'lost'; readonly current: Lease | undefined };
+
+export interface TakeoverRequest {
+  readonly cluster: string;
+  /** The epoch the challenger saw; the CAS fails if the row has moved on. */
+  readonly expectedEpoch: number;
+  readonly newLeader: string;
+  /** Greatest data time of the challenger's request: must have reached the row's `until`. */
+  readonly challengerMaxTime: number;
+  /** `until` of the new lease (challenger's max time + timeout). */
+  readonly newUntil: number;
+  /** Wall now of the deciding instance. */
+  readonly wallNow: number;
+  /** The row's `leaderLastSeenWall` must be at or before `wallNow - leaseTimeout`. */
+  readonly leaseTimeout: number;
+}
+
+export interface ExtendRequest {
+  readonly cluster: string;
+  readonly leader: string;
+  readonly epoch: number;
+  /** New `until`; the store keeps the greater of this and the current value. */
+  readonly until: number;
+  readonly lastLeaderSampleTime: number;
+  readonly wallNow: number;
+}
+
+/**
+ * Durable lease state shared by every ingest instance: the single source of truth for who leads.
+ * Every mutating method is one atomic compare-and-set; history rows are written in the same transaction.
+ */
+export interface LeaseStore {
+  /** Every lease, for the cache's initial load and periodic refresh. */
+  loadAll(): Promise<readonly Lease[]>;
+  get(cluster: string): Promise<Lease | undefined>;
+  /** Creates the first lease of a cluster; loses (returning the existing row) if one exists already. */
+  create(cluster: string, leader: string, start: number, until: number, wallNow: number): Promise<CasResult>;
+  /** Extends the current leader's lease; loses if leader or epoch no longer match. */
+  extend(request: ExtendRequest): Promise<CasResult>;
+  /** Replaces the leader: new lease `[row.until, newUntil)` under `epoch + 1`, history row written. */
+  takeOver(request: TakeoverRequest): Promise<CasResult>;
+  /** Leader changes, newest first. */
+  history(options: { readonly cluster?: string; readonly limit: number }): Promise<readonly LeaseChange[]>;
+  /** Deletes history rows older than `wallBefore`, keeping each cluster's newest row. Returns rows deleted. */
+  pruneHistory(wallBefore: number): Promise<number>;
+}
+
+/**
+ * The precondition a storage write checks in its own transaction (DESIGN rule 7) before its samples commit.
+ * It holds when either
+ * - the cluster's current lease has `leader === replica`, `epoch === epoch`, `start <= minTime` and
+ *   `maxTime < until` (after applying `extendUntil`, if given, as an extension in the same transaction), or
+ * - a history row records a closed interval `[oldStart, oldUntil)` of `replica` containing `[minTime, maxTime]`.
+ * Concurrent fenced writes of one cluster must not serialize on it, while a takeover waits for them.
+ */
+export interface Fence {
+  readonly cluster: string;
+  readonly replica: string;
+  readonly epoch: number;
+  readonly minTime: number;
+  readonly maxTime: number;
+  /** When set, the write also extends the lease to this `until` (and refreshes last-seen) in its transaction. */
+  readonly extendUntil?: number;
+  readonly wallNow: number;
+}
+
+/** Why a fence failed: the write rolled back and the caller must re-decide with fresh lease state. */
+export interface FenceFailure {
+  readonly kind: 'fence-failed';
+  readonly cluster: string;
+  readonly current: Lease | undefined;
+}
