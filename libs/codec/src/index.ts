@@ -4,6 +4,7 @@ export type {
   Histogram,
   HistogramResetHint,
   Label,
+  LabelMatcher,
   MetricMetadata,
   MetricType,
   Sample,

@@ -98,3 +98,10 @@ export interface WriteRequest {
   /** 1.0 only: metadata sent beside the series (metadata-only requests have no series at all). */
   readonly metadata: readonly MetricMetadata[];
 }
+
+/** A label matcher of a remote-read query (PromQL semantics: regexes are fully anchored, RE2 syntax). */
+export interface LabelMatcher {
+  readonly type: 'EQ' | 'NEQ' | 'RE' | 'NRE';
+  readonly name: string;
+  readonly value: string;
+}

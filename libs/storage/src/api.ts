@@ -1,0 +1,75 @@
+import type { LabelMatcher, Label, MetricMetadata, Sample, Histogram, TimeSeries } from '@promha/codec';
+import type { Fence, FenceFailure, LeaseStore } from '@promha/election';
+
+/** Public, all-optional options; resolved once into a fully-required internal form. */
+export interface StorageOptions {
+  /** postgres:// URI of the database. */
+  readonly uri: string;
+  /** Pool size (`--db.max-connections`), default 10. */
+  readonly maxConnections?: number;
+  /** Series cache bound in entries (`--cache.series-max`), default 1,000,000. */
+  readonly seriesCacheMax?: number;
+  /** Sample retention in days (`--retention`), default 90. */
+  readonly retentionDays?: number;
+  /** Lease history retention in ms (`--ha.history-retention`), default 30 days. */
+  readonly historyRetentionMs?: number;
+  /** Application name reported to PostgreSQL. */
+  readonly applicationName?: string;
+}
+
+/** Result of a write: stored, or the fence failed and nothing of it was written. */
+export type WriteOutcome =
+  | {
+      readonly kind: 'stored';
+      readonly samples: number;
+      readonly histograms: number;
+      readonly exemplars: number;
+    }
+  | FenceFailure;
+
+/** One part of a write: series (labels final: replica label already removed) and the fence guarding it. */
+export interface WritePart {
+  readonly series: readonly TimeSeries[];
+  /** Absent for non-HA data and with HA off. */
+  readonly fence?: Fence;
+}
+
+export interface SeriesSamples {
+  readonly labels: readonly Label[];
+  readonly samples: readonly Sample[];
+  readonly histograms: readonly Histogram[];
+}
+
+export interface Storage {
+  /** Applies pending migrations (once across concurrently starting instances). */
+  migrate(): Promise<void>;
+  /**
+   * Writes one part in a transaction that checks its fence; resolves after commit. Batched with concurrent
+   * calls. Throws StorageError (with a stable code and `retryable`) on database trouble.
+   */
+  write(part: WritePart): Promise<WriteOutcome>;
+  /** Idempotent upsert of metric metadata. */
+  upsertMetadata(metadata: readonly MetricMetadata[]): Promise<void>;
+  /** The PostgreSQL lease store for the election. */
+  readonly leases: LeaseStore;
+  /** Series with samples in `[start, end]` matching every matcher, streamed. */
+  querySamples(matchers: readonly LabelMatcher[], start: number, end: number): AsyncIterable<SeriesSamples>;
+  series(matchers: readonly LabelMatcher[], start: number, end: number, limit?: number): Promise<readonly (readonly Label[])[]>;
+  labelNames(matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]>;
+  labelValues(name: string, matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]>;
+  /** Drops partitions older than retention, creates partitions ahead, prunes lease history. */
+  maintain(wallNow: number): Promise<void>;
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+  stats(): StorageStats;
+  close(): Promise<void>;
+}
+
+export interface StorageStats {
+  readonly seriesCacheSize: number;
+  readonly seriesCacheHits: number;
+  readonly seriesCacheMisses: number;
+  readonly poolTotal: number;
+  readonly poolIdle: number;
+  readonly poolWaiting: number;
+}
