@@ -32,6 +32,12 @@ export interface WritePart {
   readonly series: readonly TimeSeries[];
   /** Absent for non-HA data and with HA off. */
   readonly fence?: Fence;
+  /**
+   * Identifies this exact part's content across deliveries (the ingest passes a digest of the request body with
+   * the cluster and the decided time window). Storage may use it to recognise an identical resend after a 5xx or
+   * a crash between commit and answer, and store nothing twice.
+   */
+  readonly idempotencyKey?: string;
 }
 
 export interface SeriesSamples {
