@@ -1,0 +1,297 @@
+/**
+ * The HTTP surface of the ingest service as a Fastify plugin. It receives only narrow ports (a write pipeline,
+ * readers, a health source, metrics), so route tests run with `inject()` and fakes, and `main.ts` alone listens.
+ *
+ * Status mapping (DESIGN.md wire contract): 204 stored, 202 all deduplicated, 400/413/415 from the codec with
+ * its message, 401 without valid credentials, 503 with Retry-After for overload and for any database or
+ * lease-store trouble (never 429, never 4xx for a database error).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Label, LabelMatcher } from '@promha/codec';
+import type { Lease, LeaseChange } from '@promha/election';
+import type { Authenticator } from './auth.js';
+import { IngestError } from './errors.js';
+import { parseSelector } from './internal/selector.js';
+import type { IngestMetrics } from './metrics.js';
+
+/** Counts a remote-write 2.0 answer reports in its `X-Prometheus-Remote-Write-*-Written` headers. */
+export interface Written {
+  readonly samples: number;
+  readonly histograms: number;
+  readonly exemplars: number;
+}
+
+/** What became of an accepted write. */
+export interface WriteResult {
+  /** `stored`: 204 (something stored, or nothing needed storing); `deduplicated`: 202 (all of it non-leader). */
+  readonly kind: 'stored' | 'deduplicated';
+  readonly version: 1 | 2;
+  readonly written: Written;
+}
+
+/** The write path: decode, decide, store. Throws errors carrying an HTTP `status` (see errors.ts). */
+export interface WritePipeline {
+  /** True when the in-flight bound is reached: the route answers 503 before reading the body. */
+  overloaded(): boolean;
+  write(body: Buffer, contentType: string | undefined): Promise<WriteResult>;
+}
+
+/** Remote read: a snappy-compressed ReadRequest in, a snappy-compressed SAMPLES ReadResponse out. */
+export interface RemoteReader {
+  read(body: Buffer): Promise<Uint8Array>;
+}
+
+/** The Prometheus HTTP API's metadata queries. Each `selectors` entry is one `match[]` (results are unioned). */
+export interface QueryApi {
+  series(selectors: readonly (readonly LabelMatcher[])[], start: number, end: number, limit?: number): Promise<readonly (readonly Label[])[]>;
+  labelNames(selectors: readonly (readonly LabelMatcher[])[], start: number, end: number): Promise<readonly string[]>;
+  labelValues(name: string, selectors: readonly (readonly LabelMatcher[])[], start: number, end: number): Promise<readonly string[]>;
+}
+
+/** Lease state for the HA endpoints. */
+export interface HaApi {
+  clusters(): Promise<readonly Lease[]>;
+  history(options: { readonly cluster?: string; readonly limit: number }): Promise<readonly LeaseChange[]>;
+}
+
+export interface HealthSource {
+  /** Migrated, leases loaded, database answering. */
+  ready(): boolean;
+}
+
+export interface AppDeps {
+  readonly pipeline: WritePipeline;
+  readonly reader: RemoteReader;
+  readonly query: QueryApi;
+  readonly ha: HaApi;
+  readonly health: HealthSource;
+  readonly metrics: IngestMetrics;
+  /** Largest accepted body on the wire (413 above). */
+  readonly maxBodyBytes: number;
+  readonly auth?: Authenticator | undefined;
+  /** Seconds sent in Retry-After with every 503; default 1. */
+  readonly retryAfterSeconds?: number;
+}
+
+const WRITTEN_HEADERS = {
+  samples: 'X-Prometheus-Remote-Write-Samples-Written',
+  histograms: 'X-Prometheus-Remote-Write-Histograms-Written',
+  exemplars: 'X-Prometheus-Remote-Write-Exemplars-Written',
+} as const;
+
+/** Paths answered without credentials (probes). */
+const PUBLIC_PATHS = new Set(['/healthz', '/ready']);
+
+/** Maps any thrown value to the status it is answered with. */
+export function statusOf(e: unknown): number {
+  if (e instanceof IngestError) return e.status;
+  if (e instanceof Error) {
+    // Codec errors carry their own 400/413/415; storage errors (any code) are database trouble: 503.
+    if (e.name === 'StorageError') return 503;
+    const status = (e as { status?: unknown; statusCode?: unknown }).status ?? (e as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 600 && status !== 429) return status;
+  }
+  return 500;
+}
+
+function isJsonApi(url: string): boolean {
+  return url.startsWith('/api/v1/') && !url.startsWith('/api/v1/write') && !url.startsWith('/api/v1/read');
+}
+
+/** The ingest service's routes, hooks and error handling. Register with `app.register(ingestApp, deps)`. */
+export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const { metrics } = deps;
+  const retryAfter = String(deps.retryAfterSeconds ?? 1);
+
+  app.addHook('onRequest', async (request, reply) => {
+    request.promhaStart = process.hrtime.bigint();
+    if (deps.auth === undefined || PUBLIC_PATHS.has(request.url.split('?')[0]!)) return;
+    if (!(await deps.auth.check(request.headers.authorization))) {
+      reply.header('WWW-Authenticate', 'Basic realm="promha", Bearer').code(401);
+      await reply.send('unauthorized: missing or wrong credentials\n');
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const endpoint = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ endpoint, code: String(reply.statusCode) });
+    const start = request.promhaStart;
+    if (start !== undefined) {
+      metrics.requestDuration.observe({ endpoint }, Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  });
+
+  app.setErrorHandler(async (error: unknown, request, reply) => {
+    const status = statusOf(error);
+    const message = error instanceof Error ? error.message : String(error);
+    if (status >= 500) {
+      request.log.warn({ err: error, status }, 'request failed');
+    } else {
+      request.log.debug({ status, reason: message }, 'request rejected');
+    }
+    if (status === 503) reply.header('Retry-After', retryAfter);
+    reply.code(status);
+    if (isJsonApi(request.url)) {
+      return { status: 'error', errorType: status >= 500 ? 'unavailable' : 'bad_data', error: message };
+    }
+    reply.type('text/plain; charset=utf-8');
+    return `${message}\n`;
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    reply.code(404).type('text/plain; charset=utf-8');
+    return `no route for ${request.method} ${request.url}\n`;
+  });
+
+  await app.register((scope, _options, done) => {
+    // Binary bodies of any content type enter as a Buffer; the codec decides whether the type is supported
+    // (415) so that the message names the problem.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => {
+      done(null, body);
+    });
+
+    const write = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const body = request.body;
+      const result = await deps.pipeline.write(Buffer.isBuffer(body) ? body : Buffer.alloc(0), request.headers['content-type']);
+      if (result.version === 2) {
+        reply.header(WRITTEN_HEADERS.samples, String(result.written.samples));
+        reply.header(WRITTEN_HEADERS.histograms, String(result.written.histograms));
+        reply.header(WRITTEN_HEADERS.exemplars, String(result.written.exemplars));
+      }
+      await reply.code(result.kind === 'stored' ? 204 : 202).send();
+    };
+    const shed = (_request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+      // Backpressure before the body is read or decoded: the cheapest possible 503.
+      done(
+        deps.pipeline.overloaded()
+          ? new IngestError('PROMHA_INGEST_OVERLOADED', 'overloaded: too many samples in flight, retry later')
+          : undefined,
+      );
+    };
+    scope.post('/write', { onRequest: shed }, write);
+    scope.post('/api/v1/write', { onRequest: shed }, write);
+
+    const read = async (request: FastifyRequest, reply: FastifyReply): Promise<Buffer> => {
+      const body = request.body;
+      const out = await deps.reader.read(Buffer.isBuffer(body) ? body : Buffer.alloc(0));
+      reply.header('Content-Type', 'application/x-protobuf').header('Content-Encoding', 'snappy');
+      return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    };
+    scope.post('/read', read);
+    scope.post('/api/v1/read', read);
+    done();
+  });
+
+  await app.register((api, _options, done) => {
+    api.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) => {
+      done(null, Object.fromEntries(groupParams(new URLSearchParams(String(body)))));
+    });
+
+    const params = (request: FastifyRequest): Readonly<Record<string, string | string[] | undefined>> => ({
+      ...(request.query as Record<string, string | string[]>),
+      ...(typeof request.body === 'object' && request.body !== null ? (request.body as Record<string, string | string[]>) : {}),
+    });
+    const selectors = (p: Readonly<Record<string, string | string[] | undefined>>, required: boolean): LabelMatcher[][] => {
+      const raw = p['match[]'];
+      const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+      if (required && list.length === 0) throw new IngestError('PROMHA_INGEST_BAD_REQUEST', 'no match[] parameter provided');
+      return list.map(parseSelector);
+    };
+    const range = (p: Readonly<Record<string, string | string[] | undefined>>): [number, number] => {
+      const start = parseTime(p['start'], 'start', 0);
+      const end = parseTime(p['end'], 'end', Number.MAX_SAFE_INTEGER);
+      if (end < start) throw new IngestError('PROMHA_INGEST_BAD_REQUEST', 'end timestamp must not be before start time');
+      return [start, end];
+    };
+
+    const series = async (request: FastifyRequest): Promise<unknown> => {
+      const p = params(request);
+      const [start, end] = range(p);
+      const limit = parseLimit(p['limit']);
+      const found = await deps.query.series(selectors(p, true), start, end, limit);
+      return { status: 'success', data: found.map((labels) => Object.fromEntries(labels.map((l) => [l.name, l.value]))) };
+    };
+    api.get('/api/v1/series', series);
+    api.post('/api/v1/series', series);
+
+    const labels = async (request: FastifyRequest): Promise<unknown> => {
+      const p = params(request);
+      const [start, end] = range(p);
+      return { status: 'success', data: await deps.query.labelNames(selectors(p, false), start, end) };
+    };
+    api.get('/api/v1/labels', labels);
+    api.post('/api/v1/labels', labels);
+
+    api.get<{ Params: { name: string } }>('/api/v1/label/:name/values', async (request) => {
+      const p = params(request);
+      const [start, end] = range(p);
+      const name = request.params.name;
+      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) {
+        throw new IngestError('PROMHA_INGEST_BAD_REQUEST', `invalid label name: ${JSON.stringify(name)}`);
+      }
+      return { status: 'success', data: await deps.query.labelValues(name, selectors(p, false), start, end) };
+    });
+
+    api.get('/api/v1/ha/clusters', async () => {
+      const leases = await deps.ha.clusters();
+      return { status: 'success', data: [...leases].sort((a, b) => (a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0)) };
+    });
+    api.get('/api/v1/ha/history', async (request) => {
+      const p = params(request);
+      const cluster = p['cluster'];
+      if (Array.isArray(cluster)) throw new IngestError('PROMHA_INGEST_BAD_REQUEST', 'cluster may be given once');
+      const limit = parseLimit(p['limit']) ?? 100;
+      const changes = await deps.ha.history(cluster === undefined ? { limit } : { cluster, limit });
+      return { status: 'success', data: changes };
+    });
+    done();
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  app.get('/healthz', (_request, reply) => reply.send('ok\n'));
+  app.get('/ready', async (_request, reply) => {
+    const ready = deps.health.ready();
+    metrics.ready.set(ready ? 1 : 0);
+    if (!ready) reply.code(503).header('Retry-After', retryAfter);
+    return ready ? 'ready\n' : 'not ready\n';
+  });
+}
+
+function groupParams(p: URLSearchParams): Map<string, string | string[]> {
+  const out = new Map<string, string | string[]>();
+  for (const [k, v] of p) {
+    const prev = out.get(k);
+    out.set(k, prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]);
+  }
+  return out;
+}
+
+/** Prometheus API time: Unix seconds (float) or RFC 3339; returns ms. */
+export function parseTime(raw: string | string[] | undefined, what: string, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (Array.isArray(raw)) throw new IngestError('PROMHA_INGEST_BAD_REQUEST', `${what} may be given once`);
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Math.round(Number(raw) * 1000);
+  const ms = /^\d{4}-\d\d-\d\dT/.test(raw) ? Date.parse(raw) : NaN;
+  if (Number.isNaN(ms)) {
+    throw new IngestError('PROMHA_INGEST_BAD_REQUEST', `invalid ${what} ${JSON.stringify(raw)}: want Unix seconds or RFC 3339`);
+  }
+  return ms;
+}
+
+function parseLimit(raw: string | string[] | undefined): number | undefined {
+  if (raw === undefined || raw === '' || raw === '0') return undefined;
+  if (Array.isArray(raw) || !/^\d+$/.test(raw)) {
+    throw new IngestError('PROMHA_INGEST_BAD_REQUEST', `invalid limit ${JSON.stringify(raw)}`);
+  }
+  return Math.min(Number(raw), 100_000);
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    promhaStart?: bigint;
+  }
+}

@@ -1,0 +1,382 @@
+/**
+ * The service's configuration: one table of flags (name, environment variable, default, parser, help) is the
+ * single source of truth for parsing, validation and `--help`. `resolveConfig` applies flag > environment >
+ * default once at start and returns a fully-required {@link Config}, or throws a {@link ConfigError} naming the
+ * flag and the problem.
+ */
+import { IngestError } from './errors.js';
+
+/** Thrown for an unknown flag or a value that does not parse or validate; `message` is meant for the operator. */
+export class ConfigError extends IngestError {
+  constructor(message: string) {
+    super('PROMHA_INGEST_CONFIG', message);
+  }
+}
+
+/** A listen address: `:9201` (every interface) or `host:port` / `[v6]:port`. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type LogFormat = 'json' | 'logfmt';
+
+interface FlagSpec<T> {
+  readonly flag: string;
+  readonly help: string;
+  /** The default as written on the command line (shown by `--help`); undefined means "not set". */
+  readonly default: string | undefined;
+  readonly parse: (raw: string) => T;
+  /** Boolean flags may be given bare (`--metrics.high-availability`) to mean true. */
+  readonly boolean?: true;
+}
+
+function spec<T>(s: FlagSpec<T>): FlagSpec<T> {
+  return s;
+}
+
+const UNITS_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+  y: 31_536_000_000,
+};
+
+/** Parses a Prometheus-style duration (`30s`, `5m`, `1h30m`, `90d`, `250ms`) into milliseconds. */
+export function parseDuration(raw: string): number {
+  const s = raw.trim();
+  if (s === '0') return 0;
+  const re = /(\d+)(ms|s|m|h|d|w|y)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    total += Number(m[1]) * UNITS_MS[m[2]!]!;
+    matched = re.lastIndex;
+  }
+  if (s.length === 0 || matched !== s.length) {
+    throw new Error(`"${raw}" is not a duration (examples: 250ms, 30s, 5m, 1h30m, 90d)`);
+  }
+  if (!Number.isSafeInteger(total)) throw new Error(`"${raw}" is too long a duration`);
+  return total;
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** Parses a byte size: a plain integer, or a number with KB/MB/GB (decimal) or KiB/MiB/GiB (binary). */
+export function parseSize(raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(raw.trim());
+  const unit = m === null ? undefined : SIZE_UNITS[m[2]!.toLowerCase()];
+  if (m === null || unit === undefined) {
+    throw new Error(`"${raw}" is not a size (examples: 1048576, 16MiB, 64MB)`);
+  }
+  const n = Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(n)) throw new Error(`"${raw}" is too large`);
+  return n;
+}
+
+/** Parses `:9201`, `0.0.0.0:9201`, `localhost:9201` or `[::1]:9201`. */
+export function parseListenAddress(raw: string): ListenAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535) {
+    throw new Error(`"${raw}" is not a listen address (examples: :9201, 127.0.0.1:9201, [::1]:9201)`);
+  }
+  const host = m[1] ?? m[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function parseBool(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no') return false;
+  throw new Error(`"${raw}" is not a boolean (true or false)`);
+}
+
+function positiveInt(raw: string): number {
+  const n = Number(raw.trim());
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new Error(`"${raw}" is not a positive integer`);
+  }
+  return n;
+}
+
+function positive(parse: (raw: string) => number): (raw: string) => number {
+  return (raw) => {
+    const n = parse(raw);
+    if (n <= 0) throw new Error(`"${raw}" must be greater than zero`);
+    return n;
+  };
+}
+
+function nonEmpty(raw: string): string {
+  if (raw.length === 0) throw new Error('must not be empty');
+  return raw;
+}
+
+function oneOf<T extends string>(values: readonly T[]): (raw: string) => T {
+  return (raw) => {
+    const found = values.find((v) => v === raw.trim());
+    if (found === undefined) throw new Error(`"${raw}" is not one of ${values.join(', ')}`);
+    return found;
+  };
+}
+
+/** Every flag. Keys are the {@link Config} property names; the order is the order of `--help`. */
+const FLAGS = {
+  listenAddress: spec({
+    flag: 'web.listen-address',
+    help: 'Address to listen on for HTTP(S): ":port" for every interface, or "host:port".',
+    default: ':9201',
+    parse: parseListenAddress,
+  }),
+  dbUri: spec<string | undefined>({
+    flag: 'db.uri',
+    help: 'PostgreSQL connection URI. When unset, an embedded persistent PostgreSQL is started under --db.embedded-dir.',
+    default: undefined,
+    parse: nonEmpty,
+  }),
+  dbEmbeddedDir: spec({
+    flag: 'db.embedded-dir',
+    help: 'Data directory of the embedded PostgreSQL used when --db.uri is unset.',
+    default: '.promha/pg',
+    parse: nonEmpty,
+  }),
+  dbMaxConnections: spec({
+    flag: 'db.max-connections',
+    help: 'Maximum number of connections in the database pool.',
+    default: '10',
+    parse: positiveInt,
+  }),
+  highAvailability: spec({
+    flag: 'metrics.high-availability',
+    help: 'Deduplicate Prometheus HA pairs (one leader per cluster). false stores every replica as sent.',
+    default: 'true',
+    parse: parseBool,
+    boolean: true,
+  }),
+  clusterLabel: spec({
+    flag: 'ha.cluster-label',
+    help: 'External label naming the HA cluster (Prometheus Operator: prometheus).',
+    default: 'cluster',
+    parse: nonEmpty,
+  }),
+  replicaLabel: spec({
+    flag: 'ha.replica-label',
+    help: 'External label naming the replica within its cluster (Prometheus Operator: prometheus_replica).',
+    default: '__replica__',
+    parse: nonEmpty,
+  }),
+  leaseTimeoutMs: spec({
+    flag: 'ha.lease-timeout',
+    help: 'Data time (and wall time) without data from the leader after which another replica may take over.',
+    default: '30s',
+    parse: positive(parseDuration),
+  }),
+  leaseRefreshMs: spec({
+    flag: 'ha.lease-refresh',
+    help: 'How often leases are written and re-read; must be less than --ha.lease-timeout.',
+    default: '5s',
+    parse: positive(parseDuration),
+  }),
+  historyRetentionMs: spec({
+    flag: 'ha.history-retention',
+    help: 'How long leader-change history is kept.',
+    default: '30d',
+    parse: positive(parseDuration),
+  }),
+  retentionMs: spec({
+    flag: 'retention',
+    help: 'How long samples are kept (whole days).',
+    default: '90d',
+    parse: positive(parseDuration),
+  }),
+  maxBodyBytes: spec({
+    flag: 'web.max-body-bytes',
+    help: 'Largest accepted request body on the wire (compressed); larger bodies are answered 413.',
+    default: '16MiB',
+    parse: positive(parseSize),
+  }),
+  maxDecodedBytes: spec({
+    flag: 'web.max-decoded-bytes',
+    help: 'Largest decompressed request; checked against the snappy header before allocating (413).',
+    default: '64MiB',
+    parse: positive(parseSize),
+  }),
+  maxInFlightSamples: spec({
+    flag: 'ingest.max-in-flight-samples',
+    help: 'Samples decoded and not yet answered above which new writes are answered 503 without decoding.',
+    default: '2000000',
+    parse: positiveInt,
+  }),
+  seriesCacheMax: spec({
+    flag: 'cache.series-max',
+    help: 'Series kept in the in-process series cache.',
+    default: '1000000',
+    parse: positiveInt,
+  }),
+  bearerTokenFile: spec<string | undefined>({
+    flag: 'web.auth.bearer-token-file',
+    help: 'File holding the bearer token clients must send (Authorization: Bearer ...).',
+    default: undefined,
+    parse: nonEmpty,
+  }),
+  basicUsersFile: spec<string | undefined>({
+    flag: 'web.auth.basic-users-file',
+    help: 'File of "user:scrypt$..." lines for HTTP basic auth (see README: hash-password).',
+    default: undefined,
+    parse: nonEmpty,
+  }),
+  tlsCertFile: spec<string | undefined>({
+    flag: 'web.tls-cert-file',
+    help: 'TLS certificate (PEM); serve HTTPS when set together with --web.tls-key-file.',
+    default: undefined,
+    parse: nonEmpty,
+  }),
+  tlsKeyFile: spec<string | undefined>({
+    flag: 'web.tls-key-file',
+    help: 'TLS private key (PEM).',
+    default: undefined,
+    parse: nonEmpty,
+  }),
+  logLevel: spec<LogLevel>({
+    flag: 'log.level',
+    help: 'Log level: trace, debug, info, warn, error, fatal, silent.',
+    default: 'info',
+    parse: oneOf<LogLevel>(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  }),
+  logFormat: spec<LogFormat>({
+    flag: 'log.format',
+    help: 'Log format: json or logfmt.',
+    default: 'json',
+    parse: oneOf<LogFormat>(['json', 'logfmt']),
+  }),
+  shutdownTimeoutMs: spec({
+    flag: 'shutdown-timeout',
+    help: 'On SIGTERM/SIGINT, time allowed to finish in-flight requests and close the pool before exiting.',
+    default: '20s',
+    parse: positive(parseDuration),
+  }),
+} as const;
+
+type Flags = typeof FLAGS;
+
+/** The resolved configuration: every value present and validated. */
+export type Config = {
+  readonly [K in keyof Flags]: ReturnType<Flags[K]['parse']>;
+};
+
+/** `PROMHA_` + the flag name upper-cased with `.` and `-` as `_` (e.g. `PROMHA_WEB_LISTEN_ADDRESS`). */
+export function envName(flag: string): string {
+  return `PROMHA_${flag.toUpperCase().replace(/[.-]/g, '_')}`;
+}
+
+/** What the command line asked for besides the configuration. */
+export type CliResult = { readonly kind: 'run'; readonly config: Config } | { readonly kind: 'help'; readonly text: string };
+
+/**
+ * Resolves flags (`--name=value`, `--name value`, bare `--bool-flag`), then `PROMHA_*` variables, then defaults.
+ * Throws {@link ConfigError} on an unknown flag, a missing or malformed value, or inconsistent values.
+ */
+export function resolveConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliResult {
+  if (argv.includes('--help') || argv.includes('-h')) return { kind: 'help', text: helpText() };
+  const byFlag = new Map<string, keyof Flags>(
+    (Object.keys(FLAGS) as (keyof Flags)[]).map((k) => [FLAGS[k].flag, k] as const),
+  );
+  const given = new Map<keyof Flags, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--?([a-z0-9.-]+)(?:=(.*))?$/s.exec(arg);
+    const key = m === null ? undefined : byFlag.get(m[1]!);
+    if (m === null || key === undefined) {
+      throw new ConfigError(`unknown flag ${arg} (see --help)`);
+    }
+    let value = m[2];
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (FLAGS[key].boolean === true && (next === undefined || next.startsWith('-') || !/^(true|false)$/i.test(next))) {
+        value = 'true';
+      } else if (next === undefined) {
+        throw new ConfigError(`flag --${FLAGS[key].flag} needs a value`);
+      } else {
+        value = next;
+        i++;
+      }
+    }
+    given.set(key, value);
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(FLAGS) as (keyof Flags)[]) {
+    const s: FlagSpec<unknown> = FLAGS[key];
+    const envVar = envName(s.flag);
+    const fromFlag = given.get(key);
+    const fromEnv = env[envVar];
+    const [raw, source] =
+      fromFlag !== undefined
+        ? [fromFlag, `--${s.flag}`]
+        : fromEnv !== undefined && fromEnv !== ''
+          ? [fromEnv, envVar]
+          : [s.default, 'default'];
+    if (raw === undefined) {
+      out[key] = undefined;
+      continue;
+    }
+    try {
+      out[key] = s.parse(raw);
+    } catch (e: unknown) {
+      throw new ConfigError(`invalid ${source}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const config = out as Config;
+  validate(config);
+  return { kind: 'run', config };
+}
+
+function validate(c: Config): void {
+  if (c.leaseRefreshMs >= c.leaseTimeoutMs) {
+    throw new ConfigError(
+      `--ha.lease-refresh (${c.leaseRefreshMs}ms) must be less than --ha.lease-timeout (${c.leaseTimeoutMs}ms)`,
+    );
+  }
+  if (c.clusterLabel === c.replicaLabel) {
+    throw new ConfigError('--ha.cluster-label and --ha.replica-label must differ');
+  }
+  if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
+    throw new ConfigError('--web.tls-cert-file and --web.tls-key-file must be given together');
+  }
+  if (c.retentionMs < 86_400_000) throw new ConfigError('--retention must be at least 1d');
+  if (c.maxDecodedBytes < c.maxBodyBytes) {
+    throw new ConfigError('--web.max-decoded-bytes must be at least --web.max-body-bytes');
+  }
+}
+
+/** `--help`: every flag with its environment variable and default. */
+export function helpText(): string {
+  const lines = ['Usage: promha-ingest [flags]', '', 'Flags (each also read from its PROMHA_* environment variable; flag > env > default):', ''];
+  for (const key of Object.keys(FLAGS) as (keyof Flags)[]) {
+    const s: FlagSpec<unknown> = FLAGS[key];
+    lines.push(`  --${s.flag}  (${envName(s.flag)}, default: ${s.default ?? 'unset'})`);
+    lines.push(`      ${s.help}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The flag table for documentation (README generation and tests). */
+export function flagTable(): readonly { readonly flag: string; readonly env: string; readonly default: string | undefined; readonly help: string }[] {
+  return (Object.keys(FLAGS) as (keyof Flags)[]).map((k) => {
+    const s: FlagSpec<unknown> = FLAGS[k];
+    return { flag: s.flag, env: envName(s.flag), default: s.default, help: s.help };
+  });
+}

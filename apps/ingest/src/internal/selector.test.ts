@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { parseSelector } from './selector.js';
+
+describe('parseSelector', () => {
+  it('parses a metric name with every operator', () => {
+    expect(parseSelector(`up{a="b", c!='d',e=~"f.*" ,g!~\`h\\d\`}`)).toEqual([
+      { type: 'EQ', name: '__name__', value: 'up' },
+      { type: 'EQ', name: 'a', value: 'b' },
+      { type: 'NEQ', name: 'c', value: 'd' },
+      { type: 'RE', name: 'e', value: 'f.*' },
+      { type: 'NRE', name: 'g', value: 'h\\d' },
+    ]);
+  });
+  it('handles escapes, a bare name, a colon name and a trailing comma', () => {
+    expect(parseSelector('{job="a\\"b\\n\\u00e9",}')).toEqual([{ type: 'EQ', name: 'job', value: 'a"b\né' }]);
+    expect(parseSelector(' rule:x_total ')).toEqual([{ type: 'EQ', name: '__name__', value: 'rule:x_total' }]);
+  });
+  it.each(['', '{}', '{a=""}', '{a=~".*"}', 'up{a="b"', 'up{a~"b"}', 'up{a="b"} x', '{a=~"("}', 'up{a="\\q"}'])(
+    'refuses %j with a position',
+    (s) => {
+      expect(() => parseSelector(s)).toThrow(/invalid selector/);
+    },
+  );
+});

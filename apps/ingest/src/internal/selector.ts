@@ -1,0 +1,138 @@
+/**
+ * A PromQL series-selector parser for the `match[]` parameters of the HTTP API: `metric`, `{a="b"}`,
+ * `metric{a="b", c!="d", e=~"f", g!~"h"}`. Strings are double-, single- or back-quoted with Go-style escapes
+ * (back-quoted: raw). Throws IngestError (400) naming the position of the problem.
+ */
+import type { LabelMatcher } from '@promha/codec';
+import { IngestError } from '../errors.js';
+
+const METRIC_NAME = /[a-zA-Z_:][a-zA-Z0-9_:]*/y;
+const LABEL_NAME = /[a-zA-Z_][a-zA-Z0-9_]*/y;
+const OPERATOR = /(=~|!~|!=|=)/y;
+const WS = /\s*/y;
+
+const OPS: Readonly<Record<string, LabelMatcher['type']>> = { '=': 'EQ', '!=': 'NEQ', '=~': 'RE', '!~': 'NRE' };
+const ESCAPES: Readonly<Record<string, string>> = {
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  '\\': '\\',
+  '"': '"',
+  "'": "'",
+};
+
+class Cursor {
+  pos = 0;
+  constructor(readonly text: string) {}
+  fail(what: string): never {
+    throw new IngestError('PROMHA_INGEST_BAD_REQUEST', `invalid selector ${JSON.stringify(this.text)}: ${what} at position ${this.pos}`);
+  }
+  skipWs(): void {
+    WS.lastIndex = this.pos;
+    WS.exec(this.text);
+    this.pos = WS.lastIndex;
+  }
+  match(re: RegExp): string | undefined {
+    re.lastIndex = this.pos;
+    const m = re.exec(this.text);
+    if (m === null) return undefined;
+    this.pos = re.lastIndex;
+    return m[0];
+  }
+  peek(): string | undefined {
+    return this.text[this.pos];
+  }
+  eat(ch: string): boolean {
+    if (this.text[this.pos] !== ch) return false;
+    this.pos++;
+    return true;
+  }
+  string(): string {
+    const quote = this.peek();
+    if (quote !== '"' && quote !== "'" && quote !== '`') this.fail('expected a quoted string');
+    this.pos++;
+    let out = '';
+    for (;;) {
+      const ch = this.text[this.pos];
+      if (ch === undefined) this.fail('unterminated string');
+      this.pos++;
+      if (ch === quote) return out;
+      if (ch === '\\' && quote !== '`') {
+        const esc = this.text[this.pos];
+        if (esc === undefined) this.fail('unterminated escape');
+        this.pos++;
+        const simple = ESCAPES[esc];
+        if (simple !== undefined) {
+          out += simple;
+          continue;
+        }
+        const len = esc === 'x' ? 2 : esc === 'u' ? 4 : esc === 'U' ? 8 : 0;
+        const hex = this.text.slice(this.pos, this.pos + len);
+        if (len === 0 || !/^[0-9a-fA-F]+$/.test(hex) || hex.length !== len) this.fail(`bad escape \\${esc}`);
+        this.pos += len;
+        out += String.fromCodePoint(parseInt(hex, 16));
+        continue;
+      }
+      out += ch;
+    }
+  }
+}
+
+/** Parses one selector into its matchers (the metric name becomes `__name__="..."`). */
+export function parseSelector(text: string): LabelMatcher[] {
+  const c: Cursor = new Cursor(text);
+  const matchers: LabelMatcher[] = [];
+  c.skipWs();
+  const name = c.match(METRIC_NAME);
+  if (name !== undefined) matchers.push({ type: 'EQ', name: '__name__', value: name });
+  c.skipWs();
+  if (c.eat('{')) {
+    for (;;) {
+      c.skipWs();
+      if (c.eat('}')) break;
+      const label = c.peek() === '"' ? c.string() : c.match(LABEL_NAME);
+      if (label === undefined) c.fail('expected a label name');
+      c.skipWs();
+      const op = c.match(OPERATOR);
+      if (op === undefined) c.fail('expected one of =, !=, =~, !~');
+      c.skipWs();
+      const value = c.string();
+      const type = OPS[op]!;
+      if (type === 'RE' || type === 'NRE') {
+        try {
+          new RegExp(`^(?:${value})$`, 'u');
+        } catch {
+          c.fail(`invalid regular expression ${JSON.stringify(value)}`);
+        }
+      }
+      matchers.push({ type, name: label, value });
+      c.skipWs();
+      if (c.eat(',')) continue;
+      if (c.eat('}')) break;
+      c.fail('expected "," or "}"');
+    }
+  }
+  c.skipWs();
+  if (c.pos !== text.length) c.fail('unexpected text');
+  if (matchers.length === 0) c.fail('empty selector');
+  // Prometheus refuses selectors that match everything, including series without the label.
+  if (!matchers.some((m) => !matchesEmpty(m))) c.fail('a selector needs at least one matcher that does not match the empty string');
+  return matchers;
+}
+
+function matchesEmpty(m: LabelMatcher): boolean {
+  switch (m.type) {
+    case 'EQ':
+      return m.value === '';
+    case 'NEQ':
+      return m.value !== '';
+    case 'RE':
+      return new RegExp(`^(?:${m.value})$`, 'u').test('');
+    case 'NRE':
+      return !new RegExp(`^(?:${m.value})$`, 'u').test('');
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The service's Prometheus metrics: exactly the names of docs/metrics.md (alerts are written against them),
+ * plus prom-client's default process metrics. One {@link IngestMetrics} per process (or per test) with its own
+ * registry, so tests never share global state.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type SampleOutcome = 'stored' | 'deduplicated' | 'rejected' | 'failed';
+export type LeaseStoreOp = 'load' | 'create' | 'extend' | 'takeover' | 'refresh';
+
+/** Every metric of docs/metrics.md, typed, on one registry. */
+export interface IngestMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'endpoint' | 'code'>;
+  readonly requestDuration: Histogram<'endpoint'>;
+  readonly samples: Counter<'outcome'>;
+  readonly haDeduplicated: Counter<'cluster'>;
+  readonly haNonHa: Counter;
+  readonly haLeader: Gauge<'cluster' | 'replica'>;
+  readonly haLeaderChanges: Counter<'cluster'>;
+  readonly haFenceFailures: Counter<'cluster'>;
+  readonly haStoreRoundTrips: Counter<'op'>;
+  readonly haUnled: Counter<'cluster'>;
+  readonly writeBatchSize: Histogram;
+  readonly writeBatchDuration: Histogram;
+  readonly writeErrors: Counter<'code'>;
+  readonly seriesCacheHits: Counter;
+  readonly seriesCacheMisses: Counter;
+  readonly seriesCacheSize: Gauge;
+  readonly inFlightSamples: Gauge;
+  readonly dbPoolConnections: Gauge<'state'>;
+  readonly dbUp: Gauge;
+  readonly ready: Gauge;
+}
+
+export function createMetrics(options: { readonly defaultMetrics?: boolean } = {}): IngestMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({
+      name: 'promha_requests_total',
+      help: 'HTTP requests answered, by route and status code.',
+      labelNames: ['endpoint', 'code'],
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'promha_request_duration_seconds',
+      help: 'Request latency.',
+      labelNames: ['endpoint'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    samples: new Counter({
+      name: 'promha_samples_total',
+      help: 'Samples (floats and histograms) by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    haDeduplicated: new Counter({
+      name: 'promha_ha_deduplicated_samples_total',
+      help: "Samples dropped because their replica is not the cluster's leader.",
+      labelNames: ['cluster'],
+      registers,
+    }),
+    haNonHa: new Counter({
+      name: 'promha_ha_non_ha_samples_total',
+      help: 'Samples without HA labels, stored as sent.',
+      registers,
+    }),
+    haLeader: new Gauge({
+      name: 'promha_ha_leader',
+      help: '1 for the current leader of a cluster (as this instance knows it).',
+      labelNames: ['cluster', 'replica'],
+      registers,
+    }),
+    haLeaderChanges: new Counter({
+      name: 'promha_ha_leader_changes_total',
+      help: 'Leader changes this instance performed or observed.',
+      labelNames: ['cluster'],
+      registers,
+    }),
+    haFenceFailures: new Counter({
+      name: 'promha_ha_fence_failures_total',
+      help: 'Fenced writes rolled back because the lease moved on.',
+      labelNames: ['cluster'],
+      registers,
+    }),
+    haStoreRoundTrips: new Counter({
+      name: 'promha_ha_store_round_trips_total',
+      help: 'Lease store calls.',
+      labelNames: ['op'],
+      registers,
+    }),
+    haUnled: new Counter({
+      name: 'promha_ha_unled_samples_total',
+      help: 'Samples of a cluster for which no replica could be made leader (answered 503).',
+      labelNames: ['cluster'],
+      registers,
+    }),
+    writeBatchSize: new Histogram({
+      name: 'promha_write_batch_size',
+      help: 'Samples per committed database batch.',
+      buckets: [10, 100, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000],
+      registers,
+    }),
+    writeBatchDuration: new Histogram({
+      name: 'promha_write_batch_duration_seconds',
+      help: 'Database write latency per batch.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    writeErrors: new Counter({
+      name: 'promha_write_errors_total',
+      help: 'Database write errors by storage error code.',
+      labelNames: ['code'],
+      registers,
+    }),
+    seriesCacheHits: new Counter({ name: 'promha_series_cache_hits_total', help: 'Series cache hits.', registers }),
+    seriesCacheMisses: new Counter({
+      name: 'promha_series_cache_misses_total',
+      help: 'Series cache misses.',
+      registers,
+    }),
+    seriesCacheSize: new Gauge({ name: 'promha_series_cache_size', help: 'Series in the cache.', registers }),
+    inFlightSamples: new Gauge({
+      name: 'promha_in_flight_samples',
+      help: 'Samples decoded and not yet answered.',
+      registers,
+    }),
+    dbPoolConnections: new Gauge({
+      name: 'promha_db_pool_connections',
+      help: 'Database pool state.',
+      labelNames: ['state'],
+      registers,
+    }),
+    dbUp: new Gauge({ name: 'promha_db_up', help: '1 while the database answers the readiness probe.', registers }),
+    ready: new Gauge({ name: 'promha_ready', help: '1 while /ready answers 200.', registers }),
+  };
+}
+
+/** Names of every promha_* metric this module registers (for the contract test against docs/metrics.md). */
+export function promhaMetricNames(metrics: IngestMetrics): readonly string[] {
+  return metrics.registry
+    .getMetricsAsArray()
+    .map((m) => m.name)
+    .filter((n) => n.startsWith('promha_'))
+    .sort();
+}
