@@ -1,0 +1,273 @@
+import {
+  checkRun,
+  type AckRecord,
+  type CheckResult,
+  type LeaderChange,
+} from "./checkers.js";
+import { generateFaults, type Fault } from "./faults.js";
+import { HttpTransport } from "./http-transport.js";
+import {
+  HEALTHY_LINK,
+  LoadBalancer,
+  type BalancerStats,
+  type LinkState,
+} from "./lb.js";
+import { Prng } from "./prng.js";
+import { FakeReplica, type Timers } from "./replica.js";
+import type { Scenario } from "./scenario.js";
+import type { IngestTier } from "./tier.js";
+import type { WireSeries } from "./wire.js";
+
+/** What happened to a scheduled fault when the run applied it. */
+export interface FaultEvent {
+  readonly faultId: number;
+  readonly action: "start" | "end" | "skipped" | "failed";
+  readonly atMs: number;
+  readonly detail?: string;
+}
+
+export interface Progress {
+  readonly atMs: number;
+  readonly durationMs: number;
+  readonly phase: "running" | "draining" | "checking";
+  readonly scraped: number;
+  readonly answered: number;
+  readonly queued: number;
+  readonly activeFaults: number;
+  readonly requests: number;
+}
+
+export interface RunResult {
+  readonly scenario: Scenario;
+  readonly faults: readonly Fault[];
+  readonly faultEvents: readonly FaultEvent[];
+  readonly skews: readonly (readonly number[])[];
+  readonly dataBaseMs: number;
+  readonly wallStartMs: number;
+  readonly check: CheckResult;
+  readonly history: readonly LeaderChange[] | undefined;
+  readonly balancer: BalancerStats;
+  readonly tier: string;
+}
+
+/** Everything of the outside world the runner uses, injected so the run's logic reads no clock of its own. */
+export interface RunEnvironment {
+  readonly tier: IngestTier;
+  /** Wall clock (epoch ms): data time base and the ingest's history timestamps. */
+  readonly wallNow: () => number;
+  readonly timers: Timers;
+  readonly encode: (series: readonly WireSeries[]) => Uint8Array;
+  readonly onProgress?: (p: Progress) => void;
+  readonly progressEveryMs?: number;
+  readonly gapSlackMs?: number;
+}
+
+/** The fault schedule and per-replica skews a seed produces: the reproducible part of a run. */
+export function plan(scenario: Scenario): {
+  faults: readonly Fault[];
+  skews: number[][];
+} {
+  const root = new Prng(scenario.seed);
+  const skewRng = root.fork("skew");
+  const faultRng = root.fork("faults");
+  const skews = Array.from({ length: scenario.clusters }, () =>
+    Array.from({ length: scenario.replicas }, () =>
+      skewRng.int(scenario.skewMinMs, scenario.skewMaxMs),
+    ),
+  );
+  return { faults: generateFaults(scenario, faultRng), skews };
+}
+
+export async function runScenario(
+  scenario: Scenario,
+  env: RunEnvironment,
+): Promise<RunResult> {
+  const { timers, tier } = env;
+  const root = new Prng(scenario.seed);
+  const { faults, skews } = plan(scenario);
+  const events: FaultEvent[] = [];
+  const active = new Set<Fault>();
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => timers.after(ms, resolve));
+
+  const link = (cluster: number, replica: number): LinkState => {
+    let state = HEALTHY_LINK;
+    for (const f of active) {
+      if (f.cluster !== cluster || f.replica !== replica) continue;
+      if (f.kind === "replica-cut") state = { ...state, cut: true };
+      if (f.kind === "slow-link")
+        state = { ...state, delayMs: state.delayMs + (f.delayMs ?? 0) };
+      if (f.kind === "lossy-link")
+        state = {
+          ...state,
+          lossProbability: Math.max(state.lossProbability, f.probability ?? 0),
+        };
+      if (f.kind === "duplicate-delivery")
+        state = {
+          ...state,
+          duplicateProbability: Math.max(
+            state.duplicateProbability,
+            f.probability ?? 0,
+          ),
+        };
+    }
+    return state;
+  };
+  const lb = new LoadBalancer({
+    backends: () => tier.ports(),
+    link,
+    rng: root.fork("lb"),
+    sleep,
+  });
+  const lbPort = await lb.listen();
+  const transport = new HttpTransport(
+    lbPort,
+    Math.max(5000, 4 * scenario.leaseTimeoutMs),
+  );
+
+  const wallStartMs = env.wallNow();
+  const dataBaseMs = wallStartMs - timers.now();
+  const acks: AckRecord[] = [];
+  const replicas: FakeReplica[][] = skews.map((row, c) =>
+    row.map(
+      (skewMs, r) =>
+        new FakeReplica({
+          scenario,
+          cluster: c,
+          replica: r,
+          skewMs,
+          dataBaseMs,
+          rng: root.fork(`replica-${c}-${r}`),
+          timers,
+          transport,
+          encode: env.encode,
+          onAnswer: (a) => acks.push(a),
+        }),
+    ),
+  );
+  const t0 = timers.now();
+  const at = (): number => timers.now() - t0;
+
+  const pendingActions: Promise<void>[] = [];
+  const act = (
+    f: Fault,
+    action: "start" | "end",
+    fn: () => Promise<void> | void,
+  ): void => {
+    pendingActions.push(
+      (async () => {
+        try {
+          await fn();
+          events.push({ faultId: f.id, action, atMs: at() });
+        } catch (e: unknown) {
+          events.push({
+            faultId: f.id,
+            action: "failed",
+            atMs: at(),
+            detail: e instanceof Error ? e.message : String(e),
+          });
+        }
+      })(),
+    );
+  };
+  for (const f of faults) {
+    const replica =
+      f.cluster !== undefined && f.replica !== undefined
+        ? replicas[f.cluster]?.[f.replica]
+        : undefined;
+    timers.after(f.atMs, () => {
+      if (f.kind === "postgres-restart" && !tier.canRestartDatabase) {
+        events.push({
+          faultId: f.id,
+          action: "skipped",
+          atMs: at(),
+          detail: "database given by URI cannot be restarted",
+        });
+        return;
+      }
+      active.add(f);
+      act(f, "start", () => {
+        if (f.kind === "replica-crash") replica?.crash();
+        else if (f.kind === "clock-jump") replica?.jumpClock(f.jumpMs ?? 0);
+        else if (f.kind === "ingest-kill") return tier.kill(f.ingester ?? 0);
+        else if (f.kind === "postgres-restart") return tier.stopDatabase();
+        return undefined;
+      });
+      timers.after(f.durationMs, () => {
+        active.delete(f);
+        act(f, "end", () => {
+          if (f.kind === "replica-crash") replica?.start();
+          else if (f.kind === "ingest-kill")
+            return tier.restart(f.ingester ?? 0);
+          else if (f.kind === "postgres-restart") return tier.startDatabase();
+          return undefined;
+        });
+      });
+    });
+  }
+
+  const all = replicas.flat();
+  const progress = (phase: Progress["phase"]): void =>
+    env.onProgress?.({
+      atMs: at(),
+      durationMs: scenario.durationMs,
+      phase,
+      scraped: all.reduce((n, r) => n + r.scraped, 0),
+      answered: all.reduce((n, r) => n + r.answered, 0),
+      queued: all.reduce((n, r) => n + r.queuedSamples, 0),
+      activeFaults: active.size,
+      requests: lb.stats.requests,
+    });
+  let phase: Progress["phase"] = "running";
+  let stopProgress = false;
+  const tick = (): void => {
+    if (stopProgress) return;
+    progress(phase);
+    timers.after(env.progressEveryMs ?? 250, tick);
+  };
+  tick();
+
+  for (const r of all) r.start();
+  await sleep(scenario.durationMs);
+  for (const r of all) r.stopScraping();
+  phase = "draining";
+  // Faults scheduled past the end still run their end action, so that killed instances come back.
+  await Promise.all(pendingActions);
+  const drainEnd = at() + scenario.drainMs;
+  while (at() < drainEnd && all.some((r) => r.queuedSamples > 0))
+    await sleep(50);
+  for (const r of all) r.crash();
+  await Promise.all(pendingActions);
+  phase = "checking";
+  progress(phase);
+  stopProgress = true;
+  transport.close();
+  await lb.close();
+
+  const stored = await tier.readStored();
+  const history = scenario.highAvailability
+    ? await tier.readHistory(wallStartMs)
+    : undefined;
+  const check = checkRun({
+    scenario,
+    faults,
+    dataBaseMs,
+    skews,
+    stored,
+    acks,
+    ...(history === undefined ? {} : { history }),
+    ...(env.gapSlackMs === undefined ? {} : { gapSlackMs: env.gapSlackMs }),
+  });
+  return {
+    scenario,
+    faults,
+    faultEvents: events.sort((a, b) => a.atMs - b.atMs),
+    skews,
+    dataBaseMs,
+    wallStartMs,
+    check,
+    history,
+    balancer: { ...lb.stats },
+    tier: tier.description,
+  };
+}

@@ -1,0 +1,23 @@
+import type { LeaderChange, StoredSample } from "./checkers.js";
+
+/**
+ * The system under test as the runner sees it: N ingest instances (by port) over one database, which the fault
+ * schedule can kill and restart, and from which the stored data and the leader history are read back.
+ */
+export interface IngestTier {
+  /** A short description for the log: which ingest, which database. */
+  readonly description: string;
+  /** Ports of every instance (a killed one refuses connections until restarted). */
+  ports(): readonly number[];
+  kill(instance: number): Promise<void>;
+  restart(instance: number): Promise<void>;
+  /** Whether the database can be restarted (not with a database given by URI). */
+  readonly canRestartDatabase: boolean;
+  stopDatabase(): Promise<void>;
+  startDatabase(): Promise<void>;
+  /** Every stored sample of the simulator's metric. */
+  readStored(): Promise<StoredSample[]>;
+  /** Leader changes (atMs relative to `wallBase`), or undefined when there is no history (HA off). */
+  readHistory(wallBase: number): Promise<LeaderChange[] | undefined>;
+  close(): Promise<void>;
+}
