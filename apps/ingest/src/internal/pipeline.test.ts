@@ -1,0 +1,266 @@
+import type { TimeSeries, WriteRequest } from '@promha/codec';
+import type { Fence } from '@promha/election';
+import { describe, expect, it } from 'vitest';
+import { IngestError } from '../errors.js';
+import { createMetrics } from '../metrics.js';
+import { keepWindow, Pipeline, type PipelineOptions } from './pipeline.js';
+import type { CodecPort, Decision, ElectionPort, SplitFn, StoreOutcome, StorePart, WriterPort } from './ports.js';
+
+/** Test codec: the "wire format" is JSON of the WriteRequest; the content type picks the version. */
+const codec: CodecPort = {
+  parseWriteContentType: (ct) => {
+    if (ct === 'v1') return 1;
+    if (ct === 'v2') return 2;
+    throw Object.assign(new Error(`unsupported ${ct}`), { status: 415 });
+  },
+  decodeWriteRequest: (body, { version }) => ({ ...(JSON.parse(Buffer.from(body).toString()) as WriteRequest), version }),
+  countWritten: (r) => ({
+    samples: r.series.reduce((n, s) => n + s.samples.length, 0),
+    histograms: r.series.reduce((n, s) => n + s.histograms.length, 0),
+    exemplars: r.series.reduce((n, s) => n + s.exemplars.length, 0),
+  }),
+};
+
+/** Test split: the documented classification rules, enough to drive the pipeline. */
+const split: SplitFn = (series, { clusterLabel, replicaLabel }) => {
+  const nonHa: TimeSeries[] = [];
+  const parts = new Map<string, { cluster: string; replica: string; minTime: number; maxTime: number; series: TimeSeries[] }>();
+  for (const [i, s] of series.entries()) {
+    const cluster = s.labels.find((l) => l.name === clusterLabel)?.value;
+    const replica = s.labels.find((l) => l.name === replicaLabel)?.value;
+    if (replica !== undefined && cluster === undefined) return { kind: 'invalid', seriesIndex: i, message: 'replica label without cluster label' };
+    if (replica === undefined || cluster === undefined) {
+      nonHa.push(s);
+      continue;
+    }
+    const k = `${cluster}\0${replica}`;
+    const p = parts.get(k) ?? { cluster, replica, minTime: Infinity, maxTime: -Infinity, series: [] };
+    p.series.push({ ...s, labels: s.labels.filter((l) => l.name !== replicaLabel) });
+    for (const x of s.samples) {
+      p.minTime = Math.min(p.minTime, x.timestamp);
+      p.maxTime = Math.max(p.maxTime, x.timestamp);
+    }
+    parts.set(k, p);
+  }
+  return { kind: 'ok', nonHa, parts: [...parts.values()] };
+};
+
+function series(name: string, labels: Record<string, string>, times: number[]): TimeSeries {
+  return {
+    labels: [{ name: '__name__', value: name }, ...Object.entries(labels).map(([n, v]) => ({ name: n, value: v }))].sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    ),
+    samples: times.map((t) => ({ timestamp: t, value: t })),
+    histograms: [],
+    exemplars: [],
+  };
+}
+
+const body = (s: TimeSeries[], metadata: WriteRequest['metadata'] = []): Buffer =>
+  Buffer.from(JSON.stringify({ version: 1, series: s, metadata }));
+
+class FakeElection implements ElectionPort {
+  leaders = new Map<string, string>();
+  window: [number, number] = [0, Number.MAX_SAFE_INTEGER];
+  failures = 0;
+  retry = false;
+  throwing = false;
+  async decide(part: { cluster: string; replica: string; minTime: number; maxTime: number }): Promise<Decision> {
+    await Promise.resolve();
+    if (this.throwing) throw new Error('lease store down');
+    if (this.retry) return { kind: 'retry', reason: 'takeover lost' };
+    const leader = this.leaders.get(part.cluster) ?? part.replica;
+    this.leaders.set(part.cluster, leader);
+    if (leader !== part.replica) return { kind: 'dedupe', leader };
+    const fence: Fence = { cluster: part.cluster, replica: part.replica, epoch: 1, minTime: part.minTime, maxTime: part.maxTime, wallNow: 0 };
+    return { kind: 'store', fence, from: this.window[0], until: this.window[1] };
+  }
+  onFenceFailure(): void {
+    this.failures++;
+  }
+}
+
+class FakeWriter implements WriterPort {
+  parts: StorePart[] = [];
+  metadata: unknown[] = [];
+  fenceFailures = 0;
+  error: Error | undefined;
+  async write(part: StorePart): Promise<StoreOutcome> {
+    await Promise.resolve();
+    if (this.error !== undefined) throw this.error;
+    if (part.fence !== undefined && this.fenceFailures > 0) {
+      this.fenceFailures--;
+      return { kind: 'fence-failed', cluster: part.fence.cluster, current: undefined };
+    }
+    this.parts.push(part);
+    const samples = part.series.reduce((n, s) => n + s.samples.length, 0);
+    return { kind: 'stored', samples, histograms: 0, exemplars: 0 };
+  }
+  async upsertMetadata(m: readonly unknown[]): Promise<void> {
+    await Promise.resolve();
+    this.metadata.push(...m);
+  }
+}
+
+function setup(overrides: Partial<PipelineOptions> = {}) {
+  const election = new FakeElection();
+  const writer = new FakeWriter();
+  const metrics = createMetrics({ defaultMetrics: false });
+  const pipeline = new Pipeline({
+    codec,
+    split,
+    election,
+    writer,
+    metrics,
+    highAvailability: true,
+    clusterLabel: 'cluster',
+    replicaLabel: '__replica__',
+    maxDecodedBytes: 1 << 20,
+    maxInFlightSamples: 1000,
+    ...overrides,
+  });
+  const metric = async (name: string, labels: string) => {
+    const text = await metrics.registry.getSingleMetricAsString(name);
+    const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  };
+  return { pipeline, election, writer, metric };
+}
+
+const a1 = (times: number[]) => series('up', { cluster: 'a', __replica__: 'r1' }, times);
+const a2 = (times: number[]) => series('up', { cluster: 'a', __replica__: 'r2' }, times);
+
+describe('Pipeline', () => {
+  it('stores the leader with the replica label removed and a fence, and answers stored', async () => {
+    const { pipeline, writer, metric } = setup();
+    const r = await pipeline.write(body([a1([1, 2])]), 'v2');
+    expect(r).toEqual({ kind: 'stored', version: 2, written: { samples: 2, histograms: 0, exemplars: 0 } });
+    expect(writer.parts).toHaveLength(1);
+    expect(writer.parts[0]!.fence).toMatchObject({ cluster: 'a', replica: 'r1', minTime: 1, maxTime: 2 });
+    expect(writer.parts[0]!.series[0]!.labels.map((l) => l.name)).toEqual(['__name__', 'cluster']);
+    expect(await metric('promha_samples_total', '{outcome="stored"}')).toBe(2);
+  });
+
+  it('deduplicates the non-leader: nothing written, answered deduplicated, counted per cluster', async () => {
+    const { pipeline, writer, metric } = setup();
+    await pipeline.write(body([a1([1])]), 'v1');
+    const r = await pipeline.write(body([a2([1, 2, 3])]), 'v2');
+    expect(r.kind).toBe('deduplicated');
+    expect(r.written.samples).toBe(3);
+    expect(writer.parts).toHaveLength(1);
+    expect(await metric('promha_ha_deduplicated_samples_total', '{cluster="a"}')).toBe(3);
+  });
+
+  it('splits mixed-cluster requests and decides each part; one stored part makes it a 204', async () => {
+    const { pipeline, writer, election } = setup();
+    election.leaders.set('a', 'r2');
+    const b1 = series('up', { cluster: 'b', __replica__: 'r1' }, [5]);
+    const r = await pipeline.write(body([a1([1]), b1, series('plain', {}, [7])]), 'v1');
+    expect(r.kind).toBe('stored');
+    const clusters = writer.parts.map((p) => p.fence?.cluster ?? 'non-ha').sort();
+    expect(clusters).toEqual(['b', 'non-ha']);
+  });
+
+  it('keeps only samples inside the decided window and narrows the fence to them', async () => {
+    const { pipeline, writer, election, metric } = setup();
+    election.window = [10, 20];
+    const r = await pipeline.write(body([a1([5, 10, 19, 20])]), 'v1');
+    expect(r.kind).toBe('stored');
+    expect(writer.parts[0]!.series[0]!.samples.map((s) => s.timestamp)).toEqual([10, 19]);
+    expect(writer.parts[0]!.fence).toMatchObject({ minTime: 10, maxTime: 19 });
+    expect(await metric('promha_ha_deduplicated_samples_total', '{cluster="a"}')).toBe(2);
+  });
+
+  it('answers deduplicated when the window keeps nothing', async () => {
+    const { pipeline, writer, election } = setup();
+    election.window = [100, 200];
+    expect((await pipeline.write(body([a1([5])]), 'v1')).kind).toBe('deduplicated');
+    expect(writer.parts).toHaveLength(0);
+  });
+
+  it('re-decides once after a fence failure, then succeeds', async () => {
+    const { pipeline, writer, election, metric } = setup();
+    writer.fenceFailures = 1;
+    expect((await pipeline.write(body([a1([1])]), 'v1')).kind).toBe('stored');
+    expect(election.failures).toBe(1);
+    expect(await metric('promha_ha_fence_failures_total', '{cluster="a"}')).toBe(1);
+  });
+
+  it('answers 503 after two fence failures', async () => {
+    const { pipeline, writer } = setup();
+    writer.fenceFailures = 2;
+    await expect(pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status: 503 });
+    expect(writer.parts).toHaveLength(0);
+  });
+
+  it('answers 503 (never 4xx) for retry decisions, lease-store errors and database errors', async () => {
+    const s1 = setup();
+    s1.election.retry = true;
+    await expect(s1.pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status: 503 });
+    const s2 = setup();
+    s2.election.throwing = true;
+    await expect(s2.pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status: 503 });
+    const s3 = setup();
+    s3.writer.error = Object.assign(new Error('connection reset'), { code: 'STORAGE_UNAVAILABLE' });
+    await expect(s3.pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status: 503 });
+    expect(await s3.metric('promha_write_errors_total', '{code="STORAGE_UNAVAILABLE"}')).toBe(1);
+    expect(await s3.metric('promha_samples_total', '{outcome="failed"}')).toBe(1);
+  });
+
+  it('answers 400 naming the series for a replica label without cluster label, storing nothing', async () => {
+    const { pipeline, writer } = setup();
+    const bad = series('up', { __replica__: 'r1' }, [1]);
+    const err = await pipeline.write(body([series('ok', {}, [1]), bad]), 'v1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IngestError);
+    expect(err).toMatchObject({ status: 400, message: expect.stringContaining('series 1') as unknown });
+    expect(writer.parts).toHaveLength(0);
+  });
+
+  it('with HA off stores every replica as sent, labels untouched, no fence', async () => {
+    const { pipeline, writer } = setup({ highAvailability: false });
+    await pipeline.write(body([a1([1])]), 'v1');
+    await pipeline.write(body([a2([1])]), 'v1');
+    expect(writer.parts).toHaveLength(2);
+    expect(writer.parts.every((p) => p.fence === undefined)).toBe(true);
+    expect(writer.parts[1]!.series[0]!.labels.some((l) => l.name === '__replica__')).toBe(true);
+  });
+
+  it('upserts metadata-only requests without asking the election', async () => {
+    const { pipeline, writer, election } = setup();
+    election.throwing = true;
+    const meta = [{ metricFamilyName: 'up', type: 'gauge' as const, help: 'h', unit: '' }];
+    expect((await pipeline.write(body([], meta), 'v1')).kind).toBe('stored');
+    expect(writer.metadata).toEqual(meta);
+  });
+
+  it('gives identical bodies identical idempotency keys and different parts different keys', async () => {
+    const { pipeline, writer } = setup();
+    const b1 = series('up', { cluster: 'b', __replica__: 'r1' }, [5]);
+    await pipeline.write(body([a1([1]), b1]), 'v1');
+    await pipeline.write(body([a1([1]), b1]), 'v1');
+    const keys = writer.parts.map((p) => p.idempotencyKey);
+    expect(new Set(keys).size).toBe(2);
+  });
+
+  it('is overloaded at the in-flight bound and refuses without decoding', async () => {
+    const { pipeline } = setup({ maxInFlightSamples: 2 });
+    const slow = pipeline.write(body([a1([1, 2])]), 'v1');
+    expect(pipeline.overloaded()).toBe(true);
+    await expect(pipeline.write(Buffer.from('not json'), 'v1')).rejects.toMatchObject({ code: 'PROMHA_INGEST_OVERLOADED' });
+    await slow;
+    expect(pipeline.overloaded()).toBe(false);
+    expect(pipeline.inFlightSamples()).toBe(0);
+  });
+
+  it('propagates codec errors untouched', async () => {
+    const { pipeline } = setup();
+    await expect(pipeline.write(body([]), 'text/plain')).rejects.toMatchObject({ status: 415 });
+  });
+});
+
+describe('keepWindow', () => {
+  it('keeps [from, until) and drops emptied series', () => {
+    const out = keepWindow([a1([1, 5, 9]), a1([20])], 5, 10);
+    expect(out.map((s) => s.samples.map((x) => x.timestamp))).toEqual([[5, 9]]);
+  });
+});
