@@ -1,10 +1,11 @@
-import { basename } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkConventions, OPERATOR_DEFAULT_LABELS, SERVICE_DEFAULT_LABELS } from './internal/conventions.js';
 import type { HaLabels } from './internal/conventions.js';
 import { listOverlays, renderKustomization, validateKubeObject } from './internal/kube.js';
 import type { KubeObject } from './internal/kube.js';
-import { deployPaths } from './internal/paths.js';
+import { deployPaths, repoRoot } from './internal/paths.js';
 
 /**
  * The HA label names each overlay must give promha. A new overlay must be added here: an overlay the table does
@@ -16,6 +17,18 @@ const OVERLAY_LABELS: Readonly<Record<string, HaLabels>> = {
 };
 
 const overlays = listOverlays();
+
+/**
+ * The service's flag names, read from its flag table (apps/ingest/src/config.ts, the single source of truth for
+ * flags): a misspelt PROMHA_* variable would be silently ignored by the service, so the manifests are checked
+ * against it. Read as text because @promha/ingest does not export the table.
+ */
+function serviceEnvNames(): Set<string> {
+  const source = readFileSync(join(repoRoot, 'apps/ingest/src/config.ts'), 'utf8');
+  const flags = [...source.matchAll(/\bflag: '([a-z0-9.-]+)'/g)].map((m) => m[1]!);
+  expect(flags.length, 'no flags found in apps/ingest/src/config.ts: update serviceEnvNames()').toBeGreaterThan(10);
+  return new Set(flags.map((f) => `PROMHA_${f.toUpperCase().replace(/[.-]/g, '_')}`));
+}
 
 describe('Kustomize overlays', () => {
   it('has the overlays the issue asks for', () => {
@@ -45,6 +58,16 @@ describe('Kustomize overlays', () => {
       const labels = OVERLAY_LABELS[name];
       expect(labels, `overlay ${name} is missing from OVERLAY_LABELS`).toBeDefined();
       expect(checkConventions(objects(), labels!)).toEqual([]);
+    });
+
+    it('sets only PROMHA_* variables the service knows', () => {
+      const known = serviceEnvNames();
+      const set = objects()
+        .filter((o) => o.kind === 'Deployment')
+        .flatMap((o) => JSON.stringify(o).match(/"name":"PROMHA_[A-Z0-9_]+"/g) ?? [])
+        .map((m) => m.slice(8, -1));
+      expect(set.length).toBeGreaterThan(0);
+      expect(set.filter((n) => !known.has(n))).toEqual([]);
     });
 
     it('puts every namespaced promha object in one namespace', () => {
