@@ -10,3 +10,14 @@ export type {
   LeaseStore,
   TakeoverRequest,
 } from './ports.js';
+export { Election } from './election.js';
+export type { ElectionDeps } from './internal/engine.js';
+export type { Decision, PartRange } from './decision.js';
+export { ElectionError, ElectionErrorCodes } from './errors.js';
+export type { ElectionErrorCode } from './errors.js';
+export { DEFAULT_ELECTION_OPTIONS, resolveElectionOptions } from './options.js';
+export type { ElectionOptions, ResolvedElectionOptions } from './options.js';
+export { clipSeries, splitByCluster } from './split.js';
+export type { ClippedSeries, ClusterPart, HaLabel, HaSeries, SplitLabels, SplitResult, Timestamped } from './split.js';
+export { noopElectionMetrics } from './metrics.js';
+export type { ElectionMetrics, StoreOp } from './metrics.js';

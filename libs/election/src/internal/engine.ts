@@ -1,0 +1,205 @@
+import type { Decision, PartRange } from '../decision.js';
+import { noopElectionMetrics, type ElectionMetrics, type StoreOp } from '../metrics.js';
+import { resolveElectionOptions, type ElectionOptions, type ResolvedElectionOptions } from '../options.js';
+import type { CasResult, Clock, FenceFailure, Lease, LeaseChange, LeaseStore } from '../ports.js';
+import { decideStep, type ClosedInterval, type Policy } from './core.js';
+
+/** Constructor arguments of the election. */
+export interface ElectionDeps {
+  readonly store: LeaseStore;
+  readonly clock: Clock;
+  readonly options: ElectionOptions;
+  readonly metrics?: ElectionMetrics;
+}
+
+/** Closed intervals kept per cluster: enough for a former leader's retry queue across a few leader changes. */
+const CLOSED_PER_CLUSTER = 16;
+/** History rows read per refresh (all clusters, newest first). */
+const HISTORY_PER_REFRESH = 1000;
+/** CAS steps per decision before answering 503: each lost CAS teaches the cache the row that beat it. */
+const MAX_STEPS = 6;
+
+interface ClusterState {
+  lease: Lease | undefined;
+  closed: ClosedInterval[];
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * The per-instance lease cache and the loop that runs the decision core against the store. `Election` is the
+ * public face; the policy parameter exists so tests can prove that the properties catch a broken core.
+ */
+export class ElectionEngine {
+  readonly options: ResolvedElectionOptions;
+  private readonly store: LeaseStore;
+  private readonly clock: Clock;
+  private readonly metrics: ElectionMetrics;
+  private readonly policy: Policy;
+  private readonly clusters = new Map<string, ClusterState>();
+  private ready = false;
+
+  constructor(deps: ElectionDeps, policy: Policy = decideStep) {
+    this.options = resolveElectionOptions(deps.options);
+    this.store = deps.store;
+    this.clock = deps.clock;
+    this.metrics = deps.metrics ?? noopElectionMetrics;
+    this.policy = policy;
+  }
+
+  /** Loads every lease and recent history; the instance is ready only after it resolves. */
+  async start(): Promise<void> {
+    await this.refresh('load');
+    this.ready = true;
+  }
+
+  /** One background refresh step (the caller schedules it every refresh interval of wall time). */
+  async sync(): Promise<void> {
+    await this.refresh('refresh');
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  leases(): readonly Lease[] {
+    const out: Lease[] = [];
+    for (const s of this.clusters.values()) if (s.lease !== undefined) out.push(s.lease);
+    return out;
+  }
+
+  /** Closed intervals this instance knows for a cluster (for diagnostics and tests). */
+  closedIntervals(cluster: string): readonly ClosedInterval[] {
+    return this.clusters.get(cluster)?.closed ?? [];
+  }
+
+  /** A fenced write rolled back: take the store's row as the truth; the ingest then decides once more. */
+  onFenceFailure(failure: FenceFailure): void {
+    this.metrics.fenceFailure(failure.cluster);
+    if (failure.current === undefined) {
+      const s = this.clusters.get(failure.cluster);
+      if (s !== undefined) s.lease = undefined;
+      return;
+    }
+    this.apply(failure.current);
+  }
+
+  async decide(part: PartRange): Promise<Decision> {
+    if (!this.ready) return { kind: 'retry', reason: 'election not ready: leases not loaded yet' };
+    for (let step = 0; step < MAX_STEPS; step++) {
+      const state = this.state(part.cluster);
+      const wallNow = this.clock.now();
+      const next = this.policy(state, part, wallNow, this.options);
+      let result: CasResult;
+      switch (next.kind) {
+        case 'dedupe':
+          return next;
+        case 'store': {
+          const ext = next.fence.extendUntil;
+          const lease = state.lease;
+          if (ext !== undefined && lease !== undefined && lease.epoch === next.fence.epoch && ext > lease.until) {
+            // Optimistic: the fenced write extends the row. Should it not commit, the next fence fails or the
+            // next sync restores the row, and a later write extends again; meanwhile the row is written at most
+            // once per refresh interval of data time.
+            state.lease = {
+              ...lease,
+              until: ext,
+              lastLeaderSampleTime: Math.max(lease.lastLeaderSampleTime, next.fence.maxTime),
+              leaderLastSeenWall: Math.max(lease.leaderLastSeenWall, wallNow),
+              updatedWall: wallNow,
+            };
+          }
+          return next;
+        }
+        case 'create': {
+          const r = await this.call('create', () => this.store.create(next.cluster, next.leader, next.start, next.until, wallNow));
+          if (typeof r === 'string') return { kind: 'retry', reason: r };
+          result = r;
+          break;
+        }
+        case 'extend': {
+          const r = await this.call('extend', () => this.store.extend(next.request));
+          if (typeof r === 'string') return { kind: 'retry', reason: r };
+          result = r;
+          break;
+        }
+        case 'takeover': {
+          const r = await this.call('takeover', () => this.store.takeOver(next.request));
+          if (typeof r === 'string') return { kind: 'retry', reason: r };
+          result = r;
+          break;
+        }
+      }
+      const row = result.kind === 'won' ? result.lease : result.current;
+      if (row === undefined) return { kind: 'retry', reason: `lease store lost a CAS on ${part.cluster} without a row` };
+      this.apply(row);
+    }
+    return { kind: 'retry', reason: `lease of ${part.cluster} still contended after ${MAX_STEPS} steps` };
+  }
+
+  private async call(op: StoreOp, run: () => Promise<CasResult>): Promise<CasResult | string> {
+    this.metrics.storeRoundTrip(op);
+    try {
+      return await run();
+    } catch (e: unknown) {
+      // Rule 8: a database error during a lease step is retryable (503), never a 4xx and never a throw.
+      return `lease store ${op} failed: ${message(e)}`;
+    }
+  }
+
+  private async refresh(op: 'load' | 'refresh'): Promise<void> {
+    this.metrics.storeRoundTrip(op);
+    const leases = await this.store.loadAll();
+    this.metrics.storeRoundTrip(op);
+    const history = await this.store.history({ limit: HISTORY_PER_REFRESH });
+    for (const change of history) this.learn(change);
+    for (const lease of leases) this.apply(lease);
+  }
+
+  private state(cluster: string): ClusterState {
+    let s = this.clusters.get(cluster);
+    if (s === undefined) {
+      s = { lease: undefined, closed: [] };
+      this.clusters.set(cluster, s);
+    }
+    return s;
+  }
+
+  private close(cluster: string, interval: ClosedInterval): void {
+    const s = this.state(cluster);
+    if (s.closed.some((c) => c.epoch === interval.epoch)) return;
+    s.closed.push(interval);
+    if (s.closed.length > CLOSED_PER_CLUSTER) {
+      s.closed.sort((a, b) => b.epoch - a.epoch);
+      s.closed.length = CLOSED_PER_CLUSTER;
+    }
+  }
+
+  private learn(change: LeaseChange): void {
+    if (change.oldLeader === null || change.oldStart === null || change.oldUntil === null) return;
+    this.close(change.cluster, {
+      leader: change.oldLeader,
+      epoch: change.epoch - 1,
+      start: change.oldStart,
+      until: change.oldUntil,
+    });
+  }
+
+  /** Merges a row read from the store: never moves back to an older epoch; within an epoch the store wins. */
+  private apply(lease: Lease): void {
+    const s = this.state(lease.cluster);
+    const current = s.lease;
+    if (current !== undefined && lease.epoch < current.epoch) return;
+    if (current !== undefined && lease.epoch === current.epoch + 1) {
+      // The new lease starts exactly where the old one ended (rule 6): that end is now fixed.
+      this.close(lease.cluster, { leader: current.leader, epoch: current.epoch, start: current.start, until: lease.start });
+    }
+    s.lease = lease;
+    if (current?.leader !== lease.leader || current.epoch !== lease.epoch) {
+      if (current?.leader !== lease.leader) this.metrics.leader(lease.cluster, lease.leader, current?.leader);
+      if (current !== undefined && current.epoch !== lease.epoch) this.metrics.leaderChange(lease.cluster);
+    }
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Splitting a request by HA cluster (DESIGN rules 1-3). Pure and generic over a structural series type, so the
+ * election depends on no codec: `@promha/codec`'s `TimeSeries` satisfies {@link HaSeries}.
+ */
+
+export interface HaLabel {
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface Timestamped {
+  readonly timestamp: number;
+}
+
+/** The shape of a series the election reads: labels and every timestamped item it carries. */
+export interface HaSeries {
+  readonly labels: readonly HaLabel[];
+  readonly samples: readonly Timestamped[];
+  readonly histograms: readonly Timestamped[];
+  readonly exemplars?: readonly Timestamped[];
+}
+
+/** The series of one (cluster, replica) pair of a request, with the replica label removed (rule 3). */
+export interface ClusterPart<S> {
+  readonly cluster: string;
+  readonly replica: string;
+  /**
+   * Smallest and greatest timestamp of the part's samples, histograms and exemplars: everything that will be
+   * stored lies inside, so a fence over this range covers the write. `minTime > maxTime` when the part carries
+   * no timestamp at all (such a part is never stored).
+   */
+  readonly minTime: number;
+  readonly maxTime: number;
+  readonly series: readonly S[];
+  /** Float samples plus histogram samples. */
+  readonly samples: number;
+}
+
+export type SplitResult<S> =
+  | {
+      readonly kind: 'ok';
+      /** Series without a replica label (with or without a cluster label), stored as sent (rule 2). */
+      readonly nonHa: readonly S[];
+      readonly nonHaSamples: number;
+      /** One part per (cluster, replica), in order of first appearance. */
+      readonly parts: readonly ClusterPart<S>[];
+    }
+  | {
+      /** A series has a replica label but no cluster label: the request is answered 400 (rule 2). */
+      readonly kind: 'invalid';
+      readonly seriesIndex: number;
+      readonly message: string;
+    };
+
+export interface SplitLabels {
+  readonly clusterLabel: string;
+  readonly replicaLabel: string;
+}
+
+interface MutablePart<S> {
+  cluster: string;
+  replica: string;
+  minTime: number;
+  maxTime: number;
+  series: S[];
+  samples: number;
+}
+
+function bounds(items: readonly Timestamped[], acc: { min: number; max: number }): void {
+  for (const item of items) {
+    if (item.timestamp < acc.min) acc.min = item.timestamp;
+    if (item.timestamp > acc.max) acc.max = item.timestamp;
+  }
+}
+
+/**
+ * Classifies every series of a request by its own HA labels (rule 1: never only the first series), splitting
+ * a request that mixes clusters or replicas into one part per (cluster, replica).
+ */
+export function splitByCluster<S extends HaSeries>(series: readonly S[], labels: SplitLabels): SplitResult<S> {
+  const nonHa: S[] = [];
+  let nonHaSamples = 0;
+  const parts = new Map<string, MutablePart<S>>();
+  for (let i = 0; i < series.length; i++) {
+    const s = series[i]!;
+    let cluster: string | undefined;
+    let replica: string | undefined;
+    for (const l of s.labels) {
+      if (l.name === labels.clusterLabel) cluster = l.value;
+      else if (l.name === labels.replicaLabel) replica = l.value;
+    }
+    // An empty label value is the same as an absent label in Prometheus.
+    if (replica === '') replica = undefined;
+    if (cluster === '') cluster = undefined;
+    if (replica === undefined) {
+      nonHa.push(s);
+      nonHaSamples += s.samples.length + s.histograms.length;
+      continue;
+    }
+    if (cluster === undefined) {
+      return {
+        kind: 'invalid',
+        seriesIndex: i,
+        message: `series ${i} has replica label "${labels.replicaLabel}" but no cluster label "${labels.clusterLabel}"`,
+      };
+    }
+    // Cluster and replica values may contain any character; NUL cannot occur in valid label values.
+    const key = `${cluster}\0${replica}`;
+    let part = parts.get(key);
+    if (part === undefined) {
+      part = { cluster, replica, minTime: Infinity, maxTime: -Infinity, series: [], samples: 0 };
+      parts.set(key, part);
+    }
+    const acc = { min: part.minTime, max: part.maxTime };
+    bounds(s.samples, acc);
+    bounds(s.histograms, acc);
+    if (s.exemplars !== undefined) bounds(s.exemplars, acc);
+    part.minTime = acc.min;
+    part.maxTime = acc.max;
+    part.samples += s.samples.length + s.histograms.length;
+    const replicaLabel = labels.replicaLabel;
+    part.series.push({ ...s, labels: s.labels.filter((l) => l.name !== replicaLabel) });
+  }
+  return { kind: 'ok', nonHa, nonHaSamples, parts: [...parts.values()] };
+}
+
+/** A part's series restricted to a decided window, with the count of samples kept and dropped. */
+export interface ClippedSeries<S> {
+  readonly series: readonly S[];
+  readonly kept: number;
+  readonly dropped: number;
+}
+
+/**
+ * Keeps the samples, histograms and exemplars with `from <= t < until` (a `store` decision's window); series
+ * left with nothing are omitted. `dropped` counts the samples and histograms deduplicated.
+ */
+export function clipSeries<S extends HaSeries>(series: readonly S[], from: number, until: number): ClippedSeries<S> {
+  const out: S[] = [];
+  let kept = 0;
+  let dropped = 0;
+  const inside = (x: Timestamped): boolean => x.timestamp >= from && x.timestamp < until;
+  for (const s of series) {
+    const all =
+      s.samples.every(inside) && s.histograms.every(inside) && (s.exemplars === undefined || s.exemplars.every(inside));
+    if (all) {
+      kept += s.samples.length + s.histograms.length;
+      if (s.samples.length + s.histograms.length + (s.exemplars?.length ?? 0) > 0) out.push(s);
+      continue;
+    }
+    const samples = s.samples.filter(inside);
+    const histograms = s.histograms.filter(inside);
+    const exemplars = s.exemplars?.filter(inside) ?? [];
+    kept += samples.length + histograms.length;
+    dropped += s.samples.length - samples.length + s.histograms.length - histograms.length;
+    if (samples.length + histograms.length + exemplars.length === 0) continue;
+    out.push(s.exemplars === undefined ? { ...s, samples, histograms } : { ...s, samples, histograms, exemplars });
+  }
+  return { series: out, kept, dropped };
+}

@@ -1,0 +1,7 @@
+import { describeLeaseStoreContract } from './contract.js';
+import { InMemoryLeaseStore } from './in-memory-store.js';
+
+describeLeaseStoreContract('in-memory', () => {
+  const store = new InMemoryLeaseStore();
+  return { store, checkFence: (fence) => Promise.resolve(store.checkFence(fence)) };
+});
