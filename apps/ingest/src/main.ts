@@ -1,0 +1,82 @@
+/**
+ * The process: resolve configuration, start the service, listen, and shut down in order on SIGTERM/SIGINT
+ * (stop accepting, finish in-flight writes, close the pool, exit within --shutdown-timeout).
+ *
+ * `promha-ingest hash-password` reads a password on stdin and prints a line for --web.auth.basic-users-file.
+ */
+import { hashPassword } from './auth.js';
+import { ConfigError, resolveConfig, type Config } from './config.js';
+import { realLibraries } from './internal/libraries.js';
+import { logfmtStream } from './internal/logfmt.js';
+import { startService } from './service.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function loggerOptions(config: Config): object {
+  const base = { level: config.logLevel };
+  return config.logFormat === 'logfmt' ? { ...base, stream: logfmtStream(process.stdout) } : base;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'hash-password') {
+    const user = argv[1] ?? 'user';
+    process.stdout.write(`${user}:${await hashPassword(await readStdin())}\n`);
+    return;
+  }
+  let config: Config;
+  try {
+    const cli = resolveConfig(argv, process.env);
+    if (cli.kind === 'help') {
+      process.stdout.write(cli.text);
+      return;
+    }
+    config = cli.config;
+  } catch (e: unknown) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`promha-ingest: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+
+  const service = await startService(config, realLibraries(), { logger: loggerOptions(config) });
+  const log = service.app.log;
+  log.info({ database: service.database, highAvailability: config.highAvailability }, `using database ${service.database}`);
+  const { host, port } = config.listenAddress;
+  const address = await service.app.listen({ host, port });
+  log.info({ address }, `listening on ${address}`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight requests');
+    const deadline = setTimeout(() => {
+      log.error('shutdown timeout reached; exiting with requests still in flight');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    deadline.unref();
+    service.close().then(
+      () => {
+        log.info('shut down cleanly');
+        process.exit(0);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  process.stderr.write(`promha-ingest: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

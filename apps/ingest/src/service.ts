@@ -1,0 +1,278 @@
+/**
+ * Wiring: configuration + libraries → a Fastify instance with the ingest plugin, background loops, and an
+ * orderly close. `main.ts` calls this and alone listens; integration tests call it with a test database.
+ *
+ * Start-up never blocks on the database: the HTTP server answers `/healthz` at once and `/ready` 503 until
+ * migrations ran and leases are loaded (retried until the database answers); writes before that are 503.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Clock, Lease, LeaseStore } from '@promha/election';
+import { ingestApp } from './app.js';
+import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
+import type { Config } from './config.js';
+import { IngestError } from './errors.js';
+import { countingLeaseStore, LeaderTracker } from './internal/lease-metrics.js';
+import { Pipeline } from './internal/pipeline.js';
+import type { CodecPort, Decision, ElectionPort, ReadCodecPort, ReaderPort, SplitFn, WriterPort } from './internal/ports.js';
+import { createHaApi, createQueryApi, createRemoteReader } from './internal/readers.js';
+import { createMetrics, type IngestMetrics } from './metrics.js';
+
+/** The storage facade as the service uses it (the contract's `Storage`). */
+export interface StorageService extends WriterPort, ReaderPort {
+  migrate(): Promise<void>;
+  readonly leases: LeaseStore;
+  maintain(wallNow: number): Promise<void>;
+  ping(): Promise<void>;
+  stats(): {
+    readonly seriesCacheSize: number;
+    readonly seriesCacheHits: number;
+    readonly seriesCacheMisses: number;
+    readonly poolTotal: number;
+    readonly poolIdle: number;
+    readonly poolWaiting: number;
+  };
+  close(): Promise<void>;
+}
+
+/** The election as the service uses it (the contract's `Election`). */
+export interface ElectionService extends ElectionPort {
+  start(): Promise<void>;
+  sync(): Promise<void>;
+  leases(): readonly Lease[];
+  isReady(): boolean;
+}
+
+/** The libraries, injected so the service can be assembled from the real ones (libraries.ts) or fakes. */
+export interface Libraries {
+  readonly codec: CodecPort & ReadCodecPort;
+  readonly split: SplitFn;
+  openStorage(options: {
+    uri: string;
+    maxConnections: number;
+    seriesCacheMax: number;
+    retentionDays: number;
+    historyRetentionMs: number;
+    applicationName: string;
+  }): Promise<StorageService>;
+  createElection(options: {
+    store: LeaseStore;
+    clock: Clock;
+    options: { clusterLabel: string; replicaLabel: string; leaseTimeoutMs: number; leaseRefreshMs: number };
+  }): ElectionService;
+  startEmbeddedPostgres(options: { dataDir: string }): Promise<{ readonly uri: string; stop(): Promise<void> }>;
+}
+
+export interface RunningService {
+  readonly app: FastifyInstance;
+  readonly metrics: IngestMetrics;
+  /** The database in use, password removed, for logs. */
+  readonly database: string;
+  /** True once migrated and leases loaded; false while the database does not answer. */
+  ready(): boolean;
+  /** Resolves when start-up (migrations, lease load) finished. */
+  started(): Promise<void>;
+  /** Stops accepting, finishes in-flight requests, stops loops, closes the pool and the embedded server. */
+  close(): Promise<void>;
+}
+
+const MAINTAIN_EVERY_MS = 10 * 60_000;
+const STARTUP_RETRY_MS = 1000;
+
+/** Removes the password from a connection URI for logging. */
+export function redactUri(uri: string): string {
+  try {
+    const u = new URL(uri);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable uri>';
+  }
+}
+
+export interface ServiceOptions {
+  readonly logger?: FastifyBaseLogger | boolean | object;
+  readonly clock?: Clock;
+  /** Periodic loops (sync, ping, maintain); tests may turn them off and drive `ready` themselves. */
+  readonly loops?: boolean;
+}
+
+export async function startService(config: Config, libs: Libraries, options: ServiceOptions = {}): Promise<RunningService> {
+  const clock: Clock = options.clock ?? { now: () => Date.now() };
+  const metrics = createMetrics();
+
+  const [tls, bearerToken, basicUsers] = await Promise.all([
+    config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined
+      ? Promise.all([readFile(config.tlsCertFile), readFile(config.tlsKeyFile)]).then(([cert, key]) => ({ cert, key }))
+      : undefined,
+    config.bearerTokenFile === undefined ? undefined : readFile(config.bearerTokenFile, 'utf8').then(parseTokenFile),
+    config.basicUsersFile === undefined ? undefined : readFile(config.basicUsersFile, 'utf8').then(parseUsersFile),
+  ]);
+
+  const embedded = config.dbUri === undefined ? await libs.startEmbeddedPostgres({ dataDir: resolve(config.dbEmbeddedDir) }) : undefined;
+  const uri = config.dbUri ?? embedded!.uri;
+  let storage: StorageService;
+  try {
+    storage = await libs.openStorage({
+      uri,
+      maxConnections: config.dbMaxConnections,
+      seriesCacheMax: config.seriesCacheMax,
+      retentionDays: Math.max(1, Math.round(config.retentionMs / 86_400_000)),
+      historyRetentionMs: config.historyRetentionMs,
+      applicationName: 'promha-ingest',
+    });
+  } catch (e: unknown) {
+    await embedded?.stop();
+    throw e;
+  }
+
+  const election = libs.createElection({
+    store: countingLeaseStore(storage.leases, metrics),
+    clock,
+    options: {
+      clusterLabel: config.clusterLabel,
+      replicaLabel: config.replicaLabel,
+      leaseTimeoutMs: config.leaseTimeoutMs,
+      leaseRefreshMs: config.leaseRefreshMs,
+    },
+  });
+
+  let migrated = false;
+  let leasesLoaded = false;
+  let dbUp = false;
+  let closing = false;
+  const ready = (): boolean => migrated && (leasesLoaded || !config.highAvailability) && dbUp && !closing;
+
+  // Until the leases are loaded no decision can be trusted: answer 503 (retryable), not a guess.
+  const gatedElection: ElectionPort = {
+    decide: (part): Promise<Decision> =>
+      leasesLoaded && election.isReady()
+        ? election.decide(part)
+        : Promise.reject(new IngestError('PROMHA_INGEST_NOT_READY', 'not ready: leases not loaded yet')),
+    onFenceFailure: (f) => election.onFenceFailure(f),
+  };
+
+  const pipeline = new Pipeline({
+    codec: libs.codec,
+    split: libs.split,
+    election: gatedElection,
+    writer: storage,
+    metrics,
+    highAvailability: config.highAvailability,
+    clusterLabel: config.clusterLabel,
+    replicaLabel: config.replicaLabel,
+    maxDecodedBytes: config.maxDecodedBytes,
+    maxInFlightSamples: config.maxInFlightSamples,
+  });
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: config.maxBodyBytes,
+    ...(tls === undefined ? {} : { https: tls }),
+  }) as unknown as FastifyInstance;
+  await app.register(ingestApp, {
+    pipeline,
+    reader: createRemoteReader(libs.codec, storage, config.maxDecodedBytes),
+    query: createQueryApi(storage),
+    ha: createHaApi({ leases: () => election.leases(), history: (o) => storage.leases.history(o) }),
+    health: { ready },
+    metrics,
+    maxBodyBytes: config.maxBodyBytes,
+    auth: createAuthenticator({ bearerToken, basicUsers }),
+  });
+  const log = app.log;
+
+  const timers = new Set<NodeJS.Timeout>();
+  const later = (ms: number, f: () => Promise<void>): void => {
+    if (closing) return;
+    const t = setTimeout(() => {
+      timers.delete(t);
+      void f();
+    }, ms);
+    t.unref();
+    timers.add(t);
+  };
+
+  const tracker = new LeaderTracker(metrics);
+  let lastStats = { hits: 0, misses: 0 };
+  const publish = (): void => {
+    const s = storage.stats();
+    metrics.seriesCacheHits.inc(Math.max(0, s.seriesCacheHits - lastStats.hits));
+    metrics.seriesCacheMisses.inc(Math.max(0, s.seriesCacheMisses - lastStats.misses));
+    lastStats = { hits: s.seriesCacheHits, misses: s.seriesCacheMisses };
+    metrics.seriesCacheSize.set(s.seriesCacheSize);
+    metrics.dbPoolConnections.set({ state: 'total' }, s.poolTotal);
+    metrics.dbPoolConnections.set({ state: 'idle' }, s.poolIdle);
+    metrics.dbPoolConnections.set({ state: 'waiting' }, s.poolWaiting);
+    metrics.dbUp.set(dbUp ? 1 : 0);
+    metrics.ready.set(ready() ? 1 : 0);
+    if (leasesLoaded) tracker.observe(election.leases());
+  };
+
+  const tick = async (): Promise<void> => {
+    try {
+      await storage.ping();
+      if (!dbUp) log.info('database answers');
+      dbUp = true;
+    } catch (e: unknown) {
+      if (dbUp) log.warn({ err: e }, 'database does not answer; not ready');
+      dbUp = false;
+    }
+    if (dbUp && leasesLoaded && config.highAvailability) {
+      await election.sync().catch((e: unknown) => log.warn({ err: e }, 'lease sync failed'));
+    }
+    publish();
+    later(config.leaseRefreshMs, tick);
+  };
+
+  const maintain = async (): Promise<void> => {
+    await storage.maintain(clock.now()).catch((e: unknown) => log.warn({ err: e }, 'maintenance failed'));
+    later(MAINTAIN_EVERY_MS, maintain);
+  };
+
+  let resolveStarted!: () => void;
+  const startedPromise = new Promise<void>((r) => (resolveStarted = r));
+  const startUp = async (): Promise<void> => {
+    try {
+      if (!migrated) {
+        await storage.migrate();
+        migrated = true;
+        dbUp = true;
+        log.info('database migrated');
+      }
+      if (config.highAvailability) {
+        await election.start();
+        leasesLoaded = true;
+        log.info({ clusters: election.leases().length }, 'leases loaded');
+      }
+      publish();
+      resolveStarted();
+      if (options.loops ?? true) {
+        later(config.leaseRefreshMs, tick);
+        later(0, maintain);
+      }
+    } catch (e: unknown) {
+      log.warn({ err: e }, `start-up failed; retrying in ${STARTUP_RETRY_MS}ms`);
+      later(STARTUP_RETRY_MS, startUp);
+    }
+  };
+  void startUp();
+
+  return {
+    app,
+    metrics,
+    database: embedded === undefined ? redactUri(uri) : `embedded PostgreSQL in ${resolve(config.dbEmbeddedDir)} (${redactUri(uri)})`,
+    ready,
+    started: () => startedPromise,
+    async close() {
+      closing = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      // Fastify stops accepting, answers 503 to requests arriving meanwhile, and waits for in-flight ones.
+      await app.close();
+      await storage.close();
+      await embedded?.stop();
+    },
+  };
+}
