@@ -96,6 +96,8 @@ export interface ServiceOptions {
   readonly clock?: Clock;
   /** Periodic loops (sync, ping, maintain); tests may turn them off and drive `ready` themselves. */
   readonly loops?: boolean;
+  /** Pause between start-up attempts while the database does not answer; default 1s. */
+  readonly startupRetryMs?: number;
 }
 
 export async function startService(config: Config, libs: Libraries, options: ServiceOptions = {}): Promise<RunningService> {
@@ -253,8 +255,9 @@ export async function startService(config: Config, libs: Libraries, options: Ser
         later(0, maintain);
       }
     } catch (e: unknown) {
-      log.warn({ err: e }, `start-up failed; retrying in ${STARTUP_RETRY_MS}ms`);
-      later(STARTUP_RETRY_MS, startUp);
+      const retryMs = options.startupRetryMs ?? STARTUP_RETRY_MS;
+      log.warn({ err: e }, `start-up failed; retrying in ${retryMs}ms`);
+      later(retryMs, startUp);
     }
   };
   void startUp();
