@@ -8,12 +8,12 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Clock, Lease, LeaseStore } from '@promha/election';
+import type { Clock, ElectionMetrics, Lease, LeaseStore } from '@promha/election';
 import { ingestApp } from './app.js';
 import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
 import type { Config } from './config.js';
 import { IngestError } from './errors.js';
-import { countingLeaseStore, LeaderTracker } from './internal/lease-metrics.js';
+import { electionMetrics } from './internal/election-metrics.js';
 import { Pipeline } from './internal/pipeline.js';
 import type { CodecPort, Decision, ElectionPort, ReadCodecPort, ReaderPort, SplitFn, WriterPort } from './internal/ports.js';
 import { createHaApi, createQueryApi, createRemoteReader } from './internal/readers.js';
@@ -60,6 +60,7 @@ export interface Libraries {
     store: LeaseStore;
     clock: Clock;
     options: { clusterLabel: string; replicaLabel: string; leaseTimeoutMs: number; leaseRefreshMs: number };
+    metrics: ElectionMetrics;
   }): ElectionService;
   startEmbeddedPostgres(options: { dataDir: string }): Promise<{ readonly uri: string; stop(): Promise<void> }>;
 }
@@ -130,8 +131,9 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   }
 
   const election = libs.createElection({
-    store: countingLeaseStore(storage.leases, metrics),
+    store: storage.leases,
     clock,
+    metrics: electionMetrics(metrics),
     options: {
       clusterLabel: config.clusterLabel,
       replicaLabel: config.replicaLabel,
@@ -196,7 +198,6 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     timers.add(t);
   };
 
-  const tracker = new LeaderTracker(metrics);
   let lastStats = { hits: 0, misses: 0 };
   const publish = (): void => {
     const s = storage.stats();
@@ -209,7 +210,6 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     metrics.dbPoolConnections.set({ state: 'waiting' }, s.poolWaiting);
     metrics.dbUp.set(dbUp ? 1 : 0);
     metrics.ready.set(ready() ? 1 : 0);
-    if (leasesLoaded) tracker.observe(election.leases());
   };
 
   const tick = async (): Promise<void> => {

@@ -11,8 +11,8 @@
  * - the in-flight bound is checked before decoding, so an overloaded instance answers 503 without the CPU cost.
  */
 import { createHash } from 'node:crypto';
-import type { Sample, TimeSeries } from '@promha/codec';
-import type { Fence, FenceFailure } from '@promha/election';
+import type { TimeSeries } from '@promha/codec';
+import { clipSeries, type Fence } from '@promha/election';
 import type { WritePipeline, WriteResult } from '../app.js';
 import { IngestError } from '../errors.js';
 import type { IngestMetrics } from '../metrics.js';
@@ -40,24 +40,6 @@ function sampleCount(series: readonly TimeSeries[]): number {
   let n = 0;
   for (const s of series) n += s.samples.length + s.histograms.length;
   return n;
-}
-
-/** The part's series restricted to data time `[from, until)`; series left with no data are dropped. */
-export function keepWindow(series: readonly TimeSeries[], from: number, until: number): TimeSeries[] {
-  const inside = (x: { readonly timestamp: number }): boolean => x.timestamp >= from && x.timestamp < until;
-  const out: TimeSeries[] = [];
-  for (const s of series) {
-    const allInside = s.samples.every(inside) && s.histograms.every(inside) && s.exemplars.every(inside);
-    if (allInside) {
-      out.push(s);
-      continue;
-    }
-    const samples: Sample[] = s.samples.filter(inside);
-    const histograms = s.histograms.filter(inside);
-    if (samples.length === 0 && histograms.length === 0) continue;
-    out.push({ ...s, samples, histograms, exemplars: s.exemplars.filter(inside) });
-  }
-  return out;
 }
 
 function timeRange(series: readonly TimeSeries[]): { minTime: number; maxTime: number } {
@@ -249,9 +231,7 @@ export class Pipeline implements WritePipeline {
           `no leader for cluster ${JSON.stringify(part.cluster)}: ${decision.reason}`,
         );
       }
-      const kept = keepWindow(part.series, decision.from, decision.until);
-      const keptCount = sampleCount(kept);
-      const dropped = count - keptCount;
+      const { series: kept, kept: keptCount, dropped } = clipSeries(part.series, decision.from, decision.until);
       if (keptCount === 0) {
         metrics.haDeduplicated.inc({ cluster: part.cluster }, count);
         return { stored: 0, deduplicated: count };
@@ -268,8 +248,8 @@ export class Pipeline implements WritePipeline {
         if (dropped > 0) metrics.haDeduplicated.inc({ cluster: part.cluster }, dropped);
         return { stored: outcome.samples + outcome.histograms, deduplicated: dropped };
       }
-      metrics.haFenceFailures.inc({ cluster: part.cluster });
-      election.onFenceFailure(outcome satisfies FenceFailure);
+      // The election counts the fence failure (promha_ha_fence_failures_total) and forgets the stale lease.
+      election.onFenceFailure(outcome);
     }
     throw new IngestError(
       'PROMHA_INGEST_UNAVAILABLE',
