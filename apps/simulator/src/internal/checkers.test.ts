@@ -1,15 +1,9 @@
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import {
-  checkRun,
-  type AckRecord,
-  type CheckInput,
-  type LeaderChange,
-  type StoredSample,
-} from "./checkers.js";
-import type { Fault } from "./faults.js";
-import { resolveScenario } from "./scenario.js";
-import { clusterName, encodeValue } from "./values.js";
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { checkRun, type AckRecord, type CheckInput, type LeaderChange, type StoredSample } from './checkers.js';
+import type { Fault } from './faults.js';
+import { resolveScenario } from './scenario.js';
+import { clusterName, encodeValue } from './values.js';
 
 const BASE = 1_700_000_000_000;
 const scenario = resolveScenario({
@@ -44,8 +38,7 @@ function run(
           seq: t / 100,
         }),
       }));
-      for (const s of samples)
-        stored.push({ cluster: clusterName(p.cluster), ...s });
+      for (const s of samples) stored.push({ cluster: clusterName(p.cluster), ...s });
       acks.push({
         cluster: p.cluster,
         replica: p.replica,
@@ -71,11 +64,11 @@ function run(
   };
 }
 
-describe("checkRun", () => {
-  it("accepts a clean handover after a crash", () => {
+describe('checkRun', () => {
+  it('accepts a clean handover after a crash', () => {
     const crash: Fault = {
       id: 1,
-      kind: "replica-crash",
+      kind: 'replica-crash',
       atMs: 1000,
       durationMs: 2000,
       cluster: 0,
@@ -96,38 +89,30 @@ describe("checkRun", () => {
     expect(result.clusters[1]?.leaderChanges).toBe(0);
   });
 
-  it("reports overlapping replicas (check 1), as with HA turned off", () => {
+  it('reports overlapping replicas (check 1), as with HA turned off', () => {
     const input = run([
       { cluster: 0, replica: 0, from: 0, to: 2000 },
       { cluster: 0, replica: 1, from: 1000, to: 3000 },
     ]);
     const result = checkRun({
       ...input,
-      stored: input.stored.map((s) =>
-        s.value % 16 === 1 ? { ...s, t: s.t + 7 } : s,
-      ),
+      stored: input.stored.map((s) => (s.value % 16 === 1 ? { ...s, t: s.t + 7 } : s)),
     });
-    expect(
-      result.violations.some((v) => v.check === 1 && v.cluster === 0),
-    ).toBe(true);
+    expect(result.violations.some((v) => v.check === 1 && v.cluster === 0)).toBe(true);
   });
 
-  it("reports a lost acknowledged sample and a duplicate (check 2)", () => {
+  it('reports a lost acknowledged sample and a duplicate (check 2)', () => {
     const input = run([{ cluster: 0, replica: 0, from: 0, to: 2000 }]);
-    const stored = input.stored.filter(
-      (s) => !(s.series === "s1" && s.t === BASE + 500),
-    );
+    const stored = input.stored.filter((s) => !(s.series === 's1' && s.t === BASE + 500));
     stored.push(stored[3]!);
     const result = checkRun({ ...input, stored });
-    expect(
-      result.violations.filter((v) => v.check === 2).map((v) => v.message),
-    ).toEqual([
-      expect.stringContaining("stored 2 times"),
-      expect.stringContaining("not stored"),
+    expect(result.violations.filter((v) => v.check === 2).map((v) => v.message)).toEqual([
+      expect.stringContaining('stored 2 times'),
+      expect.stringContaining('not stored'),
     ]);
   });
 
-  it("does not count a 202 as stored", () => {
+  it('does not count a 202 as stored', () => {
     const input = run([{ cluster: 0, replica: 0, from: 0, to: 1000 }]);
     const acks = [
       ...input.acks,
@@ -138,7 +123,7 @@ describe("checkRun", () => {
         attempts: 1,
         samples: [
           {
-            series: "s0",
+            series: 's0',
             t: BASE + 50,
             value: encodeValue({ cluster: 0, replica: 1, seq: 1 }),
           },
@@ -156,14 +141,14 @@ describe("checkRun", () => {
     expect(result.clusters[0]?.samplesDeduplicated).toBe(1);
   });
 
-  it("reports an unbounded failover gap while a replica is healthy (check 3), excuses it when none is", () => {
+  it('reports an unbounded failover gap while a replica is healthy (check 3), excuses it when none is', () => {
     const plan = [
       { cluster: 0, replica: 0, from: 0, to: 1000 },
       { cluster: 0, replica: 1, from: 3000, to: 4000 },
     ];
     const crash: Fault = {
       id: 1,
-      kind: "replica-crash",
+      kind: 'replica-crash',
       atMs: 1000,
       durationMs: 2000,
       cluster: 0,
@@ -173,7 +158,7 @@ describe("checkRun", () => {
     expect(bad.violations.map((v) => v.check)).toEqual([3]);
     const cut: Fault = {
       id: 2,
-      kind: "replica-cut",
+      kind: 'replica-cut',
       atMs: 500,
       durationMs: 2600,
       cluster: 0,
@@ -184,14 +169,14 @@ describe("checkRun", () => {
     expect(excused.clusters[0]?.largestGap?.excused).toBe(true);
   });
 
-  it("reports flapping while the leader keeps sending (check 4) and a cross-cluster effect (check 5)", () => {
+  it('reports flapping while the leader keeps sending (check 4) and a cross-cluster effect (check 5)', () => {
     const history: LeaderChange[] = [
       { cluster: 0, epoch: 1, leader: 0, start: BASE },
       { cluster: 0, epoch: 2, leader: 1, start: BASE + 1000, atMs: 1000 },
     ];
     const foreign: Fault = {
       id: 1,
-      kind: "replica-crash",
+      kind: 'replica-crash',
       atMs: 800,
       durationMs: 1000,
       cluster: 1,
@@ -209,23 +194,21 @@ describe("checkRun", () => {
     expect(result.violations.map((v) => v.check).sort()).toEqual([4, 5]);
   });
 
-  it("reports a sample stored under the wrong cluster (check 5)", () => {
+  it('reports a sample stored under the wrong cluster (check 5)', () => {
     const input = run([{ cluster: 0, replica: 0, from: 0, to: 300 }]);
     const stored = [
       ...input.stored,
       {
         cluster: clusterName(1),
-        series: "s0",
+        series: 's0',
         t: BASE,
         value: encodeValue({ cluster: 0, replica: 0, seq: 9 }),
       },
     ];
-    expect(
-      checkRun({ ...input, stored }).violations.map((v) => v.check),
-    ).toEqual([5]);
+    expect(checkRun({ ...input, stored }).violations.map((v) => v.check)).toEqual([5]);
   });
 
-  it("property: any non-overlapping handover sequence passes check 1; shifting one replica into another fails it", () => {
+  it('property: any non-overlapping handover sequence passes check 1; shifting one replica into another fails it', () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -260,7 +243,7 @@ describe("checkRun", () => {
             faults: [
               {
                 id: 1,
-                kind: "replica-crash",
+                kind: 'replica-crash',
                 atMs: 0,
                 durationMs: 100_000,
                 cluster: 0,
@@ -268,7 +251,7 @@ describe("checkRun", () => {
               },
               {
                 id: 2,
-                kind: "replica-crash",
+                kind: 'replica-crash',
                 atMs: 0,
                 durationMs: 100_000,
                 cluster: 0,

@@ -1,6 +1,6 @@
-import type { Fault } from "./faults.js";
-import type { Scenario } from "./scenario.js";
-import { clusterIndex, decodeValue } from "./values.js";
+import type { Fault } from './faults.js';
+import type { Scenario } from './scenario.js';
+import { clusterIndex, decodeValue } from './values.js';
 
 /** A sample read back from the database. `cluster` is the stored cluster label value, `series` the series key. */
 export interface StoredSample {
@@ -58,11 +58,11 @@ export interface CheckInput {
 export type CheckId = 1 | 2 | 3 | 4 | 5;
 
 export const CHECK_NAMES: Readonly<Record<CheckId, string>> = {
-  1: "no overlap of replicas",
-  2: "acknowledged samples stored exactly once",
-  3: "failover gap bounded",
-  4: "no flapping",
-  5: "clusters independent",
+  1: 'no overlap of replicas',
+  2: 'acknowledged samples stored exactly once',
+  3: 'failover gap bounded',
+  4: 'no flapping',
+  5: 'clusters independent',
 };
 
 export interface Violation {
@@ -81,6 +81,9 @@ export interface Segment {
 export interface Gap {
   readonly from: number;
   readonly to: number;
+  /** Replicas whose samples bound the gap (for placing it on the run's time axis). */
+  readonly fromReplica: number;
+  readonly toReplica: number;
   readonly ms: number;
   readonly cause: string;
   readonly excused: boolean;
@@ -128,8 +131,7 @@ export function checkRun(input: CheckInput): CheckResult {
     const key = `${check}/${cluster}/${kind}`;
     const n = (counts.get(key) ?? 0) + 1;
     counts.set(key, n);
-    if (n <= MAX_MESSAGES_PER_KIND)
-      violations.push({ check, cluster, message });
+    if (n <= MAX_MESSAGES_PER_KIND) violations.push({ check, cluster, message });
   };
   const counts = new Map<string, number>();
   const gapBoundMs =
@@ -140,13 +142,7 @@ export function checkRun(input: CheckInput): CheckResult {
     (input.gapSlackMs ?? 0);
   // Two samples of one replica's series closer than this are one continuous stretch of stored data. It stays
   // below the lease timeout, so a legitimate A -> B -> A handover (A silent for a timeout) never links up.
-  const linkMs = Math.max(
-    1,
-    Math.min(
-      2 * scenario.scrapeIntervalMs + scenario.jitterMs,
-      scenario.leaseTimeoutMs - 1,
-    ),
-  );
+  const linkMs = Math.max(1, Math.min(2 * scenario.scrapeIntervalMs + scenario.jitterMs, scenario.leaseTimeoutMs - 1));
 
   const byCluster = new Map<number, { origin: number; s: StoredSample }[]>();
   for (const s of input.stored) {
@@ -157,8 +153,8 @@ export function checkRun(input: CheckInput): CheckResult {
         5,
         c ?? -1,
         counts,
-        "foreign",
-        `stored sample ${s.series}@${s.t} value ${s.value} under cluster "${s.cluster}" does not come from that cluster (origin ${origin === undefined ? "unknown" : `c${origin.cluster}/r${origin.replica}`})`,
+        'foreign',
+        `stored sample ${s.series}@${s.t} value ${s.value} under cluster "${s.cluster}" does not come from that cluster (origin ${origin === undefined ? 'unknown' : `c${origin.cluster}/r${origin.replica}`})`,
       );
       continue;
     }
@@ -173,15 +169,14 @@ export function checkRun(input: CheckInput): CheckResult {
     if (list === undefined) historyByCluster.set(h.cluster, (list = []));
     list.push(h);
   }
-  for (const list of historyByCluster.values())
-    list.sort((a, b) => a.epoch - b.epoch);
+  for (const list of historyByCluster.values()) list.sort((a, b) => a.epoch - b.epoch);
 
   const simOf = (cluster: number, replica: number, dataT: number): number => {
     const skew = input.skews[cluster]?.[replica] ?? 0;
     let sim = dataT - input.dataBaseMs - skew;
     for (const f of input.faults) {
       if (
-        f.kind === "clock-jump" &&
+        f.kind === 'clock-jump' &&
         f.cluster === cluster &&
         f.replica === replica &&
         f.jumpMs !== undefined &&
@@ -192,24 +187,14 @@ export function checkRun(input: CheckInput): CheckResult {
     }
     return sim;
   };
-  const overlaps = (f: Fault, from: number, to: number): boolean =>
-    f.atMs <= to && f.atMs + f.durationMs >= from;
-  const ownFaults = (
-    cluster: number,
-    replica: number,
-    from: number,
-    to: number,
-  ): Fault[] =>
-    input.faults.filter(
-      (f) =>
-        f.cluster === cluster && f.replica === replica && overlaps(f, from, to),
-    );
+  const overlaps = (f: Fault, from: number, to: number): boolean => f.atMs <= to && f.atMs + f.durationMs >= from;
+  const ownFaults = (cluster: number, replica: number, from: number, to: number): Fault[] =>
+    input.faults.filter((f) => f.cluster === cluster && f.replica === replica && overlaps(f, from, to));
   const globalFaults = (from: number, to: number): Fault[] =>
     input.faults.filter(
       (f) =>
         overlaps(f, from, to) &&
-        (f.kind === "postgres-restart" ||
-          (f.kind === "ingest-kill" && scenario.ingesters === 1)),
+        (f.kind === 'postgres-restart' || (f.kind === 'ingest-kill' && scenario.ingesters === 1)),
     );
 
   const results: ClusterResult[] = [];
@@ -225,14 +210,8 @@ export function checkRun(input: CheckInput): CheckResult {
     }
     for (const [key, n] of seen) {
       if (n > 1) {
-        const [series, t] = key.split("\u0000");
-        report(
-          2,
-          c,
-          counts,
-          "dup",
-          `sample ${series ?? ""}@${t ?? ""} stored ${n} times`,
-        );
+        const [series, t] = key.split('\u0000');
+        report(2, c, counts, 'dup', `sample ${series ?? ''}@${t ?? ''} stored ${n} times`);
       }
     }
 
@@ -246,7 +225,7 @@ export function checkRun(input: CheckInput): CheckResult {
     }
     const intervals: Interval[] = [];
     for (const [key, ts] of perReplicaSeries) {
-      const replica = Number(key.split("\u0000")[0]);
+      const replica = Number(key.split('\u0000')[0]);
       ts.sort((a, b) => a - b);
       let from = ts[0]!;
       let prev = from;
@@ -264,34 +243,26 @@ export function checkRun(input: CheckInput): CheckResult {
     let top1: Interval | undefined;
     let top2: Interval | undefined;
     for (const iv of intervals) {
-      const other =
-        top1 !== undefined && top1.replica !== iv.replica ? top1 : top2;
+      const other = top1 !== undefined && top1.replica !== iv.replica ? top1 : top2;
       if (other !== undefined && other.to >= iv.from) {
         report(
           1,
           c,
           counts,
-          "overlap",
+          'overlap',
           `r${other.replica} stored [${other.from}, ${other.to}] overlaps r${iv.replica} stored [${iv.from}, ${iv.to}] (${Math.min(other.to, iv.to) - iv.from} ms of data time)`,
         );
       }
       if (top1 === undefined || iv.to > top1.to) {
         if (top1 !== undefined && top1.replica !== iv.replica) top2 = top1;
         top1 = iv;
-      } else if (
-        iv.replica !== top1.replica &&
-        (top2 === undefined || iv.to > top2.to)
-      ) {
+      } else if (iv.replica !== top1.replica && (top2 === undefined || iv.to > top2.to)) {
         top2 = iv;
       }
     }
     // Check 1 against the recorded leases: every stored sample lies in an interval its replica held.
     const held = (replica: number, t: number): boolean => {
-      if (history === undefined)
-        return (
-          coverage.get(replica)?.some((iv) => iv.from <= t && t <= iv.to) ??
-          false
-        );
+      if (history === undefined) return coverage.get(replica)?.some((iv) => iv.from <= t && t <= iv.to) ?? false;
       for (let i = 0; i < history.length; i++) {
         const h = history[i]!;
         const end = history[i + 1]?.start ?? Number.POSITIVE_INFINITY;
@@ -306,7 +277,7 @@ export function checkRun(input: CheckInput): CheckResult {
             1,
             c,
             counts,
-            "outside-lease",
+            'outside-lease',
             `r${origin}'s sample ${s.series}@${s.t} is stored outside every lease r${origin} held`,
           );
         }
@@ -333,7 +304,7 @@ export function checkRun(input: CheckInput): CheckResult {
             2,
             c,
             counts,
-            "lost",
+            'lost',
             `r${a.replica}'s sample ${s.series}@${s.t} was answered ${a.status} but is not stored`,
           );
         }
@@ -341,18 +312,14 @@ export function checkRun(input: CheckInput): CheckResult {
     }
 
     // Segments (who was stored when) for the report, and leader changes.
-    const byTime = [...samples].sort(
-      (a, b) => a.s.t - b.s.t || a.origin - b.origin,
-    );
+    const byTime = [...samples].sort((a, b) => a.s.t - b.s.t || a.origin - b.origin);
     const segments: Segment[] = [];
     for (const { origin, s } of byTime) {
       const last = segments[segments.length - 1];
-      if (last !== undefined && last.replica === origin)
-        segments[segments.length - 1] = { ...last, to: s.t };
+      if (last !== undefined && last.replica === origin) segments[segments.length - 1] = { ...last, to: s.t };
       else segments.push({ replica: origin, from: s.t, to: s.t });
     }
-    const changes: { from: number; to: number; at: number; data: number }[] =
-      [];
+    const changes: { from: number; to: number; at: number; data: number }[] = [];
     if (history !== undefined && history.length > 0) {
       for (let i = 1; i < history.length; i++) {
         const prev = history[i - 1]!;
@@ -394,22 +361,19 @@ export function checkRun(input: CheckInput): CheckResult {
             4,
             c,
             counts,
-            "flap",
+            'flap',
             `leader changed r${ch.from} -> r${ch.to} at data time ${ch.data} (sim ${ch.at} ms) while r${ch.from} kept sending`,
           );
           const foreign = input.faults.filter(
-            (f) =>
-              f.cluster !== undefined &&
-              f.cluster !== c &&
-              overlaps(f, from, ch.at),
+            (f) => f.cluster !== undefined && f.cluster !== c && overlaps(f, from, ch.at),
           );
           if (foreign.length > 0) {
             report(
               5,
               c,
               counts,
-              "cross",
-              `leader change in c${c} at sim ${ch.at} ms coincides only with faults of other clusters (${foreign.map((f) => `#${f.id}`).join(", ")})`,
+              'cross',
+              `leader change in c${c} at sim ${ch.at} ms coincides only with faults of other clusters (${foreign.map((f) => `#${f.id}`).join(', ')})`,
             );
           }
         }
@@ -417,69 +381,73 @@ export function checkRun(input: CheckInput): CheckResult {
     }
 
     // Check 3: gaps in the cluster's stored data time.
-    const times = [...new Set(samples.map((x) => x.s.t))].sort((a, b) => a - b);
+    const originAt = new Map<number, number>();
+    for (const x of samples) originAt.set(x.s.t, x.origin);
+    const times = [...originAt.keys()].sort((a, b) => a - b);
     let largest: Gap | undefined;
     const gaps: Gap[] = [];
     for (let i = 1; i < times.length; i++) {
       const g0 = times[i - 1]!;
       const g1 = times[i]!;
       const ms = g1 - g0;
-      if (largest !== undefined && ms <= largest.ms && ms <= gapBoundMs)
-        continue;
+      if (largest !== undefined && ms <= largest.ms && ms <= gapBoundMs) continue;
       const change = changes.find((ch) => ch.data > g0 && ch.data <= g1);
       // The replica that led after a takeover may run ahead of the old one: its data time reached the lease end
       // before the wall-clock guard (DESIGN rule 5) let it take over, so the gap grows by the skew difference.
       const skewAllowance =
         change === undefined
           ? 0
-          : Math.max(
-              0,
-              (input.skews[c]?.[change.to] ?? 0) -
-                (input.skews[c]?.[change.from] ?? 0),
-            );
+          : Math.max(0, (input.skews[c]?.[change.to] ?? 0) - (input.skews[c]?.[change.from] ?? 0));
       const bound = gapBoundMs + skewAllowance;
-      let cause =
-        change === undefined
-          ? "no leader change"
-          : `failover r${change.from} -> r${change.to}`;
+      let cause = change === undefined ? 'no leader change' : `failover r${change.from} -> r${change.to}`;
       let excused = true;
       if (ms > bound) {
         const healthy: number[] = [];
         const involved = new Set<Fault>();
         for (let r = 0; r < scenario.replicas; r++) {
-          const s0 =
-            simOf(c, r, g0) -
-            scenario.leaseTimeoutMs -
-            scenario.batchDeadlineMs;
+          const s0 = simOf(c, r, g0) - scenario.leaseTimeoutMs - scenario.batchDeadlineMs;
           const s1 = simOf(c, r, g1);
           const own = ownFaults(c, r, s0, s1);
           for (const f of own) involved.add(f);
           for (const f of globalFaults(s0, s1)) involved.add(f);
           if (own.length === 0) healthy.push(r);
         }
-        const jumped = [...involved].some((f) => f.kind === "clock-jump");
+        const jumped = [...involved].some((f) => f.kind === 'clock-jump');
         const global = [...involved].some((f) => f.cluster === undefined);
         excused = healthy.length === 0 || jumped || global;
         const faultText = [...involved]
-          .map(
-            (f) =>
-              `#${f.id} ${f.kind}${f.replica === undefined ? "" : ` r${f.replica}`}`,
-          )
-          .join(", ");
-        cause = `${cause}${faultText === "" ? "" : `; faults: ${faultText}`}${healthy.length === 0 ? "; no replica healthy" : ""}`;
-        gaps.push({ from: g0, to: g1, ms, cause, excused });
+          .map((f) => `#${f.id} ${f.kind}${f.replica === undefined ? '' : ` r${f.replica}`}`)
+          .join(', ');
+        cause = `${cause}${faultText === '' ? '' : `; faults: ${faultText}`}${healthy.length === 0 ? '; no replica healthy' : ''}`;
+        gaps.push({
+          from: g0,
+          to: g1,
+          fromReplica: originAt.get(g0) ?? 0,
+          toReplica: originAt.get(g1) ?? 0,
+          ms,
+          cause,
+          excused,
+        });
         if (!excused) {
           report(
             3,
             c,
             counts,
-            "gap",
-            `gap of ${ms} ms in stored data time [${g0}, ${g1}] exceeds ${bound} ms while r${healthy.join(", r")} stayed healthy (${cause})`,
+            'gap',
+            `gap of ${ms} ms in stored data time [${g0}, ${g1}] exceeds ${bound} ms while r${healthy.join(', r')} stayed healthy (${cause})`,
           );
         }
       }
       if (largest === undefined || ms > largest.ms)
-        largest = { from: g0, to: g1, ms, cause, excused };
+        largest = {
+          from: g0,
+          to: g1,
+          fromReplica: originAt.get(g0) ?? 0,
+          toReplica: originAt.get(g1) ?? 0,
+          ms,
+          cause,
+          excused,
+        };
     }
 
     results.push({
@@ -497,17 +465,17 @@ export function checkRun(input: CheckInput): CheckResult {
   }
   for (const [key, n] of counts) {
     if (n > MAX_MESSAGES_PER_KIND) {
-      const [check, cluster, kind] = key.split("/");
+      const [check, cluster, kind] = key.split('/');
       violations.push({
         check: Number(check) as CheckId,
         cluster: Number(cluster),
-        message: `... and ${n - MAX_MESSAGES_PER_KIND} more ${kind ?? ""} violations`,
+        message: `... and ${n - MAX_MESSAGES_PER_KIND} more ${kind ?? ''} violations`,
       });
     }
   }
   const perCluster = new Map<number, number>();
   for (const [key, n] of counts) {
-    const cluster = Number(key.split("/")[1]);
+    const cluster = Number(key.split('/')[1]);
     perCluster.set(cluster, (perCluster.get(cluster) ?? 0) + n);
   }
   return {
@@ -520,19 +488,14 @@ export function checkRun(input: CheckInput): CheckResult {
   };
 }
 
-function mergeByReplica(
-  intervals: readonly Interval[],
-): Map<number, Interval[]> {
+function mergeByReplica(intervals: readonly Interval[]): Map<number, Interval[]> {
   const out = new Map<number, Interval[]>();
-  const sorted = [...intervals].sort(
-    (a, b) => a.replica - b.replica || a.from - b.from,
-  );
+  const sorted = [...intervals].sort((a, b) => a.replica - b.replica || a.from - b.from);
   for (const iv of sorted) {
     let list = out.get(iv.replica);
     if (list === undefined) out.set(iv.replica, (list = []));
     const last = list[list.length - 1];
-    if (last !== undefined && iv.from <= last.to)
-      list[list.length - 1] = { ...last, to: Math.max(last.to, iv.to) };
+    if (last !== undefined && iv.from <= last.to) list[list.length - 1] = { ...last, to: Math.max(last.to, iv.to) };
     else list.push(iv);
   }
   return out;

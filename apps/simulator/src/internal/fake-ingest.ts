@@ -1,8 +1,8 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import type { LeaderChange, StoredSample } from "./checkers.js";
-import { clusterIndex, replicaIndex } from "./values.js";
-import { decodeWriteRequestV1, snappyDecode } from "./wire.js";
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { LeaderChange, StoredSample } from './checkers.js';
+import { clusterIndex, replicaIndex } from './values.js';
+import { decodeWriteRequestV1, snappyDecode } from './wire.js';
 
 interface ClusterLease {
   leader: string;
@@ -59,24 +59,19 @@ export class FakeIngestStore {
       }
     >();
     for (const s of series) {
-      const cluster = s.labels.find((l) => l.name === "cluster")?.value ?? "";
-      const replica =
-        s.labels.find((l) => l.name === "__replica__")?.value ?? "";
-      const key = `${cluster}/${s.labels.find((l) => l.name === "series")?.value ?? ""}`;
+      const cluster = s.labels.find((l) => l.name === 'cluster')?.value ?? '';
+      const replica = s.labels.find((l) => l.name === '__replica__')?.value ?? '';
+      const key = `${cluster}/${s.labels.find((l) => l.name === 'series')?.value ?? ''}`;
       const partKey = `${cluster}\u0000${replica}`;
       let part = byPart.get(partKey);
-      if (part === undefined)
-        byPart.set(partKey, (part = { cluster, replica, items: [] }));
-      for (const smp of s.samples)
-        part.items.push({ key, t: smp.timestamp, value: smp.value });
+      if (part === undefined) byPart.set(partKey, (part = { cluster, replica, items: [] }));
+      for (const smp of s.samples) part.items.push({ key, t: smp.timestamp, value: smp.value });
     }
     let stored = 0;
     let total = 0;
     for (const part of byPart.values()) {
       total += part.items.length;
-      const accept = this.o.highAvailability
-        ? this.decide(part.cluster, part.replica, part.items)
-        : () => true;
+      const accept = this.o.highAvailability ? this.decide(part.cluster, part.replica, part.items) : () => true;
       for (const it of part.items) {
         if (!accept(it.t)) continue;
         stored++;
@@ -93,11 +88,7 @@ export class FakeIngestStore {
     return stored === 0 && total > 0 ? 202 : 204;
   }
 
-  private decide(
-    cluster: string,
-    replica: string,
-    items: readonly { t: number }[],
-  ): (t: number) => boolean {
+  private decide(cluster: string, replica: string, items: readonly { t: number }[]): (t: number) => boolean {
     if (items.length === 0) return () => false;
     const minT = Math.min(...items.map((i) => i.t));
     const maxT = Math.max(...items.map((i) => i.t));
@@ -120,11 +111,7 @@ export class FakeIngestStore {
         start: minT,
         wall,
       });
-    } else if (
-      lease.leader !== replica &&
-      maxT >= lease.until &&
-      wall - lease.lastSeenWall >= this.o.leaseTimeoutMs
-    ) {
+    } else if (lease.leader !== replica && maxT >= lease.until && wall - lease.lastSeenWall >= this.o.leaseTimeoutMs) {
       lease.closed.push({
         leader: lease.leader,
         start: lease.start,
@@ -149,9 +136,11 @@ export class FakeIngestStore {
       l.lastSeenWall = wall;
     }
     const closed = l.closed.filter((c) => c.leader === replica);
-    return (t) =>
-      (l.leader === replica && t >= l.start) ||
-      closed.some((c) => c.start <= t && t < c.end);
+    return (t) => (l.leader === replica && t >= l.start) || closed.some((c) => c.start <= t && t < c.end);
+  }
+
+  leaderOf(cluster: string): string | undefined {
+    return this.leases.get(cluster)?.leader;
   }
 
   stored(): StoredSample[] {
@@ -187,25 +176,18 @@ export class FakeIngestServer {
   async start(port = 0): Promise<number> {
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        if (
-          req.method !== "POST" ||
-          (req.url !== "/write" && req.url !== "/api/v1/write")
-        ) {
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.method !== 'POST' || (req.url !== '/write' && req.url !== '/api/v1/write')) {
           res.writeHead(404).end();
           return;
         }
         const status = this.store.write(Buffer.concat(chunks));
-        res
-          .writeHead(status, status === 503 ? { "retry-after": "1" } : {})
-          .end();
+        res.writeHead(status, status === 503 ? { 'retry-after': '1' } : {}).end();
       });
     });
     this.server = server;
-    await new Promise<void>((resolve) =>
-      server.listen(port, "127.0.0.1", resolve),
-    );
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     this.port = (server.address() as AddressInfo).port;
     return this.port;
   }

@@ -1,6 +1,7 @@
-import type { LeaderChange, StoredSample } from "./checkers.js";
-import { FakeIngestServer, FakeIngestStore } from "./fake-ingest.js";
-import type { IngestTier } from "./tier.js";
+import type { LeaderChange, StoredSample } from './checkers.js';
+import { clusterName, replicaIndex } from './values.js';
+import { FakeIngestServer, FakeIngestStore } from './fake-ingest.js';
+import type { IngestTier } from './tier.js';
 
 /** An {@link IngestTier} of in-process fake ingest instances over one in-memory store (tests, no PostgreSQL). */
 export async function startFakeTier(options: {
@@ -10,10 +11,7 @@ export async function startFakeTier(options: {
   readonly wallNow: () => number;
 }): Promise<IngestTier> {
   const store = new FakeIngestStore(options);
-  const servers = Array.from(
-    { length: options.instances },
-    () => new FakeIngestServer(store),
-  );
+  const servers = Array.from({ length: options.instances }, () => new FakeIngestServer(store));
   const ports: number[] = [];
   for (const s of servers) ports.push(await s.start());
   return {
@@ -32,11 +30,13 @@ export async function startFakeTier(options: {
       store.down = false;
       return Promise.resolve();
     },
+    leaderOf: (cluster) => {
+      const leader = store.leaderOf(clusterName(cluster));
+      return Promise.resolve(leader === undefined ? undefined : replicaIndex(leader));
+    },
     readStored: (): Promise<StoredSample[]> => Promise.resolve(store.stored()),
     readHistory: (wallBase): Promise<LeaderChange[] | undefined> =>
-      Promise.resolve(
-        options.highAvailability ? store.history(wallBase) : undefined,
-      ),
+      Promise.resolve(options.highAvailability ? store.history(wallBase) : undefined),
     close: async () => {
       for (const s of servers) await s.kill();
     },

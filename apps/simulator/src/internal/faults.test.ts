@@ -1,29 +1,19 @@
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { generateFaults } from "./faults.js";
-import { Prng } from "./prng.js";
-import {
-  FAULT_KINDS,
-  parseDuration,
-  parseFaultKinds,
-  parseSkew,
-  resolveScenario,
-} from "./scenario.js";
-import { decodeValue, encodeValue } from "./values.js";
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { generateFaults } from './faults.js';
+import { Prng } from './prng.js';
+import { FAULT_KINDS, parseDuration, parseFaultKinds, parseSkew, resolveScenario } from './scenario.js';
+import { decodeValue, encodeValue } from './values.js';
 
-describe("Prng", () => {
-  it("same seed, same numbers; forks are independent of later draws", () => {
+describe('Prng', () => {
+  it('same seed, same numbers; forks are independent of later draws', () => {
     const a = new Prng(42);
     const b = new Prng(42);
-    expect(Array.from({ length: 5 }, () => a.nextUint32())).toEqual(
-      Array.from({ length: 5 }, () => b.nextUint32()),
-    );
+    expect(Array.from({ length: 5 }, () => a.nextUint32())).toEqual(Array.from({ length: 5 }, () => b.nextUint32()));
     expect(new Prng(1).next()).not.toBe(new Prng(2).next());
-    expect(new Prng(7).fork("x").int(0, 1000)).toBe(
-      new Prng(7).fork("x").int(0, 1000),
-    );
+    expect(new Prng(7).fork('x').int(0, 1000)).toBe(new Prng(7).fork('x').int(0, 1000));
   });
-  it("int stays in range", () => {
+  it('int stays in range', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 0xffffffff }),
@@ -39,8 +29,8 @@ describe("Prng", () => {
   });
 });
 
-describe("generateFaults", () => {
-  it("same seed, same schedule; faults lie inside the run and name valid targets", () => {
+describe('generateFaults', () => {
+  it('same seed, same schedule; faults lie inside the run and name valid targets', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 0xffffffff }),
@@ -63,10 +53,8 @@ describe("generateFaults", () => {
           for (const f of a) {
             expect(f.atMs).toBeGreaterThanOrEqual(0);
             expect(f.atMs + f.durationMs).toBeLessThanOrEqual(s.durationMs);
-            if (f.cluster !== undefined)
-              expect(f.cluster).toBeLessThan(clusters);
-            if (f.replica !== undefined)
-              expect(f.replica).toBeLessThan(replicas);
+            if (f.cluster !== undefined) expect(f.cluster).toBeLessThan(clusters);
+            if (f.replica !== undefined) expect(f.replica).toBeLessThan(replicas);
             if (f.ingester !== undefined) expect(f.ingester).toBeLessThan(2);
           }
         },
@@ -76,8 +64,8 @@ describe("generateFaults", () => {
   });
 });
 
-describe("values and flags", () => {
-  it("a value gives back its origin", () => {
+describe('values and flags', () => {
+  it('a value gives back its origin', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 63 }),
@@ -94,20 +82,15 @@ describe("values and flags", () => {
       { seed: 5, numRuns: 200 },
     );
   });
-  it("parses durations, skews and fault lists", () => {
-    expect(parseDuration("250ms")).toBe(250);
-    expect(parseDuration("2s")).toBe(2000);
-    expect(parseDuration("1m")).toBe(60_000);
-    expect(parseSkew("0-3s")).toEqual({ min: 0, max: 3000 });
-    expect(parseSkew("100ms-1s")).toEqual({ min: 100, max: 1000 });
-    expect(parseFaultKinds("all")).toEqual(FAULT_KINDS);
-    expect(parseFaultKinds("replica-crash,clock-jump")).toEqual([
-      "replica-crash",
-      "clock-jump",
-    ]);
-    expect(() => parseFaultKinds("meteor")).toThrow(/unknown fault kind/);
-    expect(() =>
-      resolveScenario({ leaseTimeoutMs: 500, leaseRefreshMs: 500 }),
-    ).toThrow(/lease refresh/);
+  it('parses durations, skews and fault lists', () => {
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('2s')).toBe(2000);
+    expect(parseDuration('1m')).toBe(60_000);
+    expect(parseSkew('0-3s')).toEqual({ min: 0, max: 3000 });
+    expect(parseSkew('100ms-1s')).toEqual({ min: 100, max: 1000 });
+    expect(parseFaultKinds('all')).toEqual(FAULT_KINDS);
+    expect(parseFaultKinds('replica-crash,clock-jump')).toEqual(['replica-crash', 'clock-jump']);
+    expect(() => parseFaultKinds('meteor')).toThrow(/unknown fault kind/);
+    expect(() => resolveScenario({ leaseTimeoutMs: 500, leaseRefreshMs: 500 })).toThrow(/lease refresh/);
   });
 });

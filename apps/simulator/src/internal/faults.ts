@@ -1,5 +1,5 @@
-import type { Prng } from "./prng.js";
-import type { FaultKind, Scenario } from "./scenario.js";
+import type { Prng } from './prng.js';
+import type { FaultKind, Scenario } from './scenario.js';
 
 /**
  * One scheduled fault. `atMs` and `durationMs` are sim time. Replica faults name `cluster` and `replica`;
@@ -20,6 +20,12 @@ export interface Fault {
   readonly probability?: number;
   /** clock-jump: forward jump. */
   readonly jumpMs?: number;
+  /**
+   * Replica faults only: hit whichever replica leads the cluster when the fault starts (asked from the ingest
+   * tier), `replica` being the fallback. The run records the replica actually hit. Without this most faults
+   * would hit followers, which exercises little.
+   */
+  readonly targetLeader?: boolean;
 }
 
 /** Faults that leave the ingest tier and the database alone and affect one replica only. */
@@ -32,78 +38,73 @@ export function isReplicaFault(f: Fault): boolean {
  * of two lease timeouts, ending before the last three lease timeouts) so that every fault has time to show its
  * effect and the system has time to recover before the data is checked.
  */
-export function generateFaults(
-  scenario: Scenario,
-  rng: Prng,
-): readonly Fault[] {
-  const kinds = scenario.faultKinds.filter(
-    (k) => k !== "ingest-kill" || scenario.ingesters >= 1,
-  );
+export function generateFaults(scenario: Scenario, rng: Prng): readonly Fault[] {
+  const kinds = scenario.faultKinds.filter((k) => k !== 'ingest-kill' || scenario.ingesters >= 1);
   if (kinds.length === 0) return [];
   const t = scenario.leaseTimeoutMs;
   const earliest = 2 * t + scenario.scrapeIntervalMs;
   const latestEnd = scenario.durationMs - 3 * t;
   if (latestEnd - earliest < t) return [];
-  const count = Math.max(
-    1,
-    Math.round(
-      (scenario.faultRate * scenario.clusters * scenario.durationMs) / 60_000,
-    ),
-  );
+  const count = Math.max(1, Math.round((scenario.faultRate * scenario.clusters * scenario.durationMs) / 60_000));
   const faults: Fault[] = [];
   for (let i = 0; i < count; i++) {
     const kind = rng.pick(kinds);
     const durationMs =
-      kind === "clock-jump"
+      kind === 'clock-jump'
         ? 0
-        : kind === "ingest-kill" || kind === "postgres-restart"
+        : kind === 'ingest-kill' || kind === 'postgres-restart'
           ? rng.int(Math.floor(t / 4), t)
           : rng.int(t, 3 * t);
     const start = rng.int(earliest, Math.max(earliest, latestEnd - durationMs));
     const base = { id: i + 1, kind, atMs: start, durationMs };
     const cluster = rng.int(0, scenario.clusters - 1);
     const replica = rng.int(0, scenario.replicas - 1);
+    const targetLeader = rng.chance(0.6);
     switch (kind) {
-      case "replica-crash":
-      case "replica-cut":
-        faults.push({ ...base, cluster, replica });
+      case 'replica-crash':
+      case 'replica-cut':
+        faults.push({ ...base, cluster, replica, targetLeader });
         break;
-      case "slow-link":
+      case 'slow-link':
         faults.push({
           ...base,
           cluster,
           replica,
+          targetLeader,
           delayMs: rng.int(20, Math.max(20, Math.floor(t / 4))),
         });
         break;
-      case "lossy-link":
+      case 'lossy-link':
         faults.push({
           ...base,
           cluster,
           replica,
+          targetLeader,
           probability: rng.int(10, 50) / 100,
         });
         break;
-      case "duplicate-delivery":
+      case 'duplicate-delivery':
         faults.push({
           ...base,
           cluster,
           replica,
+          targetLeader,
           probability: rng.int(20, 80) / 100,
         });
         break;
-      case "clock-jump":
+      case 'clock-jump':
         faults.push({
           ...base,
           cluster,
           replica,
+          targetLeader,
           jumpMs: rng.int(Math.floor(t / 2), 2 * t),
         });
         break;
-      case "ingest-kill":
+      case 'ingest-kill':
         faults.push({ ...base, ingester: rng.int(0, scenario.ingesters - 1) });
         break;
-      case "postgres-restart":
+      case 'postgres-restart':
         faults.push(base);
         break;
     }
@@ -119,7 +120,7 @@ export function describeFault(f: Fault): string {
       ? ` c${f.cluster}/r${f.replica}`
       : f.ingester !== undefined
         ? ` ingester ${f.ingester}`
-        : "";
+        : '';
   const extra =
     f.delayMs !== undefined
       ? ` +${f.delayMs}ms`
@@ -127,6 +128,6 @@ export function describeFault(f: Fault): string {
         ? ` p=${f.probability}`
         : f.jumpMs !== undefined
           ? ` +${f.jumpMs}ms`
-          : "";
-  return `#${f.id} ${f.kind}${who}${extra} at ${f.atMs}ms for ${f.durationMs}ms`;
+          : '';
+  return `#${f.id} ${f.kind}${who}${f.targetLeader === true ? ' (leader)' : ''}${extra} at ${f.atMs}ms for ${f.durationMs}ms`;
 }

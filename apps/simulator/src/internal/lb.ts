@@ -5,9 +5,9 @@ import {
   type Server,
   type ServerResponse,
   Agent,
-} from "node:http";
-import type { AddressInfo } from "node:net";
-import type { Prng } from "./prng.js";
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Prng } from './prng.js';
 
 /** Link conditions between one replica and the ingest tier at one moment. */
 export interface LinkState {
@@ -25,7 +25,7 @@ export const HEALTHY_LINK: LinkState = {
 };
 
 /** Header the fake replicas set so the balancer can apply per-replica link faults: `<cluster>/<replica>`. */
-export const ORIGIN_HEADER = "x-promha-sim-origin";
+export const ORIGIN_HEADER = 'x-promha-sim-origin';
 
 export interface BalancerOptions {
   readonly backends: () => readonly number[];
@@ -44,11 +44,11 @@ export interface BalancerStats {
 }
 
 const FORWARDED_HEADERS = [
-  "content-type",
-  "content-encoding",
-  "x-prometheus-remote-write-version",
-  "user-agent",
-  "authorization",
+  'content-type',
+  'content-encoding',
+  'x-prometheus-remote-write-version',
+  'user-agent',
+  'authorization',
 ];
 
 /**
@@ -77,9 +77,7 @@ export class LoadBalancer {
   async listen(): Promise<number> {
     const server = createServer((req, res) => void this.handle(req, res));
     this.server = server;
-    await new Promise<void>((resolve) =>
-      server.listen(0, "127.0.0.1", resolve),
-    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return (server.address() as AddressInfo).port;
   }
 
@@ -91,29 +89,20 @@ export class LoadBalancer {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private async handle(
-    req: IncomingMessage,
-    res: ServerResponse,
-  ): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.stats.requests++;
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
-    const origin = /^(\d+)\/(\d+)$/.exec(
-      String(req.headers[ORIGIN_HEADER] ?? ""),
-    );
-    const link =
-      origin === null
-        ? HEALTHY_LINK
-        : this.o.link(Number(origin[1]), Number(origin[2]));
+    const origin = /^(\d+)\/(\d+)$/.exec(String(req.headers[ORIGIN_HEADER] ?? ''));
+    const link = origin === null ? HEALTHY_LINK : this.o.link(Number(origin[1]), Number(origin[2]));
     if (link.cut) {
       this.stats.cut++;
       req.socket.destroy();
       return;
     }
     if (link.delayMs > 0) await this.o.sleep(link.delayMs);
-    const lose =
-      link.lossProbability > 0 && this.o.rng.chance(link.lossProbability);
+    const lose = link.lossProbability > 0 && this.o.rng.chance(link.lossProbability);
     const loseBefore = lose && this.o.rng.chance(0.5);
     if (loseBefore) {
       this.stats.lostBefore++;
@@ -123,12 +112,10 @@ export class LoadBalancer {
     const headers: Record<string, string> = {};
     for (const h of FORWARDED_HEADERS) {
       const v = req.headers[h];
-      if (typeof v === "string") headers[h] = v;
+      if (typeof v === 'string') headers[h] = v;
     }
-    const duplicate =
-      link.duplicateProbability > 0 &&
-      this.o.rng.chance(link.duplicateProbability);
-    const path = req.url ?? "/write";
+    const duplicate = link.duplicateProbability > 0 && this.o.rng.chance(link.duplicateProbability);
+    const path = req.url ?? '/write';
     const first = this.forward(path, headers, body);
     if (duplicate) {
       this.stats.duplicated++;
@@ -143,9 +130,7 @@ export class LoadBalancer {
     }
     if (answer === undefined) {
       this.stats.noBackend++;
-      res
-        .writeHead(502, { "content-type": "text/plain" })
-        .end("no ingest instance answered\n");
+      res.writeHead(502, { 'content-type': 'text/plain' }).end('no ingest instance answered\n');
       return;
     }
     res.writeHead(answer.status, answer.headers).end(answer.body);
@@ -155,15 +140,12 @@ export class LoadBalancer {
     path: string,
     headers: Record<string, string>,
     body: Buffer,
-  ): Promise<
-    | { status: number; headers: Record<string, string>; body: Buffer }
-    | undefined
-  > {
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer } | undefined> {
     const ports = this.o.backends();
     for (let i = 0; i < ports.length; i++) {
       const port = ports[this.next++ % ports.length]!;
       const result = await this.once(port, path, headers, body);
-      if (result !== "refused") return result;
+      if (result !== 'refused') return result;
     }
     return undefined;
   }
@@ -173,35 +155,28 @@ export class LoadBalancer {
     path: string,
     headers: Record<string, string>,
     body: Buffer,
-  ): Promise<
-    | { status: number; headers: Record<string, string>; body: Buffer }
-    | "refused"
-  > {
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer } | 'refused'> {
     return new Promise((resolve) => {
       const r = httpRequest(
         {
-          host: "127.0.0.1",
+          host: '127.0.0.1',
           port,
           path,
-          method: "POST",
-          headers: { ...headers, "content-length": String(body.length) },
+          method: 'POST',
+          headers: { ...headers, 'content-length': String(body.length) },
           agent: this.agent,
           timeout: 30_000,
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", () =>
-            resolve({ status: 502, headers: {}, body: Buffer.alloc(0) }),
-          );
-          res.on("end", () => {
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', () => resolve({ status: 502, headers: {}, body: Buffer.alloc(0) }));
+          res.on('end', () => {
             const out: Record<string, string> = {};
             for (const [k, v] of Object.entries(res.headers)) {
               if (
-                typeof v === "string" &&
-                (k.startsWith("x-prometheus-") ||
-                  k === "retry-after" ||
-                  k === "content-type")
+                typeof v === 'string' &&
+                (k.startsWith('x-prometheus-') || k === 'retry-after' || k === 'content-type')
               )
                 out[k] = v;
             }
@@ -213,16 +188,12 @@ export class LoadBalancer {
           });
         },
       );
-      r.on("timeout", () => r.destroy(new Error("backend timeout")));
-      r.on("error", (e: NodeJS.ErrnoException) => {
+      r.on('timeout', () => r.destroy(new Error('backend timeout')));
+      r.on('error', (e: NodeJS.ErrnoException) => {
         // A refused connection never reached the ingest: safe to try the next instance. Anything else (a
         // reset mid-request, as when an instance is killed) may have been processed: answer 502 so the replica
         // retries, as a real balancer would.
-        resolve(
-          e.code === "ECONNREFUSED"
-            ? "refused"
-            : { status: 502, headers: {}, body: Buffer.alloc(0) },
-        );
+        resolve(e.code === 'ECONNREFUSED' ? 'refused' : { status: 502, headers: {}, body: Buffer.alloc(0) });
       });
       r.end(body);
     });

@@ -1,4 +1,4 @@
-import type { Timers } from "./replica.js";
+import type { Timers } from './replica.js';
 
 /** Virtual timers for tests: time moves only through `advance`, events fire in time order (then FIFO). */
 export class ManualTimers implements Timers {

@@ -54,15 +54,14 @@ export class Prng {
   }
 
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new RangeError("pick from an empty list");
+    if (items.length === 0) throw new RangeError('pick from an empty list');
     return items[this.int(0, items.length - 1)]!;
   }
 
   /** An independent generator derived from this one's seed material and a name. */
   fork(name: string): Prng {
     let h = 0x811c9dc5;
-    for (let i = 0; i < name.length; i++)
-      h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
     return new Prng((h ^ this.a ^ Math.imul(this.b, 31)) >>> 0);
   }
 }

@@ -1,5 +1,5 @@
-import { performance } from "node:perf_hooks";
-import type { Timers } from "./replica.js";
+import { performance } from 'node:perf_hooks';
+import type { Timers } from './replica.js';
 
 /** Sim time on the process's monotonic clock; used only by the CLI and integration tests. */
 export function realTimers(): Timers {

@@ -1,13 +1,8 @@
-import type { AckRecord, SentSample } from "./checkers.js";
-import type { Prng } from "./prng.js";
-import type { Scenario } from "./scenario.js";
-import {
-  clusterName,
-  encodeValue,
-  METRIC_NAME,
-  replicaName,
-} from "./values.js";
-import type { WireSeries } from "./wire.js";
+import type { AckRecord, SentSample } from './checkers.js';
+import type { Prng } from './prng.js';
+import type { Scenario } from './scenario.js';
+import { clusterName, encodeValue, METRIC_NAME, replicaName } from './values.js';
+import type { WireSeries } from './wire.js';
 
 /** Sim-time source and timers, injected so that tests can drive a replica deterministically. */
 export interface Timers {
@@ -18,8 +13,7 @@ export interface Timers {
 }
 
 export type SendResult =
-  | { readonly kind: "answer"; readonly status: number }
-  | { readonly kind: "network-error"; readonly message: string };
+  { readonly kind: 'answer'; readonly status: number } | { readonly kind: 'network-error'; readonly message: string };
 
 /** One remote-write request on its way out. */
 export interface OutgoingWrite {
@@ -69,7 +63,7 @@ interface Shard {
 export class FakeReplica {
   private readonly o: ReplicaOptions;
   private readonly shards: Shard[];
-  private readonly seriesLabels: WireSeries["labels"][];
+  private readonly seriesLabels: WireSeries['labels'][];
   private incarnation = 0;
   private running = false;
   private scraping = false;
@@ -94,23 +88,19 @@ export class FakeReplica {
       inFlight: false,
       cancelDeadline: undefined,
     }));
-    this.seriesLabels = Array.from(
-      { length: options.scenario.seriesPerReplica },
-      (_, i) =>
-        sortLabels([
-          { name: "__name__", value: METRIC_NAME },
-          { name: "cluster", value: clusterName(options.cluster) },
-          { name: "__replica__", value: replicaName(options.replica) },
-          { name: "series", value: `s${i}` },
-        ]),
+    this.seriesLabels = Array.from({ length: options.scenario.seriesPerReplica }, (_, i) =>
+      sortLabels([
+        { name: '__name__', value: METRIC_NAME },
+        { name: 'cluster', value: clusterName(options.cluster) },
+        { name: '__replica__', value: replicaName(options.replica) },
+        { name: 'series', value: `s${i}` },
+      ]),
     );
   }
 
   /** The replica's own clock: data time of a scrape now. */
   dataNow(): number {
-    return (
-      this.o.dataBaseMs + this.o.timers.now() + this.o.skewMs + this.jumpMs
-    );
+    return this.o.dataBaseMs + this.o.timers.now() + this.o.skewMs + this.jumpMs;
   }
 
   get isRunning(): boolean {
@@ -156,8 +146,7 @@ export class FakeReplica {
     this.inFlight.clear();
     for (const shard of this.shards) {
       shard.cancelDeadline?.();
-      if (shard.pending.length > 0)
-        this.o.onAnswer(this.record(shard.pending, 0, 0, now, now));
+      if (shard.pending.length > 0) this.o.onAnswer(this.record(shard.pending, 0, 0, now, now));
       shard.pending = [];
       shard.inFlight = false;
       shard.cancelDeadline = undefined;
@@ -166,21 +155,13 @@ export class FakeReplica {
   }
 
   private scheduleScrape(delay: number): void {
-    const jitter =
-      this.o.scenario.jitterMs === 0
-        ? 0
-        : this.o.rng.int(0, this.o.scenario.jitterMs);
+    const jitter = this.o.scenario.jitterMs === 0 ? 0 : this.o.rng.int(0, this.o.scenario.jitterMs);
     const nominal = this.o.timers.now() + delay;
     this.cancelScrape = this.o.timers.after(delay + jitter, () => {
       if (!this.scraping) return;
       this.scrape();
       // The next scrape is due one interval after the nominal time of this one, so jitter does not accumulate.
-      this.scheduleScrape(
-        Math.max(
-          0,
-          nominal + this.o.scenario.scrapeIntervalMs - this.o.timers.now(),
-        ),
-      );
+      this.scheduleScrape(Math.max(0, nominal + this.o.scenario.scrapeIntervalMs - this.o.timers.now()));
     });
   }
 
@@ -208,13 +189,10 @@ export class FakeReplica {
       return;
     }
     if (shard.cancelDeadline === undefined) {
-      shard.cancelDeadline = this.o.timers.after(
-        this.o.scenario.batchDeadlineMs,
-        () => {
-          shard.cancelDeadline = undefined;
-          if (!shard.inFlight) this.flush(shard);
-        },
-      );
+      shard.cancelDeadline = this.o.timers.after(this.o.scenario.batchDeadlineMs, () => {
+        shard.cancelDeadline = undefined;
+        if (!shard.inFlight) this.flush(shard);
+      });
     }
   }
 
@@ -228,10 +206,7 @@ export class FakeReplica {
     void this.sendWithRetry(shard, batch);
   }
 
-  private async sendWithRetry(
-    shard: Shard,
-    batch: readonly Pending[],
-  ): Promise<void> {
+  private async sendWithRetry(shard: Shard, batch: readonly Pending[]): Promise<void> {
     const incarnation = this.incarnation;
     const body = this.o.encode(this.toSeries(batch));
     const flight = {
@@ -250,26 +225,16 @@ export class FakeReplica {
         body,
       });
       if (incarnation !== this.incarnation) return;
-      if (result.kind === "answer" && result.status < 500) {
+      if (result.kind === 'answer' && result.status < 500) {
         this.inFlight.delete(flight);
         this.queued -= batch.length;
         this.answered += batch.length;
-        this.o.onAnswer(
-          this.record(
-            batch,
-            result.status,
-            flight.attempts,
-            flight.sentAtMs,
-            this.o.timers.now(),
-          ),
-        );
+        this.o.onAnswer(this.record(batch, result.status, flight.attempts, flight.sentAtMs, this.o.timers.now()));
         shard.inFlight = false;
         this.maybeSend(shard);
         return;
       }
-      await new Promise<void>((resolve) =>
-        this.o.timers.after(backoff, resolve),
-      );
+      await new Promise<void>((resolve) => this.o.timers.after(backoff, resolve));
       if (incarnation !== this.incarnation) return;
       backoff = Math.min(2 * backoff, this.o.scenario.maxBackoffMs);
     }
@@ -319,7 +284,5 @@ export function seriesKey(cluster: number, series: number): string {
 
 function sortLabels<T extends { readonly name: string }>(labels: T[]): T[] {
   // Prometheus sorts label names by byte order; all names here are ASCII, where that equals code-unit order.
-  return labels.sort((a, b) =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-  );
+  return labels.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

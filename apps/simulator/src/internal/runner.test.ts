@@ -1,9 +1,9 @@
-import { describe, expect, it } from "vitest";
-import { startFakeTier } from "./fake-tier.js";
-import { realTimers } from "./real-timers.js";
-import { runScenario } from "./runner.js";
-import { resolveScenario, type ScenarioOptions } from "./scenario.js";
-import { encodeWriteRequestV1, snappyLiteral } from "./wire.js";
+import { describe, expect, it } from 'vitest';
+import { startFakeTier } from './fake-tier.js';
+import { realTimers } from './real-timers.js';
+import { runScenario } from './runner.js';
+import { resolveScenario, type ScenarioOptions } from './scenario.js';
+import { encodeWriteRequestV1, snappyLiteral } from './wire.js';
 
 // The whole pipeline (replicas, queue, balancer with link faults, HTTP) against the in-process reference
 // model of the ingest tier: a few seconds of real time each.
@@ -40,18 +40,11 @@ async function simulate(options: ScenarioOptions) {
   }
 }
 
-describe("runScenario against the reference ingest model", () => {
-  it("a run with faults passes every check", async () => {
+describe('runScenario against the reference ingest model', () => {
+  it('a run with faults passes every check', async () => {
     const result = await simulate({
       seed: 7,
-      faultKinds: [
-        "replica-crash",
-        "replica-cut",
-        "lossy-link",
-        "duplicate-delivery",
-        "ingest-kill",
-        "slow-link",
-      ],
+      faultKinds: ['replica-crash', 'replica-cut', 'lossy-link', 'duplicate-delivery', 'ingest-kill', 'slow-link'],
       faultRate: 20,
     });
     console.log(
@@ -59,11 +52,10 @@ describe("runScenario against the reference ingest model", () => {
     );
     expect(result.faults.length).toBeGreaterThan(0);
     expect(result.check.violations).toEqual([]);
-    for (const c of result.check.clusters)
-      expect(c.samplesStored).toBeGreaterThan(0);
+    for (const c of result.check.clusters) expect(c.samplesStored).toBeGreaterThan(0);
   });
 
-  it("with HA off, check 1 reports the overlap", async () => {
+  it('with HA off, check 1 reports the overlap', async () => {
     const result = await simulate({
       seed: 8,
       highAvailability: false,

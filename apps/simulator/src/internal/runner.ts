@@ -1,27 +1,17 @@
-import {
-  checkRun,
-  type AckRecord,
-  type CheckResult,
-  type LeaderChange,
-} from "./checkers.js";
-import { generateFaults, type Fault } from "./faults.js";
-import { HttpTransport } from "./http-transport.js";
-import {
-  HEALTHY_LINK,
-  LoadBalancer,
-  type BalancerStats,
-  type LinkState,
-} from "./lb.js";
-import { Prng } from "./prng.js";
-import { FakeReplica, type Timers } from "./replica.js";
-import type { Scenario } from "./scenario.js";
-import type { IngestTier } from "./tier.js";
-import type { WireSeries } from "./wire.js";
+import { checkRun, type AckRecord, type CheckResult, type LeaderChange } from './checkers.js';
+import { generateFaults, type Fault } from './faults.js';
+import { HttpTransport } from './http-transport.js';
+import { HEALTHY_LINK, LoadBalancer, type BalancerStats, type LinkState } from './lb.js';
+import { Prng } from './prng.js';
+import { FakeReplica, type Timers } from './replica.js';
+import type { Scenario } from './scenario.js';
+import type { IngestTier } from './tier.js';
+import type { WireSeries } from './wire.js';
 
 /** What happened to a scheduled fault when the run applied it. */
 export interface FaultEvent {
   readonly faultId: number;
-  readonly action: "start" | "end" | "skipped" | "failed";
+  readonly action: 'start' | 'end' | 'skipped' | 'failed';
   readonly atMs: number;
   readonly detail?: string;
 }
@@ -29,7 +19,7 @@ export interface FaultEvent {
 export interface Progress {
   readonly atMs: number;
   readonly durationMs: number;
-  readonly phase: "running" | "draining" | "checking";
+  readonly phase: 'running' | 'draining' | 'checking';
   readonly scraped: number;
   readonly answered: number;
   readonly queued: number;
@@ -68,47 +58,37 @@ export function plan(scenario: Scenario): {
   skews: number[][];
 } {
   const root = new Prng(scenario.seed);
-  const skewRng = root.fork("skew");
-  const faultRng = root.fork("faults");
+  const skewRng = root.fork('skew');
+  const faultRng = root.fork('faults');
   const skews = Array.from({ length: scenario.clusters }, () =>
-    Array.from({ length: scenario.replicas }, () =>
-      skewRng.int(scenario.skewMinMs, scenario.skewMaxMs),
-    ),
+    Array.from({ length: scenario.replicas }, () => skewRng.int(scenario.skewMinMs, scenario.skewMaxMs)),
   );
   return { faults: generateFaults(scenario, faultRng), skews };
 }
 
-export async function runScenario(
-  scenario: Scenario,
-  env: RunEnvironment,
-): Promise<RunResult> {
+export async function runScenario(scenario: Scenario, env: RunEnvironment): Promise<RunResult> {
   const { timers, tier } = env;
   const root = new Prng(scenario.seed);
   const { faults, skews } = plan(scenario);
   const events: FaultEvent[] = [];
   const active = new Set<Fault>();
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => timers.after(ms, resolve));
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => timers.after(ms, resolve));
 
   const link = (cluster: number, replica: number): LinkState => {
     let state = HEALTHY_LINK;
     for (const f of active) {
       if (f.cluster !== cluster || f.replica !== replica) continue;
-      if (f.kind === "replica-cut") state = { ...state, cut: true };
-      if (f.kind === "slow-link")
-        state = { ...state, delayMs: state.delayMs + (f.delayMs ?? 0) };
-      if (f.kind === "lossy-link")
+      if (f.kind === 'replica-cut') state = { ...state, cut: true };
+      if (f.kind === 'slow-link') state = { ...state, delayMs: state.delayMs + (f.delayMs ?? 0) };
+      if (f.kind === 'lossy-link')
         state = {
           ...state,
           lossProbability: Math.max(state.lossProbability, f.probability ?? 0),
         };
-      if (f.kind === "duplicate-delivery")
+      if (f.kind === 'duplicate-delivery')
         state = {
           ...state,
-          duplicateProbability: Math.max(
-            state.duplicateProbability,
-            f.probability ?? 0,
-          ),
+          duplicateProbability: Math.max(state.duplicateProbability, f.probability ?? 0),
         };
     }
     return state;
@@ -116,14 +96,11 @@ export async function runScenario(
   const lb = new LoadBalancer({
     backends: () => tier.ports(),
     link,
-    rng: root.fork("lb"),
+    rng: root.fork('lb'),
     sleep,
   });
   const lbPort = await lb.listen();
-  const transport = new HttpTransport(
-    lbPort,
-    Math.max(5000, 4 * scenario.leaseTimeoutMs),
-  );
+  const transport = new HttpTransport(lbPort, Math.max(5000, 4 * scenario.leaseTimeoutMs));
 
   const wallStartMs = env.wallNow();
   const dataBaseMs = wallStartMs - timers.now();
@@ -149,11 +126,7 @@ export async function runScenario(
   const at = (): number => timers.now() - t0;
 
   const pendingActions: Promise<void>[] = [];
-  const act = (
-    f: Fault,
-    action: "start" | "end",
-    fn: () => Promise<void> | void,
-  ): void => {
+  const act = (f: Fault, action: 'start' | 'end', fn: () => Promise<void> | void): void => {
     pendingActions.push(
       (async () => {
         try {
@@ -162,7 +135,7 @@ export async function runScenario(
         } catch (e: unknown) {
           events.push({
             faultId: f.id,
-            action: "failed",
+            action: 'failed',
             atMs: at(),
             detail: e instanceof Error ? e.message : String(e),
           });
@@ -170,44 +143,53 @@ export async function runScenario(
       })(),
     );
   };
-  for (const f of faults) {
-    const replica =
-      f.cluster !== undefined && f.replica !== undefined
-        ? replicas[f.cluster]?.[f.replica]
-        : undefined;
-    timers.after(f.atMs, () => {
-      if (f.kind === "postgres-restart" && !tier.canRestartDatabase) {
+  // Faults aimed at "the leader" learn their replica when they start; `applied` holds the faults as they hit.
+  const applied = new Map<number, Fault>();
+  for (const planned of faults) {
+    timers.after(planned.atMs, () => {
+      if (planned.kind === 'postgres-restart' && !tier.canRestartDatabase) {
         events.push({
-          faultId: f.id,
-          action: "skipped",
+          faultId: planned.id,
+          action: 'skipped',
           atMs: at(),
-          detail: "database given by URI cannot be restarted",
+          detail: 'database given by URI cannot be restarted',
         });
         return;
       }
-      active.add(f);
-      act(f, "start", () => {
-        if (f.kind === "replica-crash") replica?.crash();
-        else if (f.kind === "clock-jump") replica?.jumpClock(f.jumpMs ?? 0);
-        else if (f.kind === "ingest-kill") return tier.kill(f.ingester ?? 0);
-        else if (f.kind === "postgres-restart") return tier.stopDatabase();
-        return undefined;
-      });
-      timers.after(f.durationMs, () => {
-        active.delete(f);
-        act(f, "end", () => {
-          if (f.kind === "replica-crash") replica?.start();
-          else if (f.kind === "ingest-kill")
-            return tier.restart(f.ingester ?? 0);
-          else if (f.kind === "postgres-restart") return tier.startDatabase();
-          return undefined;
-        });
-      });
+      pendingActions.push(
+        (async () => {
+          let f = planned;
+          if (f.targetLeader === true && f.cluster !== undefined) {
+            const leader = await tier.leaderOf(f.cluster).catch(() => undefined);
+            if (leader !== undefined && leader < scenario.replicas) f = { ...f, replica: leader };
+          }
+          applied.set(f.id, f);
+          const replica =
+            f.cluster !== undefined && f.replica !== undefined ? replicas[f.cluster]?.[f.replica] : undefined;
+          active.add(f);
+          act(f, 'start', () => {
+            if (f.kind === 'replica-crash') replica?.crash();
+            else if (f.kind === 'clock-jump') replica?.jumpClock(f.jumpMs ?? 0);
+            else if (f.kind === 'ingest-kill') return tier.kill(f.ingester ?? 0);
+            else if (f.kind === 'postgres-restart') return tier.stopDatabase();
+            return undefined;
+          });
+          timers.after(f.durationMs, () => {
+            active.delete(f);
+            act(f, 'end', () => {
+              if (f.kind === 'replica-crash') replica?.start();
+              else if (f.kind === 'ingest-kill') return tier.restart(f.ingester ?? 0);
+              else if (f.kind === 'postgres-restart') return tier.startDatabase();
+              return undefined;
+            });
+          });
+        })(),
+      );
     });
   }
 
   const all = replicas.flat();
-  const progress = (phase: Progress["phase"]): void =>
+  const progress = (phase: Progress['phase']): void =>
     env.onProgress?.({
       atMs: at(),
       durationMs: scenario.durationMs,
@@ -218,7 +200,7 @@ export async function runScenario(
       activeFaults: active.size,
       requests: lb.stats.requests,
     });
-  let phase: Progress["phase"] = "running";
+  let phase: Progress['phase'] = 'running';
   let stopProgress = false;
   const tick = (): void => {
     if (stopProgress) return;
@@ -230,27 +212,25 @@ export async function runScenario(
   for (const r of all) r.start();
   await sleep(scenario.durationMs);
   for (const r of all) r.stopScraping();
-  phase = "draining";
+  phase = 'draining';
   // Faults scheduled past the end still run their end action, so that killed instances come back.
   await Promise.all(pendingActions);
   const drainEnd = at() + scenario.drainMs;
-  while (at() < drainEnd && all.some((r) => r.queuedSamples > 0))
-    await sleep(50);
+  while (at() < drainEnd && all.some((r) => r.queuedSamples > 0)) await sleep(50);
   for (const r of all) r.crash();
   await Promise.all(pendingActions);
-  phase = "checking";
+  phase = 'checking';
   progress(phase);
   stopProgress = true;
   transport.close();
   await lb.close();
 
+  const hit = faults.map((f) => applied.get(f.id) ?? f);
   const stored = await tier.readStored();
-  const history = scenario.highAvailability
-    ? await tier.readHistory(wallStartMs)
-    : undefined;
+  const history = scenario.highAvailability ? await tier.readHistory(wallStartMs) : undefined;
   const check = checkRun({
     scenario,
-    faults,
+    faults: hit,
     dataBaseMs,
     skews,
     stored,
@@ -260,7 +240,7 @@ export async function runScenario(
   });
   return {
     scenario,
-    faults,
+    faults: hit,
     faultEvents: events.sort((a, b) => a.atMs - b.atMs),
     skews,
     dataBaseMs,

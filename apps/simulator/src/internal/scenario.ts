@@ -1,15 +1,15 @@
-import { SimError } from "./errors.js";
+import { SimError } from './errors.js';
 
 /** Every kind of fault the simulator can inject. */
 export const FAULT_KINDS = [
-  "replica-crash",
-  "replica-cut",
-  "slow-link",
-  "lossy-link",
-  "duplicate-delivery",
-  "ingest-kill",
-  "postgres-restart",
-  "clock-jump",
+  'replica-crash',
+  'replica-cut',
+  'slow-link',
+  'lossy-link',
+  'duplicate-delivery',
+  'ingest-kill',
+  'postgres-restart',
+  'clock-jump',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -72,8 +72,7 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
     faultKinds: options.faultKinds ?? [],
     faultRate: options.faultRate ?? 2,
     leaseTimeoutMs,
-    leaseRefreshMs:
-      options.leaseRefreshMs ?? Math.max(1, Math.floor(leaseTimeoutMs / 4)),
+    leaseRefreshMs: options.leaseRefreshMs ?? Math.max(1, Math.floor(leaseTimeoutMs / 4)),
     highAvailability: options.highAvailability ?? true,
     shards: options.shards ?? 2,
     maxSamplesPerSend: options.maxSamplesPerSend ?? 500,
@@ -85,51 +84,39 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
   };
   const intIn = (name: string, v: number, min: number, max: number): void => {
     if (!Number.isInteger(v) || v < min || v > max) {
-      throw new SimError(
-        "SIM_BAD_SCENARIO",
-        `${name} must be an integer in [${min}, ${max}], got ${v}`,
-      );
+      throw new SimError('SIM_BAD_SCENARIO', `${name} must be an integer in [${min}, ${max}], got ${v}`);
     }
   };
-  intIn("seed", s.seed, 0, 0xffff_ffff);
-  intIn("clusters", s.clusters, 1, MAX_CLUSTERS);
-  intIn("replicas", s.replicas, 1, MAX_REPLICAS);
-  intIn("ingesters", s.ingesters, 1, 32);
-  intIn("duration", s.durationMs, 1, 7 * 24 * 3_600_000);
-  intIn("scrape interval", s.scrapeIntervalMs, 10, 3_600_000);
-  intIn("skew min", s.skewMinMs, -3_600_000, 3_600_000);
-  intIn("skew max", s.skewMaxMs, s.skewMinMs, 3_600_000);
-  intIn("jitter", s.jitterMs, 0, s.scrapeIntervalMs);
-  intIn("series per replica", s.seriesPerReplica, 1, 100_000);
-  intIn("lease timeout", s.leaseTimeoutMs, 2, 3_600_000);
-  intIn("lease refresh", s.leaseRefreshMs, 1, s.leaseTimeoutMs - 1);
-  intIn("shards", s.shards, 1, 64);
-  intIn("max samples per send", s.maxSamplesPerSend, 1, 100_000);
-  intIn("batch deadline", s.batchDeadlineMs, 1, 3_600_000);
-  intIn("min backoff", s.minBackoffMs, 1, 3_600_000);
-  intIn("max backoff", s.maxBackoffMs, s.minBackoffMs, 3_600_000);
-  intIn("queue capacity", s.queueCapacity, 1, 100_000_000);
-  intIn("drain", s.drainMs, 0, 3_600_000);
-  if (!(s.faultRate >= 0))
-    throw new SimError(
-      "SIM_BAD_SCENARIO",
-      `fault rate must be >= 0, got ${s.faultRate}`,
-    );
+  intIn('seed', s.seed, 0, 0xffff_ffff);
+  intIn('clusters', s.clusters, 1, MAX_CLUSTERS);
+  intIn('replicas', s.replicas, 1, MAX_REPLICAS);
+  intIn('ingesters', s.ingesters, 1, 32);
+  intIn('duration', s.durationMs, 1, 7 * 24 * 3_600_000);
+  intIn('scrape interval', s.scrapeIntervalMs, 10, 3_600_000);
+  intIn('skew min', s.skewMinMs, -3_600_000, 3_600_000);
+  intIn('skew max', s.skewMaxMs, s.skewMinMs, 3_600_000);
+  intIn('jitter', s.jitterMs, 0, s.scrapeIntervalMs);
+  intIn('series per replica', s.seriesPerReplica, 1, 100_000);
+  intIn('lease timeout', s.leaseTimeoutMs, 2, 3_600_000);
+  intIn('lease refresh', s.leaseRefreshMs, 1, s.leaseTimeoutMs - 1);
+  intIn('shards', s.shards, 1, 64);
+  intIn('max samples per send', s.maxSamplesPerSend, 1, 100_000);
+  intIn('batch deadline', s.batchDeadlineMs, 1, 3_600_000);
+  intIn('min backoff', s.minBackoffMs, 1, 3_600_000);
+  intIn('max backoff', s.maxBackoffMs, s.minBackoffMs, 3_600_000);
+  intIn('queue capacity', s.queueCapacity, 1, 100_000_000);
+  intIn('drain', s.drainMs, 0, 3_600_000);
+  if (!(s.faultRate >= 0)) throw new SimError('SIM_BAD_SCENARIO', `fault rate must be >= 0, got ${s.faultRate}`);
   return s;
 }
 
 /** Parses `250ms`, `2s`, `1m`, `1h` or a bare number of milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (m === null)
-    throw new SimError(
-      "SIM_BAD_FLAG",
-      `not a duration: "${text}" (use e.g. 250ms, 2s, 1m)`,
-    );
+  if (m === null) throw new SimError('SIM_BAD_FLAG', `not a duration: "${text}" (use e.g. 250ms, 2s, 1m)`);
   const n = Number(m[1]);
-  const unit = m[2] ?? "ms";
-  const factor =
-    unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000;
+  const unit = m[2] ?? 'ms';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
   return Math.round(n * factor);
 }
 
@@ -138,32 +125,26 @@ export function parseSkew(text: string): {
   readonly min: number;
   readonly max: number;
 } {
-  const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h)?-(-?\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(
-    text.trim(),
-  );
+  const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h)?-(-?\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
   if (m === null) {
     const v = parseDuration(text);
     return { min: Math.min(0, v), max: Math.max(0, v) };
   }
-  const hiUnit = m[4] ?? "ms";
+  const hiUnit = m[4] ?? 'ms';
   const min = parseDuration(`${m[1]}${m[2] ?? hiUnit}`);
   const max = parseDuration(`${m[3]}${hiUnit}`);
-  if (max < min)
-    throw new SimError("SIM_BAD_FLAG", `skew range "${text}" is empty`);
+  if (max < min) throw new SimError('SIM_BAD_FLAG', `skew range "${text}" is empty`);
   return { min, max };
 }
 
 /** Parses `all`, `none` or a comma-separated list of fault kinds. */
 export function parseFaultKinds(text: string): readonly FaultKind[] {
-  if (text === "all") return FAULT_KINDS;
-  if (text === "none" || text === "") return [];
-  const kinds = text.split(",").map((k) => k.trim());
+  if (text === 'all') return FAULT_KINDS;
+  if (text === 'none' || text === '') return [];
+  const kinds = text.split(',').map((k) => k.trim());
   for (const k of kinds) {
     if (!(FAULT_KINDS as readonly string[]).includes(k)) {
-      throw new SimError(
-        "SIM_BAD_FLAG",
-        `unknown fault kind "${k}" (known: ${FAULT_KINDS.join(", ")}, all, none)`,
-      );
+      throw new SimError('SIM_BAD_FLAG', `unknown fault kind "${k}" (known: ${FAULT_KINDS.join(', ')}, all, none)`);
     }
   }
   return kinds as FaultKind[];

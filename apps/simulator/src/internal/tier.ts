@@ -1,4 +1,4 @@
-import type { LeaderChange, StoredSample } from "./checkers.js";
+import type { LeaderChange, StoredSample } from './checkers.js';
 
 /**
  * The system under test as the runner sees it: N ingest instances (by port) over one database, which the fault
@@ -15,6 +15,8 @@ export interface IngestTier {
   readonly canRestartDatabase: boolean;
   stopDatabase(): Promise<void>;
   startDatabase(): Promise<void>;
+  /** The replica that currently leads `cluster`, when known. */
+  leaderOf(cluster: number): Promise<number | undefined>;
   /** Every stored sample of the simulator's metric. */
   readStored(): Promise<StoredSample[]>;
   /** Leader changes (atMs relative to `wallBase`), or undefined when there is no history (HA off). */

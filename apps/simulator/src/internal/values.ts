@@ -1,4 +1,4 @@
-import { MAX_CLUSTERS, MAX_REPLICAS } from "./scenario.js";
+import { MAX_CLUSTERS, MAX_REPLICAS } from './scenario.js';
 
 /**
  * Sample values carry their origin: value = (seq * MAX_CLUSTERS + cluster) * MAX_REPLICAS + replica, an exact
@@ -12,9 +12,7 @@ export interface Origin {
 }
 
 export function encodeValue(origin: Origin): number {
-  return (
-    (origin.seq * MAX_CLUSTERS + origin.cluster) * MAX_REPLICAS + origin.replica
-  );
+  return (origin.seq * MAX_CLUSTERS + origin.cluster) * MAX_REPLICAS + origin.replica;
 }
 
 /** The origin of a stored value, or undefined when the value cannot have been produced by encodeValue. */
@@ -26,7 +24,7 @@ export function decodeValue(value: number): Origin | undefined {
   return { cluster, replica, seq: (rest - cluster) / MAX_CLUSTERS };
 }
 
-export const METRIC_NAME = "promha_sim_value";
+export const METRIC_NAME = 'promha_sim_value';
 
 export function clusterName(index: number): string {
   return `sim-c${index}`;

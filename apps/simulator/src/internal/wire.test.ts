@@ -1,14 +1,9 @@
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import {
-  decodeWriteRequestV1,
-  encodeWriteRequestV1,
-  snappyDecode,
-  snappyLiteral,
-} from "./wire.js";
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeWriteRequestV1, encodeWriteRequestV1, snappyDecode, snappyLiteral } from './wire.js';
 
-describe("wire", () => {
-  it("round-trips series through protobuf and snappy", () => {
+describe('wire', () => {
+  it('round-trips series through protobuf and snappy', () => {
     const label = fc.record({
       name: fc.string({ minLength: 1, maxLength: 8 }),
       value: fc.string({ maxLength: 80 }),
@@ -28,29 +23,16 @@ describe("wire", () => {
         ),
         (series) => {
           const body = snappyLiteral(encodeWriteRequestV1(series));
-          expect(decodeWriteRequestV1(snappyDecode(body, 1 << 24))).toEqual(
-            series,
-          );
+          expect(decodeWriteRequestV1(snappyDecode(body, 1 << 24))).toEqual(series);
         },
       ),
       { seed: 11, numRuns: 100 },
     );
   });
-  it("decodes snappy copies", () => {
+  it('decodes snappy copies', () => {
     // "abcd" literal then copy-1 of length 8 at offset 4.
-    const block = Uint8Array.of(
-      12,
-      3 << 2,
-      97,
-      98,
-      99,
-      100,
-      1 | ((8 - 4) << 2),
-      4,
-    );
-    expect(new TextDecoder().decode(snappyDecode(block, 100))).toBe(
-      "abcdabcdabcd",
-    );
+    const block = Uint8Array.of(12, 3 << 2, 97, 98, 99, 100, 1 | ((8 - 4) << 2), 4);
+    expect(new TextDecoder().decode(snappyDecode(block, 100))).toBe('abcdabcdabcd');
     expect(() => snappyDecode(Uint8Array.of(200, 1), 100)).toThrow(/over 100/);
   });
 });

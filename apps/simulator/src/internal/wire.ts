@@ -1,4 +1,4 @@
-import { SimError } from "./errors.js";
+import { SimError } from './errors.js';
 
 /**
  * Remote-write 1.0 bytes for the simulator's own traffic. The fake replicas send what Prometheus 2.42 sends:
@@ -56,12 +56,10 @@ class Writer {
 }
 
 const utf8 = new TextEncoder();
-const utf8d = new TextDecoder("utf-8", { fatal: true });
+const utf8d = new TextDecoder('utf-8', { fatal: true });
 
 /** Protobuf bytes of a remote-write 1.0 WriteRequest. Timestamps must be non-negative integers. */
-export function encodeWriteRequestV1(
-  series: readonly WireSeries[],
-): Uint8Array {
+export function encodeWriteRequestV1(series: readonly WireSeries[]): Uint8Array {
   const req = new Writer();
   for (const s of series) {
     const ts = new Writer();
@@ -109,15 +107,14 @@ export function snappyDecode(data: Uint8Array, maxBytes: number): Uint8Array {
     let mul = 1;
     for (;;) {
       const b = data[pos++];
-      if (b === undefined) throw new SimError("SIM_WIRE", "truncated varint");
+      if (b === undefined) throw new SimError('SIM_WIRE', 'truncated varint');
       result += (b & 0x7f) * mul;
       if (b < 0x80) return result;
       mul *= 0x80;
     }
   };
   const length = varint();
-  if (length > maxBytes)
-    throw new SimError("SIM_WIRE", `snappy length ${length} over ${maxBytes}`);
+  if (length > maxBytes) throw new SimError('SIM_WIRE', `snappy length ${length} over ${maxBytes}`);
   const out = new Uint8Array(length);
   let o = 0;
   const le = (n: number): number => {
@@ -132,8 +129,7 @@ export function snappyDecode(data: Uint8Array, maxBytes: number): Uint8Array {
       let len = tag >>> 2;
       if (len >= 60) len = le(len - 59);
       len += 1;
-      if (o + len > length || pos + len > data.length)
-        throw new SimError("SIM_WIRE", "snappy literal out of bounds");
+      if (o + len > length || pos + len > data.length) throw new SimError('SIM_WIRE', 'snappy literal out of bounds');
       out.set(data.subarray(pos, pos + len), o);
       pos += len;
       o += len;
@@ -148,21 +144,16 @@ export function snappyDecode(data: Uint8Array, maxBytes: number): Uint8Array {
       len = (tag >>> 2) + 1;
       offset = le(type === 2 ? 2 : 4);
     }
-    if (offset === 0 || offset > o || o + len > length)
-      throw new SimError("SIM_WIRE", "snappy copy out of bounds");
+    if (offset === 0 || offset > o || o + len > length) throw new SimError('SIM_WIRE', 'snappy copy out of bounds');
     for (let i = 0; i < len; i++, o++) out[o] = out[o - offset]!;
   }
-  if (o !== length)
-    throw new SimError("SIM_WIRE", "snappy block shorter than its header");
+  if (o !== length) throw new SimError('SIM_WIRE', 'snappy block shorter than its header');
   return out;
 }
 
 /** Decodes the series of a remote-write 1.0 WriteRequest (labels and float samples; other fields skipped). */
 export function decodeWriteRequestV1(bytes: Uint8Array): WireSeries[] {
-  const fields = (
-    buf: Uint8Array,
-    visit: (field: number, wire: number, r: Reader) => void,
-  ): void => {
+  const fields = (buf: Uint8Array, visit: (field: number, wire: number, r: Reader) => void): void => {
     const r = new Reader(buf);
     while (!r.done()) {
       const key = r.varint();
@@ -178,8 +169,8 @@ export function decodeWriteRequestV1(bytes: Uint8Array): WireSeries[] {
     const samples: { value: number; timestamp: number }[] = [];
     fields(r.bytes(), (f, w, tr) => {
       if (f === 1 && w === 2) {
-        let name = "";
-        let value = "";
+        let name = '';
+        let value = '';
         fields(tr.bytes(), (lf, lw, lr) => {
           if (lf === 1 && lw === 2) name = utf8d.decode(lr.bytes());
           else if (lf === 2 && lw === 2) value = utf8d.decode(lr.bytes());
@@ -213,30 +204,23 @@ class Reader {
     let mul = 1;
     for (let i = 0; i < 10; i++) {
       const b = this.buf[this.pos++];
-      if (b === undefined)
-        throw new SimError("SIM_WIRE", "truncated protobuf varint");
+      if (b === undefined) throw new SimError('SIM_WIRE', 'truncated protobuf varint');
       result += (b & 0x7f) * mul;
       if (b < 0x80) return result;
       mul *= 0x80;
     }
-    throw new SimError("SIM_WIRE", "protobuf varint too long");
+    throw new SimError('SIM_WIRE', 'protobuf varint too long');
   }
   bytes(): Uint8Array {
     const n = this.varint();
-    if (this.pos + n > this.buf.length)
-      throw new SimError("SIM_WIRE", "protobuf field out of bounds");
+    if (this.pos + n > this.buf.length) throw new SimError('SIM_WIRE', 'protobuf field out of bounds');
     const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
   float64(): number {
-    if (this.pos + 8 > this.buf.length)
-      throw new SimError("SIM_WIRE", "truncated double");
-    const v = new DataView(
-      this.buf.buffer,
-      this.buf.byteOffset + this.pos,
-      8,
-    ).getFloat64(0, true);
+    if (this.pos + 8 > this.buf.length) throw new SimError('SIM_WIRE', 'truncated double');
+    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
     this.pos += 8;
     return v;
   }
@@ -245,7 +229,49 @@ class Reader {
     else if (wire === 1) this.pos += 8;
     else if (wire === 2) this.bytes();
     else if (wire === 5) this.pos += 4;
-    else
-      throw new SimError("SIM_WIRE", `unsupported protobuf wire type ${wire}`);
+    else throw new SimError('SIM_WIRE', `unsupported protobuf wire type ${wire}`);
   }
+}
+
+/** Remote-read request for one query: every series of `metric` in [startMs, endMs], SAMPLES response type. */
+export function encodeReadRequest(metric: string, startMs: number, endMs: number): Uint8Array {
+  const matcher = new Writer();
+  matcher.tag(1, 0);
+  matcher.varint(0); // EQ
+  matcher.bytesField(2, utf8.encode('__name__'));
+  matcher.bytesField(3, utf8.encode(metric));
+  const query = new Writer();
+  query.tag(1, 0);
+  query.varint(startMs);
+  query.tag(2, 0);
+  query.varint(endMs);
+  query.bytesField(3, matcher.finish());
+  const req = new Writer();
+  req.bytesField(1, query.finish());
+  req.tag(2, 0);
+  req.varint(0); // SAMPLES
+  return req.finish();
+}
+
+/** Series of a (decompressed) SAMPLES remote-read response: ReadResponse.results[].timeseries[]. */
+export function decodeReadResponse(bytes: Uint8Array): WireSeries[] {
+  const out: WireSeries[] = [];
+  const results = new Reader(bytes);
+  while (!results.done()) {
+    const key = results.varint();
+    if (key !== ((1 << 3) | 2)) {
+      results.skip(key % 8);
+      continue;
+    }
+    const result = new Reader(results.bytes());
+    const series = new Writer();
+    while (!result.done()) {
+      const k = result.varint();
+      // QueryResult.timeseries has the same field number and shape as WriteRequest.timeseries.
+      if (k === ((1 << 3) | 2)) series.bytesField(1, result.bytes());
+      else result.skip(k % 8);
+    }
+    out.push(...decodeWriteRequestV1(series.finish()));
+  }
+  return out;
 }
