@@ -1,3 +1,27 @@
+export {
+  countWritten,
+  decodeReadRequest,
+  decodeWriteRequest,
+  decodeWriteRequestProto,
+  encodeReadRequest,
+  encodeReadResponse,
+  encodeWriteRequest,
+  resetDecoderCaches,
+} from './codec.js';
+export type { DecodeReadOptions, DecodeWriteOptions } from './codec.js';
+export {
+  EXEMPLARS_WRITTEN_HEADER,
+  HISTOGRAMS_WRITTEN_HEADER,
+  parseWriteContentType,
+  SAMPLES_WRITTEN_HEADER,
+  WRITE_V1_CONTENT_TYPE,
+  WRITE_V1_PROTO,
+  WRITE_V2_CONTENT_TYPE,
+  WRITE_V2_PROTO,
+} from './content-type.js';
+export { CODEC_ERRORS, CodecError } from './errors.js';
+export type { CodecErrorCode, CodecErrorStatus } from './errors.js';
+export { snappyCompress, snappyDecodedLength, snappyUncompress } from './snappy.js';
 export type {
   BucketSpan,
   Exemplar,
@@ -7,6 +31,12 @@ export type {
   LabelMatcher,
   MetricMetadata,
   MetricType,
+  QueryResult,
+  ReadHints,
+  ReadQuery,
+  ReadRequest,
+  ReadResponseType,
+  ReadSeries,
   Sample,
   TimeSeries,
   WriteRequest,

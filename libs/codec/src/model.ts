@@ -105,3 +105,44 @@ export interface LabelMatcher {
   readonly name: string;
   readonly value: string;
 }
+
+/** Hints of a remote-read query: what the PromQL engine will do with the data (a storage may ignore them). */
+export interface ReadHints {
+  readonly stepMs: number;
+  readonly func: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly grouping: readonly string[];
+  readonly by: boolean;
+  readonly rangeMs: number;
+}
+
+/** One remote-read query: series matching every matcher, samples with start <= t <= end (inclusive). */
+export interface ReadQuery {
+  readonly startTimestampMs: number;
+  readonly endTimestampMs: number;
+  readonly matchers: readonly LabelMatcher[];
+  readonly hints?: ReadHints;
+}
+
+/** The response types of remote read; an empty list from the client means SAMPLES. */
+export type ReadResponseType = 'SAMPLES' | 'STREAMED_XOR_CHUNKS';
+
+/** A decoded remote-read request. */
+export interface ReadRequest {
+  readonly queries: readonly ReadQuery[];
+  /** In the client's order of preference, as sent (may be empty: then only SAMPLES is accepted). */
+  readonly acceptedResponseTypes: readonly ReadResponseType[];
+}
+
+/** One series of a remote-read answer. */
+export interface ReadSeries {
+  readonly labels: readonly Label[];
+  readonly samples: readonly Sample[];
+  readonly histograms: readonly Histogram[];
+}
+
+/** The answer to one remote-read query. */
+export interface QueryResult {
+  readonly timeseries: readonly ReadSeries[];
+}

@@ -1,0 +1,89 @@
+/** The public entry points of the codec: snappy body in, normalized model out, and back. */
+import { CodecError } from './errors.js';
+import { clearDecoderCaches, decodeV1, decodeV2 } from './internal/decode.js';
+import { encodeV1, encodeV2 } from './internal/encode.js';
+import { decodeRead, encodeReadRequestProto, encodeReadResponseProto } from './internal/read.js';
+import type { QueryResult, ReadRequest, WriteRequest } from './model.js';
+import { snappyCompress, snappyUncompress } from './snappy.js';
+
+/** Options of {@link decodeWriteRequest}. */
+export interface DecodeWriteOptions {
+  /** Remote-write version, from {@link parseWriteContentType}. */
+  readonly version: 1 | 2;
+  /** Cap on the decompressed size, checked against the snappy header before allocating (413 beyond it). */
+  readonly maxDecodedBytes: number;
+}
+
+/**
+ * Decodes a remote-write HTTP body (snappy block-compressed protobuf) into the normalized model, validating labels
+ * and timestamps. Throws {@link CodecError} on anything malformed or invalid, never another exception.
+ */
+export function decodeWriteRequest(body: Uint8Array, options: DecodeWriteOptions): WriteRequest {
+  return decodeWriteRequestProto(snappyUncompress(body, options.maxDecodedBytes), options.version);
+}
+
+/** Decodes uncompressed remote-write protobuf bytes; see {@link decodeWriteRequest}. */
+export function decodeWriteRequestProto(bytes: Uint8Array, version: 1 | 2): WriteRequest {
+  try {
+    return version === 2 ? decodeV2(bytes) : decodeV1(bytes);
+  } catch (e: unknown) {
+    if (e instanceof CodecError) throw e;
+    // A RangeError from an allocation (e.g. a packed field claiming millions of entries) is still bad input.
+    throw new CodecError('CODEC_ERR_PROTOBUF', `malformed protobuf: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/**
+ * Encodes a request as remote-write protobuf bytes of the given version (uncompressed; wrap with
+ * {@link snappyCompress} for an HTTP body). Throws CODEC_ERR_ENCODE for values the wire cannot carry.
+ */
+export function encodeWriteRequest(request: WriteRequest, version: 1 | 2): Uint8Array {
+  return version === 2 ? encodeV2(request) : encodeV1(request);
+}
+
+/** Options of {@link decodeReadRequest}. */
+export interface DecodeReadOptions {
+  readonly maxDecodedBytes: number;
+}
+
+/** Decodes a remote-read HTTP body (snappy-compressed `prometheus.ReadRequest`). */
+export function decodeReadRequest(body: Uint8Array, options: DecodeReadOptions): ReadRequest {
+  const bytes = snappyUncompress(body, options.maxDecodedBytes);
+  try {
+    return decodeRead(bytes);
+  } catch (e: unknown) {
+    if (e instanceof CodecError) throw e;
+    throw new CodecError('CODEC_ERR_PROTOBUF', `malformed protobuf: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Encodes a remote-read request body (snappy-compressed); for clients, tests and the simulator. */
+export function encodeReadRequest(request: ReadRequest): Uint8Array {
+  return snappyCompress(encodeReadRequestProto(request));
+}
+
+/** Encodes a SAMPLES remote-read response body: a snappy-compressed `prometheus.ReadResponse`, one result per query. */
+export function encodeReadResponse(results: readonly QueryResult[]): Uint8Array {
+  return snappyCompress(encodeReadResponseProto(results));
+}
+
+/** What a request carries, for the 2.0 `X-Prometheus-Remote-Write-*-Written` response headers. */
+export function countWritten(request: WriteRequest): { samples: number; histograms: number; exemplars: number } {
+  let samples = 0;
+  let histograms = 0;
+  let exemplars = 0;
+  for (const s of request.series) {
+    samples += s.samples.length;
+    histograms += s.histograms.length;
+    exemplars += s.exemplars.length;
+  }
+  return { samples, histograms, exemplars };
+}
+
+/**
+ * Empties the decoder's process-wide intern caches of label names, values and label objects (bounded, reused
+ * across requests). Only benchmarks need it, to measure a cold decoder.
+ */
+export function resetDecoderCaches(): void {
+  clearDecoderCaches();
+}

@@ -1,0 +1,539 @@
+/**
+ * Hand-written decoders from remote-write protobuf bytes (1.0 `prometheus.WriteRequest`, 2.0
+ * `io.prometheus.write.v2.Request`) to the normalized model, validating as they go. Message decoders are plain
+ * functions over one {@link Reader} (no closures per field); the field numbers are those of ../../proto.
+ */
+import type {
+  BucketSpan,
+  Exemplar,
+  Histogram,
+  HistogramResetHint,
+  Label,
+  MetricMetadata,
+  MetricType,
+  Sample,
+  TimeSeries,
+  WriteRequest,
+} from '../model.js';
+import { fields, Reader, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './reader.js';
+import { BytesCache, clearStringCache, compareCodePoints, FLAG_NUL, internString, scan, scanFlags, scanHash } from './strings.js';
+
+const EMPTY: readonly never[] = Object.freeze([]);
+
+export const METRIC_TYPES: readonly MetricType[] = [
+  'unknown',
+  'counter',
+  'gauge',
+  'histogram',
+  'gaugehistogram',
+  'summary',
+  'info',
+  'stateset',
+];
+export const RESET_HINTS: readonly HistogramResetHint[] = ['unknown', 'yes', 'no', 'gauge'];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared pieces
+
+/** Reads a length-delimited string field's bytes through the intern cache; fails on invalid UTF-8. */
+export function readString(r: Reader, end: number, what: string): string {
+  const len = r.length(end);
+  const start = r.pos;
+  r.pos = start + len;
+  const s = internString(r.buf, start, start + len);
+  if (s === undefined) throw r.fail('CODEC_ERR_UTF8', `${what} is not valid UTF-8`);
+  return s;
+}
+
+/** Checks the label invariants of the model: at least __name__, names non-empty, sorted, unique. */
+export function validateLabels(r: Reader, labels: readonly Label[]): void {
+  let hasName = false;
+  let prev = '';
+  for (let i = 0; i < labels.length; i++) {
+    const name = labels[i]!.name;
+    if (name.length === 0) throw r.fail('CODEC_ERR_EMPTY_LABEL_NAME', `label ${i} has an empty name`);
+    if (name === '__name__') hasName = true;
+    if (i > 0) {
+      const c = compareCodePoints(prev, name);
+      if (c === 0) throw r.fail('CODEC_ERR_DUPLICATE_LABEL', `duplicate label name ${JSON.stringify(name)}`);
+      if (c > 0) {
+        throw r.fail(
+          'CODEC_ERR_UNSORTED_LABELS',
+          `labels not sorted by name: ${JSON.stringify(prev)} before ${JSON.stringify(name)}`,
+        );
+      }
+    }
+    prev = name;
+  }
+  if (!hasName) throw r.fail('CODEC_ERR_MISSING_METRIC_NAME', 'series has no __name__ label');
+}
+
+const SPAN_FIELDS = fields(1, 2);
+
+function readSpans(r: Reader, end: number, into: BucketSpan[]): void {
+  const len = r.length(end);
+  const stop = r.pos + len;
+  let offset = 0;
+  let length = 0;
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x08) offset = r.sint32(stop);
+    else if (tag === 0x10) length = r.uint32(stop);
+    else r.skip(tag, stop, SPAN_FIELDS);
+  }
+  into.push({ offset, length });
+}
+
+/** A repeated sint64 field, packed (wire type 2) or not (wire type 0). */
+function readSint64s(r: Reader, end: number, wire: number, into: number[], what: string): void {
+  if (wire === WIRE_VARINT) {
+    into.push(r.sint64(end, what));
+    return;
+  }
+  const stop = r.limit(end);
+  while (r.pos < stop) into.push(r.sint64(stop, what));
+}
+
+/** A repeated double field, packed (wire type 2) or not (wire type 1). */
+function readDoubles(r: Reader, end: number, wire: number, into: number[]): void {
+  if (wire === WIRE_I64) {
+    into.push(r.double(end));
+    return;
+  }
+  const len = r.length(end);
+  if (len % 8 !== 0) throw r.malformed('packed doubles length is not a multiple of 8');
+  const stop = r.pos + len;
+  while (r.pos < stop) into.push(r.double(stop));
+}
+
+const HISTOGRAM_FIELDS = fields(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+
+/** Histogram messages have the same layout in 1.0 and 2.0. */
+function readHistogram(r: Reader, end: number): Histogram {
+  const stop = r.limit(end);
+  let isFloat = false;
+  let count = 0;
+  let zeroCount = 0;
+  let sum = 0;
+  let schema = 0;
+  let zeroThreshold = 0;
+  let resetHint: HistogramResetHint = 'unknown';
+  let timestamp = 0;
+  const negativeSpans: BucketSpan[] = [];
+  const negativeDeltas: number[] = [];
+  const negativeCounts: number[] = [];
+  const positiveSpans: BucketSpan[] = [];
+  const positiveDeltas: number[] = [];
+  const positiveCounts: number[] = [];
+  const customValues: number[] = [];
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    const wire = tag & 7;
+    switch (tag >>> 3) {
+      case 1:
+        if (wire !== WIRE_VARINT) break;
+        count = r.uint64(stop, 'histogram count');
+        isFloat = false;
+        continue;
+      case 2:
+        if (wire !== WIRE_I64) break;
+        count = r.double(stop);
+        isFloat = true;
+        continue;
+      case 3:
+        if (wire !== WIRE_I64) break;
+        sum = r.double(stop);
+        continue;
+      case 4:
+        if (wire !== WIRE_VARINT) break;
+        schema = r.sint32(stop);
+        continue;
+      case 5:
+        if (wire !== WIRE_I64) break;
+        zeroThreshold = r.double(stop);
+        continue;
+      case 6:
+        if (wire !== WIRE_VARINT) break;
+        zeroCount = r.uint64(stop, 'histogram zero count');
+        continue;
+      case 7:
+        if (wire !== WIRE_I64) break;
+        zeroCount = r.double(stop);
+        isFloat = true;
+        continue;
+      case 8:
+        if (wire !== WIRE_LEN) break;
+        readSpans(r, stop, negativeSpans);
+        continue;
+      case 9:
+        if (wire !== WIRE_LEN && wire !== WIRE_VARINT) break;
+        readSint64s(r, stop, wire, negativeDeltas, 'histogram bucket delta');
+        continue;
+      case 10:
+        if (wire !== WIRE_LEN && wire !== WIRE_I64) break;
+        readDoubles(r, stop, wire, negativeCounts);
+        continue;
+      case 11:
+        if (wire !== WIRE_LEN) break;
+        readSpans(r, stop, positiveSpans);
+        continue;
+      case 12:
+        if (wire !== WIRE_LEN && wire !== WIRE_VARINT) break;
+        readSint64s(r, stop, wire, positiveDeltas, 'histogram bucket delta');
+        continue;
+      case 13:
+        if (wire !== WIRE_LEN && wire !== WIRE_I64) break;
+        readDoubles(r, stop, wire, positiveCounts);
+        continue;
+      case 14:
+        if (wire !== WIRE_VARINT) break;
+        resetHint = RESET_HINTS[r.uint32(stop)] ?? 'unknown';
+        continue;
+      case 15:
+        if (wire !== WIRE_VARINT) break;
+        timestamp = r.int64(stop, 'histogram timestamp');
+        continue;
+      case 16:
+        if (wire !== WIRE_LEN && wire !== WIRE_I64) break;
+        readDoubles(r, stop, wire, customValues);
+        continue;
+      default:
+        break;
+    }
+    r.skip(tag, stop, HISTOGRAM_FIELDS);
+  }
+  if (!isFloat && (negativeCounts.length > 0 || positiveCounts.length > 0)) isFloat = true;
+  return {
+    isFloat,
+    count,
+    zeroCount,
+    sum,
+    schema,
+    zeroThreshold,
+    negativeSpans,
+    negativeDeltas,
+    negativeCounts,
+    positiveSpans,
+    positiveDeltas,
+    positiveCounts,
+    resetHint,
+    timestamp,
+    customValues,
+  };
+}
+
+const SAMPLE_FIELDS = fields(1, 2);
+
+function readSample(r: Reader, end: number): Sample {
+  const stop = r.limit(end);
+  let value = 0;
+  let timestamp = 0;
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x09) value = r.double(stop);
+    else if (tag === 0x10) timestamp = r.int64(stop, 'sample timestamp');
+    else r.skip(tag, stop, SAMPLE_FIELDS);
+  }
+  return { value, timestamp };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Remote write 1.0
+
+const LABEL_FIELDS = fields(1, 2);
+
+/**
+ * Label messages are cached whole, keyed by their bytes: a hit yields the (immutable, already validated) Label
+ * object without decoding either string. Only labels that passed the per-label checks are cached.
+ */
+const labelCache = new BytesCache<Label>(1 << 14, 96);
+
+/** Empties the decoders' intern caches (label objects and strings); for measuring a cold decoder. */
+export function clearDecoderCaches(): void {
+  labelCache.clear();
+  clearStringCache();
+}
+
+function readLabelV1(r: Reader, end: number): Label {
+  const len = r.length(end);
+  const start = r.pos;
+  const stop = start + len;
+  const buf = r.buf;
+  if (len <= labelCache.maxKey) {
+    scan(buf, start, stop);
+    const hit = labelCache.get(buf, start, stop, scanHash);
+    if (hit !== undefined) {
+      r.pos = stop;
+      return hit;
+    }
+  }
+  const hash = scanHash;
+  let name = '';
+  let value = '';
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x0a) {
+      name = readString(r, stop, 'label name');
+      if (scanFlags & FLAG_NUL) throw r.fail('CODEC_ERR_NUL_BYTE', `label name ${JSON.stringify(name)} contains a NUL byte`);
+    } else if (tag === 0x12) {
+      value = readString(r, stop, 'label value');
+      if (scanFlags & FLAG_NUL) throw r.fail('CODEC_ERR_NUL_BYTE', `label value of ${JSON.stringify(name)} contains a NUL byte`);
+    } else r.skip(tag, stop, LABEL_FIELDS);
+  }
+  if (name.length === 0) throw r.fail('CODEC_ERR_EMPTY_LABEL_NAME', 'a label has an empty name');
+  const label: Label = Object.freeze({ name, value });
+  if (len <= labelCache.maxKey) labelCache.set(buf, start, stop, hash, label);
+  return label;
+}
+
+const EXEMPLAR_V1_FIELDS = fields(1, 2, 3);
+
+function readExemplarV1(r: Reader, end: number): Exemplar {
+  const stop = r.limit(end);
+  const labels: Label[] = [];
+  let value = 0;
+  let timestamp = 0;
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x0a) labels.push(readLabelV1(r, stop));
+    else if (tag === 0x11) value = r.double(stop);
+    else if (tag === 0x18) timestamp = r.int64(stop, 'exemplar timestamp');
+    else r.skip(tag, stop, EXEMPLAR_V1_FIELDS);
+  }
+  return { labels, value, timestamp };
+}
+
+const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
+
+function readSeriesV1(r: Reader, end: number): TimeSeries {
+  const stop = r.limit(end);
+  const labels: Label[] = [];
+  const samples: Sample[] = [];
+  let histograms: Histogram[] | undefined;
+  let exemplars: Exemplar[] | undefined;
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x0a) labels.push(readLabelV1(r, stop));
+    else if (tag === 0x12) samples.push(readSample(r, stop));
+    else if (tag === 0x1a) (exemplars ??= []).push(readExemplarV1(r, stop));
+    else if (tag === 0x22) (histograms ??= []).push(readHistogram(r, stop));
+    else r.skip(tag, stop, SERIES_V1_FIELDS);
+  }
+  validateLabels(r, labels);
+  return { labels, samples, histograms: histograms ?? EMPTY, exemplars: exemplars ?? EMPTY };
+}
+
+const METADATA_V1_FIELDS = fields(1, 2, 4, 5);
+
+function readMetadataV1(r: Reader, end: number): MetricMetadata {
+  const stop = r.limit(end);
+  let type: MetricType = 'unknown';
+  let metricFamilyName = '';
+  let help = '';
+  let unit = '';
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x08) type = METRIC_TYPES[r.uint32(stop)] ?? 'unknown';
+    else if (tag === 0x12) metricFamilyName = readString(r, stop, 'metric family name');
+    else if (tag === 0x22) help = readString(r, stop, 'metadata help');
+    else if (tag === 0x2a) unit = readString(r, stop, 'metadata unit');
+    else r.skip(tag, stop, METADATA_V1_FIELDS);
+  }
+  return { metricFamilyName, type, help, unit };
+}
+
+const WRITE_V1_FIELDS = fields(1, 3);
+
+/** Decodes an uncompressed `prometheus.WriteRequest`. */
+export function decodeV1(buf: Uint8Array): WriteRequest {
+  const r = new Reader(buf);
+  const end = buf.length;
+  const series: TimeSeries[] = [];
+  const metadata: MetricMetadata[] = [];
+  while (r.pos < end) {
+    const tag = r.uint32(end);
+    if (tag === 0x0a) {
+      r.series = series.length;
+      series.push(readSeriesV1(r, end));
+      r.series = -1;
+    } else if (tag === 0x1a) metadata.push(readMetadataV1(r, end));
+    else r.skip(tag, end, WRITE_V1_FIELDS);
+  }
+  return { version: 1, series, metadata };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Remote write 2.0
+
+interface Symbols {
+  readonly strings: string[];
+  /** 1 when the symbol holds a NUL byte (only an error where a symbol is used as a label). */
+  readonly nul: Uint8Array;
+}
+
+/** Reads a repeated uint32 field (packed or not) into `into`. */
+function readRefs(r: Reader, end: number, wire: number, into: number[]): void {
+  if (wire === WIRE_VARINT) {
+    into.push(r.uint32(end));
+    return;
+  }
+  const stop = r.limit(end);
+  while (r.pos < stop) into.push(r.uint32(stop));
+}
+
+function resolveLabels(r: Reader, refs: readonly number[], sym: Symbols, what: string): Label[] {
+  if (refs.length % 2 !== 0) throw r.fail('CODEC_ERR_ODD_LABEL_REFS', `${what} has an odd number of label refs (${refs.length})`);
+  const n = sym.strings.length;
+  const labels: Label[] = new Array<Label>(refs.length / 2);
+  for (let i = 0; i < refs.length; i += 2) {
+    const nameRef = refs[i]!;
+    const valueRef = refs[i + 1]!;
+    if (nameRef >= n || valueRef >= n) {
+      throw r.fail('CODEC_ERR_SYMBOL_REF', `${what} label ref ${nameRef >= n ? nameRef : valueRef} is out of range (${n} symbols)`);
+    }
+    const name = sym.strings[nameRef]!;
+    if (sym.nul[nameRef] === 1 || sym.nul[valueRef] === 1) {
+      throw r.fail('CODEC_ERR_NUL_BYTE', `label ${JSON.stringify(name)} contains a NUL byte`);
+    }
+    labels[i >> 1] = { name, value: sym.strings[valueRef]! };
+  }
+  return labels;
+}
+
+function symbolAt(r: Reader, sym: Symbols, ref: number, what: string): string {
+  const s = sym.strings[ref];
+  if (s === undefined) throw r.fail('CODEC_ERR_SYMBOL_REF', `${what} ref ${ref} is out of range (${sym.strings.length} symbols)`);
+  return s;
+}
+
+const EXEMPLAR_V2_FIELDS = fields(1, 2, 3);
+
+function readExemplarV2(r: Reader, end: number, sym: Symbols, refs: number[]): Exemplar {
+  const stop = r.limit(end);
+  refs.length = 0;
+  let value = 0;
+  let timestamp = 0;
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x0a || tag === 0x08) readRefs(r, stop, tag & 7, refs);
+    else if (tag === 0x11) value = r.double(stop);
+    else if (tag === 0x18) timestamp = r.int64(stop, 'exemplar timestamp');
+    else r.skip(tag, stop, EXEMPLAR_V2_FIELDS);
+  }
+  return { labels: resolveLabels(r, refs, sym, 'exemplar'), value, timestamp };
+}
+
+const METADATA_V2_FIELDS = fields(1, 3, 4);
+
+/** Returns the metadata, or undefined when it carries nothing (type unspecified, no help, no unit). */
+function readMetadataV2(r: Reader, end: number, sym: Symbols, labels: readonly Label[]): MetricMetadata | undefined {
+  const stop = r.limit(end);
+  let type = 0;
+  let helpRef = 0;
+  let unitRef = 0;
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x08) type = r.uint32(stop);
+    else if (tag === 0x18) helpRef = r.uint32(stop);
+    else if (tag === 0x20) unitRef = r.uint32(stop);
+    else r.skip(tag, stop, METADATA_V2_FIELDS);
+  }
+  const help = symbolAt(r, sym, helpRef, 'metadata help');
+  const unit = symbolAt(r, sym, unitRef, 'metadata unit');
+  if (type === 0 && help === '' && unit === '') return undefined;
+  let metricFamilyName = '';
+  for (const l of labels) if (l.name === '__name__') metricFamilyName = l.value;
+  return { metricFamilyName, type: METRIC_TYPES[type] ?? 'unknown', help, unit };
+}
+
+const SERIES_V2_FIELDS = fields(1, 2, 3, 4, 5, 6);
+
+function readSeriesV2(r: Reader, start: number, stop: number, sym: Symbols, refs: number[]): TimeSeries {
+  r.pos = start;
+  refs.length = 0;
+  const samples: Sample[] = [];
+  let histograms: Histogram[] | undefined;
+  let exemplarStarts: number[] | undefined;
+  let metadataStart = -1;
+  let createdTimestamp = 0;
+  while (r.pos < stop) {
+    const tag = r.uint32(stop);
+    if (tag === 0x12) samples.push(readSample(r, stop));
+    else if (tag === 0x0a || tag === 0x08) readRefs(r, stop, tag & 7, refs);
+    else if (tag === 0x1a) (histograms ??= []).push(readHistogram(r, stop));
+    else if (tag === 0x22 || tag === 0x2a) {
+      // Exemplars and metadata reuse `refs` or need the labels: remember where they are, decode them after.
+      if (tag === 0x22) (exemplarStarts ??= []).push(r.pos);
+      else metadataStart = r.pos;
+      r.pos = r.limit(stop);
+    } else if (tag === 0x30) createdTimestamp = r.int64(stop, 'created timestamp');
+    else r.skip(tag, stop, SERIES_V2_FIELDS);
+  }
+  const labels = resolveLabels(r, refs, sym, 'series');
+  validateLabels(r, labels);
+  let exemplars: Exemplar[] | undefined;
+  if (exemplarStarts !== undefined) {
+    exemplars = [];
+    for (const at of exemplarStarts) {
+      r.pos = at;
+      exemplars.push(readExemplarV2(r, stop, sym, refs));
+    }
+  }
+  let metadata: MetricMetadata | undefined;
+  if (metadataStart >= 0) {
+    r.pos = metadataStart;
+    metadata = readMetadataV2(r, stop, sym, labels);
+  }
+  r.pos = stop;
+  const series: { -readonly [K in keyof TimeSeries]: TimeSeries[K] } = {
+    labels,
+    samples,
+    histograms: histograms ?? EMPTY,
+    exemplars: exemplars ?? EMPTY,
+  };
+  if (metadata !== undefined) series.metadata = metadata;
+  if (createdTimestamp !== 0) series.createdTimestamp = createdTimestamp;
+  return series;
+}
+
+const REQUEST_V2_FIELDS = fields(4, 5);
+
+/**
+ * Decodes an uncompressed `io.prometheus.write.v2.Request`. Series may precede symbols on the wire, so the first
+ * pass collects the symbols and the series' byte ranges, the second decodes the series.
+ */
+export function decodeV2(buf: Uint8Array): WriteRequest {
+  const r = new Reader(buf);
+  const end = buf.length;
+  const strings: string[] = [];
+  let nul = new Uint8Array(64);
+  const ranges: number[] = [];
+  while (r.pos < end) {
+    const tag = r.uint32(end);
+    if (tag === 0x22) {
+      const s = readString(r, end, `symbol ${strings.length}`);
+      if (strings.length === nul.length) {
+        const grown = new Uint8Array(nul.length * 2);
+        grown.set(nul);
+        nul = grown;
+      }
+      if (scanFlags & FLAG_NUL) nul[strings.length] = 1;
+      strings.push(s);
+    } else if (tag === 0x2a) {
+      const len = r.length(end);
+      ranges.push(r.pos, r.pos + len);
+      r.pos += len;
+    } else r.skip(tag, end, REQUEST_V2_FIELDS);
+  }
+  if (strings.length > 0 && strings[0] !== '') {
+    throw r.fail('CODEC_ERR_FIRST_SYMBOL', 'symbols[0] must be the empty string');
+  }
+  const sym: Symbols = { strings, nul };
+  const refs: number[] = [];
+  const series: TimeSeries[] = new Array<TimeSeries>(ranges.length / 2);
+  for (let i = 0; i < ranges.length; i += 2) {
+    r.series = i >> 1;
+    series[i >> 1] = readSeriesV2(r, ranges[i]!, ranges[i + 1]!, sym, refs);
+  }
+  return { version: 2, series, metadata: EMPTY };
+}
