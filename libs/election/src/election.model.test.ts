@@ -421,7 +421,7 @@ const SEED = Number(process.env['PROMHA_FC_SEED'] ?? Date.now() % 2_147_483_647)
 
 describe('election protocol model (several instances, one store)', () => {
   it('keeps every invariant over random schedules', async () => {
-    // eslint-disable-next-line no-console -- the seed is how a failing run is replayed
+    // The seed is how a failing run is replayed.
     console.info(`election model seed=${SEED} (replay: PROMHA_FC_SEED=${SEED})`);
     await fc.assert(protocolProperty({}), { seed: SEED, numRuns: 2_000 });
   });
@@ -440,7 +440,6 @@ describe('election protocol model (several instances, one store)', () => {
       }),
       { seed: 42, numRuns: 1_000 },
     );
-    // eslint-disable-next-line no-console -- coverage figures of the generator
     console.info(`model coverage: ${takeovers} takeovers, ${fenceFailures} fence failures, ${stores} stored writes, ${lines} trace lines`);
     expect(takeovers).toBeGreaterThan(50);
     expect(fenceFailures).toBeGreaterThan(0);

@@ -1,0 +1,137 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { clipSeries, splitByCluster } from './split.js';
+
+interface S {
+  readonly labels: readonly { readonly name: string; readonly value: string }[];
+  readonly samples: readonly { readonly value: number; readonly timestamp: number }[];
+  readonly histograms: readonly { readonly timestamp: number }[];
+  readonly exemplars: readonly { readonly timestamp: number }[];
+}
+
+const L = { clusterLabel: 'cluster', replicaLabel: '__replica__' };
+
+function series(labels: Record<string, string>, times: readonly number[], extra: Partial<S> = {}): S {
+  return {
+    labels: Object.entries(labels)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([name, value]) => ({ name, value })),
+    samples: times.map((timestamp) => ({ value: 1, timestamp })),
+    histograms: [],
+    exemplars: [],
+    ...extra,
+  };
+}
+
+describe('splitByCluster', () => {
+  it('rule 1: reads the HA labels of every series, not only the first, and splits mixed clusters', () => {
+    const r = splitByCluster(
+      [
+        series({ __name__: 'up' }, [1]),
+        series({ __name__: 'up', cluster: 'a', __replica__: 'r1' }, [10, 20]),
+        series({ __name__: 'up', cluster: 'b', __replica__: 'r1' }, [5]),
+        series({ __name__: 'x', cluster: 'a', __replica__: 'r1' }, [30]),
+        series({ __name__: 'x', cluster: 'a', __replica__: 'r2' }, [7]),
+      ],
+      L,
+    );
+    expect(r.kind).toBe('ok');
+    if (r.kind !== 'ok') return;
+    expect(r.parts.map((p) => [p.cluster, p.replica, p.minTime, p.maxTime, p.series.length, p.samples])).toEqual([
+      ['a', 'r1', 10, 30, 2, 3],
+      ['b', 'r1', 5, 5, 1, 1],
+      ['a', 'r2', 7, 7, 1, 1],
+    ]);
+    expect(r.nonHa).toHaveLength(1);
+    expect(r.nonHaSamples).toBe(1);
+  });
+
+  it('rule 1: label names are configurable', () => {
+    const r = splitByCluster([series({ prometheus: 'p', prometheus_replica: 'x', cluster: 'c' }, [1])], {
+      clusterLabel: 'prometheus',
+      replicaLabel: 'prometheus_replica',
+    });
+    expect(r).toMatchObject({ kind: 'ok', parts: [{ cluster: 'p', replica: 'x' }] });
+  });
+
+  it('rule 2: replica without cluster is invalid and names the series; cluster only is non-HA data', () => {
+    expect(splitByCluster([series({ cluster: 'a' }, [1]), series({ __replica__: 'r' }, [1])], L)).toMatchObject({
+      kind: 'invalid',
+      seriesIndex: 1,
+    });
+    const r = splitByCluster([series({ cluster: 'a', __name__: 'm' }, [1, 2]), series({ __name__: 'n' }, [3])], L);
+    expect(r).toMatchObject({ kind: 'ok', parts: [], nonHaSamples: 3 });
+    if (r.kind === 'ok') expect(r.nonHa[0]!.labels).toEqual([{ name: '__name__', value: 'm' }, { name: 'cluster', value: 'a' }]);
+  });
+
+  it('rule 3: leader data keeps the cluster label and loses the replica label', () => {
+    const r = splitByCluster([series({ __name__: 'm', cluster: 'a', __replica__: 'r', job: 'j' }, [1])], L);
+    expect(r.kind === 'ok' && r.parts[0]!.series[0]!.labels).toEqual([
+      { name: '__name__', value: 'm' },
+      { name: 'cluster', value: 'a' },
+      { name: 'job', value: 'j' },
+    ]);
+  });
+
+  it('the range covers samples, histograms and exemplars; a part without timestamps has an empty range', () => {
+    const r = splitByCluster(
+      [
+        series({ cluster: 'a', __replica__: 'r' }, [50], { histograms: [{ timestamp: 40 }], exemplars: [{ timestamp: 60 }] }),
+        series({ cluster: 'b', __replica__: 'r' }, []),
+      ],
+      L,
+    );
+    expect(r).toMatchObject({ kind: 'ok', parts: [{ minTime: 40, maxTime: 60, samples: 2 }, { minTime: Infinity, maxTime: -Infinity }] });
+  });
+
+  it('property: every series lands exactly once, and the parts bound their data', () => {
+    const label = fc.constantFrom('a', 'b', '');
+    const arb = fc.array(
+      fc.record({
+        cluster: label,
+        replica: label,
+        times: fc.array(fc.integer({ min: 0, max: 1_000 }), { maxLength: 4 }),
+      }),
+      { maxLength: 20 },
+    );
+    fc.assert(
+      fc.property(arb, (specs) => {
+        const input = specs.map((s) => {
+          const labels: Record<string, string> = { __name__: 'm' };
+          if (s.cluster !== '') labels['cluster'] = s.cluster;
+          if (s.replica !== '') labels['__replica__'] = s.replica;
+          return series(labels, s.times);
+        });
+        const r = splitByCluster(input, L);
+        const bad = specs.findIndex((s) => s.replica !== '' && s.cluster === '');
+        if (bad >= 0) {
+          expect(r).toMatchObject({ kind: 'invalid', seriesIndex: bad });
+          return;
+        }
+        if (r.kind !== 'ok') throw new Error('expected ok');
+        expect(r.nonHa.length + r.parts.reduce((n, p) => n + p.series.length, 0)).toBe(input.length);
+        for (const p of r.parts) {
+          for (const s of p.series) {
+            expect(s.labels.some((l) => l.name === '__replica__')).toBe(false);
+            for (const x of s.samples) expect(x.timestamp >= p.minTime && x.timestamp <= p.maxTime).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('clipSeries (rule 4, 6: the decided window)', () => {
+  it('keeps from <= t < until, counts the dropped, omits emptied series', () => {
+    const r = clipSeries(
+      [series({ a: '1' }, [1, 2, 3, 4]), series({ a: '2' }, [9]), series({ a: '3' }, [2], { exemplars: [{ timestamp: 9 }] })],
+      2,
+      4,
+    );
+    expect(r.kept).toBe(3);
+    expect(r.dropped).toBe(3);
+    expect(r.series.map((s) => s.samples.map((x) => x.timestamp))).toEqual([[2, 3], [2]]);
+    expect(r.series[1]!.exemplars).toEqual([]);
+  });
+});
