@@ -15,6 +15,10 @@ export interface StorageOptions {
   readonly historyRetentionMs?: number;
   /** Application name reported to PostgreSQL. */
   readonly applicationName?: string;
+  /** A write batch (one transaction, one COPY) takes queued parts up to this many samples; default 200,000. */
+  readonly maxBatchSamples?: number;
+  /** How long idempotency receipts are kept to recognise resends, in ms; default one day. */
+  readonly receiptRetentionMs?: number;
 }
 
 /** Result of a write: stored, or the fence failed and nothing of it was written. */
@@ -58,8 +62,12 @@ export interface Storage {
   upsertMetadata(metadata: readonly MetricMetadata[]): Promise<void>;
   /** The PostgreSQL lease store for the election. */
   readonly leases: LeaseStore;
-  /** Series with samples in `[start, end]` matching every matcher, streamed. */
+  /**
+   * Series with samples in `[start, end]` matching every matcher, streamed in steps of series.
+   * Throws StorageError `STORAGE_INVALID_INPUT` for a regex PostgreSQL cannot express.
+   */
   querySamples(matchers: readonly LabelMatcher[], start: number, end: number): AsyncIterable<SeriesSamples>;
+  /** Series matching the matchers. Not filtered by time: every series interned within retention. */
   series(matchers: readonly LabelMatcher[], start: number, end: number, limit?: number): Promise<readonly (readonly Label[])[]>;
   labelNames(matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]>;
   labelValues(name: string, matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]>;

@@ -1,1 +1,13 @@
-export {};
+export type {
+  SeriesSamples,
+  Storage,
+  StorageOptions,
+  StorageStats,
+  WriteOutcome,
+  WritePart,
+} from './api.js';
+export { StorageError, StorageErrorCodes, toStorageError } from './internal/errors.js';
+export type { StorageErrorCode } from './internal/errors.js';
+export { SCHEMA_VERSION } from './internal/migrations.js';
+export { openStorage, resolveStorageOptions } from './internal/storage.js';
+export type { ResolvedStorageOptions } from './internal/storage.js';

@@ -1,0 +1,65 @@
+import type { Label } from '@promha/codec';
+import type pg from 'pg';
+import { StorageError, StorageErrorCodes } from './errors.js';
+
+const LABELS_SQL = `
+WITH input AS (SELECT n, v FROM unnest($1::text[], $2::text[]) AS u(n, v)),
+ins AS (
+  INSERT INTO label (name, value) SELECT n, v FROM input ORDER BY n, v
+  ON CONFLICT (name, value) DO NOTHING RETURNING id, name, value
+)
+SELECT id, name, value FROM ins
+UNION ALL
+SELECT l.id, l.name, l.value FROM label l JOIN input ON l.name = input.n AND l.value = input.v`;
+
+const SERIES_SQL = `
+WITH input AS (SELECT DISTINCT x::integer[] AS ids FROM unnest($1::text[]) AS x),
+ins AS (
+  INSERT INTO series (label_ids) SELECT ids FROM input ORDER BY ids
+  ON CONFLICT (label_ids) DO NOTHING RETURNING id, label_ids
+)
+SELECT id, label_ids FROM ins
+UNION ALL
+SELECT s.id, s.label_ids FROM series s JOIN input ON s.label_ids = input.ids`;
+
+/**
+ * Interns series (their label pairs first) and returns key → id for every input. Runs outside the sample
+ * transaction in autocommit statements: an interned series without samples is harmless, and committing at once
+ * keeps row locks on `label`/`series` short. Inputs are inserted in sorted order so concurrent interners take
+ * their locks in the same order (no deadlock). A row committed by a concurrent interner after our snapshot is
+ * skipped by ON CONFLICT and invisible to the join; the loop asks again for what is still missing.
+ */
+export async function internSeries(
+  pool: pg.Pool,
+  missing: ReadonlyMap<string, readonly Label[]>,
+): Promise<Map<string, number>> {
+  const pairIds = new Map<string, number>();
+  const pairs = new Map<string, Label>();
+  for (const labels of missing.values()) for (const l of labels) pairs.set(`${l.name}\u0000${l.value}`, l);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const todo = [...pairs.entries()].filter(([k]) => !pairIds.has(k));
+    if (todo.length === 0) break;
+    const r = await pool.query<{ id: number; name: string; value: string }>(LABELS_SQL, [
+      todo.map(([, l]) => l.name),
+      todo.map(([, l]) => l.value),
+    ]);
+    for (const row of r.rows) pairIds.set(`${row.name}\u0000${row.value}`, row.id);
+  }
+  const byIds = new Map<string, string>(); // label-id list → series key
+  for (const [key, labels] of missing) {
+    const ids = labels.map((l) => pairIds.get(`${l.name}\u0000${l.value}`));
+    if (ids.some((x) => x === undefined)) throw new StorageError(StorageErrorCodes.CONFLICT, 'label interning did not converge', { retryable: true });
+    byIds.set(`{${ids.join(',')}}`, key);
+  }
+  const out = new Map<string, number>();
+  for (let attempt = 0; attempt < 5 && out.size < missing.size; attempt++) {
+    const todo = [...byIds.entries()].filter(([, key]) => !out.has(key)).map(([ids]) => ids);
+    const r = await pool.query<{ id: number; label_ids: number[] }>(SERIES_SQL, [todo]);
+    for (const row of r.rows) {
+      const key = byIds.get(`{${row.label_ids.join(',')}}`);
+      if (key !== undefined) out.set(key, row.id);
+    }
+  }
+  if (out.size < missing.size) throw new StorageError(StorageErrorCodes.CONFLICT, 'series interning did not converge', { retryable: true });
+  return out;
+}

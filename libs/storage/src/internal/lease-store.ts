@@ -1,0 +1,173 @@
+import type { CasResult, ExtendRequest, Lease, LeaseChange, LeaseStore, TakeoverRequest } from '@promha/election';
+import type pg from 'pg';
+import { toStorageError } from './errors.js';
+
+export interface LeaseRow {
+  cluster: string;
+  leader: string;
+  epoch: number;
+  start_t: number;
+  until_t: number;
+  last_leader_sample_t: number;
+  leader_last_seen_wall: number;
+  updated_wall: number;
+}
+
+interface HistoryRow {
+  cluster: string;
+  epoch: number;
+  old_leader: string | null;
+  new_leader: string;
+  old_start: number | null;
+  old_until: number | null;
+  new_start: number;
+  wall_time: number;
+  reason: string;
+}
+
+export const LEASE_COLUMNS = 'cluster, leader, epoch, start_t, until_t, last_leader_sample_t, leader_last_seen_wall, updated_wall';
+
+export function toLease(r: LeaseRow): Lease {
+  return {
+    cluster: r.cluster,
+    leader: r.leader,
+    epoch: r.epoch,
+    start: r.start_t,
+    until: r.until_t,
+    lastLeaderSampleTime: r.last_leader_sample_t,
+    leaderLastSeenWall: r.leader_last_seen_wall,
+    updatedWall: r.updated_wall,
+  };
+}
+
+const CREATE_SQL = `
+WITH ins AS (
+  INSERT INTO ha_lease (${LEASE_COLUMNS})
+  VALUES ($1, $2, 1, $3, $4, $3, $5, $5)
+  ON CONFLICT (cluster) DO NOTHING
+  RETURNING ${LEASE_COLUMNS}
+), h AS (
+  INSERT INTO ha_lease_history (cluster, epoch, old_leader, new_leader, old_start, old_until, new_start, wall_time, reason)
+  SELECT cluster, epoch, NULL, leader, NULL, NULL, start_t, updated_wall, 'initial' FROM ins
+)
+SELECT * FROM ins`;
+
+// The store keeps the greater of the stored and requested values, so a late or reordered extension never moves
+// `until` (or last-seen) backwards. Only non-key columns change: FOR NO KEY UPDATE, compatible with fenced writers.
+const EXTEND_SQL = `
+UPDATE ha_lease SET
+  until_t = greatest(until_t, $4),
+  last_leader_sample_t = greatest(last_leader_sample_t, $5),
+  leader_last_seen_wall = greatest(leader_last_seen_wall, $6),
+  updated_wall = $6
+WHERE cluster = $1 AND leader = $2 AND epoch = $3
+RETURNING ${LEASE_COLUMNS}`;
+
+// The takeover changes epoch (covered by UNIQUE (cluster, epoch)), so PostgreSQL takes FOR UPDATE on the row and
+// waits for every fenced writer holding FOR KEY SHARE. SET expressions read the row as it is when the lock is
+// granted (re-checked after waiting), so the new start is exactly the old until even if an extension raced.
+const TAKEOVER_SQL = `
+WITH old AS (
+  SELECT leader, start_t, epoch FROM ha_lease WHERE cluster = $1
+), upd AS (
+  UPDATE ha_lease SET
+    leader = $3,
+    epoch = epoch + 1,
+    start_t = until_t,
+    until_t = greatest($5, until_t),
+    last_leader_sample_t = $4,
+    leader_last_seen_wall = $6,
+    updated_wall = $6
+  WHERE cluster = $1 AND epoch = $2
+    AND until_t <= $4
+    AND leader_last_seen_wall <= $6 - $7
+    AND leader <> $3
+  RETURNING ${LEASE_COLUMNS}
+), h AS (
+  INSERT INTO ha_lease_history (cluster, epoch, old_leader, new_leader, old_start, old_until, new_start, wall_time, reason)
+  SELECT upd.cluster, upd.epoch, old.leader, upd.leader, old.start_t, upd.start_t, upd.start_t, upd.updated_wall, 'takeover'
+  FROM upd JOIN old ON old.epoch = upd.epoch - 1
+)
+SELECT * FROM upd`;
+
+/** The PostgreSQL LeaseStore: every mutation is one statement (a compare-and-set with its history row). */
+export class PgLeaseStore implements LeaseStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async loadAll(): Promise<readonly Lease[]> {
+    const r = await this.q<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM ha_lease ORDER BY cluster`, []);
+    return r.map(toLease);
+  }
+
+  async get(cluster: string): Promise<Lease | undefined> {
+    const r = await this.q<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM ha_lease WHERE cluster = $1`, [cluster]);
+    return r[0] === undefined ? undefined : toLease(r[0]);
+  }
+
+  async create(cluster: string, leader: string, start: number, until: number, wallNow: number): Promise<CasResult> {
+    return this.cas(cluster, CREATE_SQL, [cluster, leader, start, until, wallNow]);
+  }
+
+  async extend(req: ExtendRequest): Promise<CasResult> {
+    return this.cas(req.cluster, EXTEND_SQL, [req.cluster, req.leader, req.epoch, req.until, req.lastLeaderSampleTime, req.wallNow]);
+  }
+
+  async takeOver(req: TakeoverRequest): Promise<CasResult> {
+    return this.cas(req.cluster, TAKEOVER_SQL, [
+      req.cluster,
+      req.expectedEpoch,
+      req.newLeader,
+      req.challengerMaxTime,
+      req.newUntil,
+      req.wallNow,
+      req.leaseTimeout,
+    ]);
+  }
+
+  async history(options: { readonly cluster?: string; readonly limit: number }): Promise<readonly LeaseChange[]> {
+    const rows = await this.q<HistoryRow>(
+      `SELECT cluster, epoch, old_leader, new_leader, old_start, old_until, new_start, wall_time, reason
+       FROM ha_lease_history WHERE ($1::text IS NULL OR cluster = $1) ORDER BY id DESC LIMIT $2`,
+      [options.cluster ?? null, options.limit],
+    );
+    return rows.map((r) => ({
+      cluster: r.cluster,
+      epoch: r.epoch,
+      oldLeader: r.old_leader,
+      newLeader: r.new_leader,
+      oldStart: r.old_start,
+      oldUntil: r.old_until,
+      newStart: r.new_start,
+      wallTime: r.wall_time,
+      reason: r.reason === 'initial' ? 'initial' : 'takeover',
+    }));
+  }
+
+  async pruneHistory(wallBefore: number): Promise<number> {
+    try {
+      const r = await this.pool.query(
+        `DELETE FROM ha_lease_history h WHERE wall_time < $1
+           AND id <> (SELECT max(id) FROM ha_lease_history n WHERE n.cluster = h.cluster)`,
+        [wallBefore],
+      );
+      return r.rowCount ?? 0;
+    } catch (e: unknown) {
+      throw toStorageError(e);
+    }
+  }
+
+  private async cas(cluster: string, sql: string, params: unknown[]): Promise<CasResult> {
+    const rows = await this.q<LeaseRow>(sql, params);
+    const won = rows[0];
+    if (won !== undefined) return { kind: 'won', lease: toLease(won) };
+    return { kind: 'lost', current: await this.get(cluster) };
+  }
+
+  private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(sql, params)).rows;
+    } catch (e: unknown) {
+      throw toStorageError(e);
+    }
+  }
+}

@@ -1,0 +1,212 @@
+import type pg from 'pg';
+import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
+
+/** The schema every object lives in; connections set `search_path` to it. */
+export const SCHEMA = 'promha';
+
+/** Arbitrary constant for `pg_advisory_xact_lock`: "promha migrate". */
+const MIGRATION_LOCK_KEY = 7_237_011_001;
+
+export const DAY_MS = 86_400_000;
+
+/**
+ * Rows per sample chunk. Chunks hold up to this many (series, time, value) triples of one write batch as arrays,
+ * sorted by series: small enough that a row stays under the 2 kB TOAST threshold (3 arrays of 8-byte elements
+ * plus headers is about 1.6 kB at 64), large enough that the chunk index costs one entry per 64 samples.
+ */
+export const CHUNK_ROWS = 64;
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Forward-only. Never edit a released entry: append a new one. */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+-- Interned label pairs; series reference them by id so that matchers resolve against this small table first.
+CREATE TABLE label (
+  id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name text NOT NULL,
+  value text NOT NULL,
+  UNIQUE (name, value)
+);
+
+-- A series is its label-id array in label-name order (names are unique and sorted, so the array is canonical).
+CREATE TABLE series (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  label_ids integer[] NOT NULL UNIQUE
+);
+CREATE INDEX series_label_ids_gin ON series USING gin (label_ids);
+
+-- One row per committed write batch: lets a read find the batches (and so the chunks) overlapping a time range.
+CREATE TABLE write_batch (
+  id bigint PRIMARY KEY,
+  min_t bigint NOT NULL,
+  max_t bigint NOT NULL,
+  written_wall bigint NOT NULL
+);
+CREATE INDEX write_batch_max_t ON write_batch (max_t);
+CREATE SEQUENCE write_batch_id;
+
+-- Float samples, one row per (batch, run of <= ${CHUNK_ROWS} samples sorted by series). Chunks never cross a day, so
+-- retention drops whole daily partitions. The index key (batch, last_series) only grows within a batch and across
+-- batches, so every insert lands on the right edge of the btree.
+CREATE TABLE sample_chunk (
+  batch bigint NOT NULL,
+  first_series bigint NOT NULL,
+  last_series bigint NOT NULL,
+  min_t bigint NOT NULL,
+  max_t bigint NOT NULL,
+  series bigint[] NOT NULL,
+  ts bigint[] NOT NULL,
+  vs float8[] NOT NULL
+) PARTITION BY RANGE (min_t);
+CREATE INDEX sample_chunk_batch_series ON sample_chunk (batch, last_series);
+
+-- Creates the daily partition holding time t (ms); safe to call concurrently.
+CREATE FUNCTION ensure_sample_partition(t bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  day_start bigint := floor(t::numeric / ${DAY_MS})::bigint * ${DAY_MS};
+  part text := 'sample_chunk_' || to_char(to_timestamp(day_start / 1000) AT TIME ZONE 'UTC', 'YYYYMMDD');
+BEGIN
+  IF to_regclass(part) IS NOT NULL THEN RETURN; END IF;
+  BEGIN
+    EXECUTE format('CREATE TABLE %I PARTITION OF sample_chunk FOR VALUES FROM (%s) TO (%s)', part, day_start, day_start + ${DAY_MS});
+  EXCEPTION WHEN duplicate_table THEN
+    NULL; -- another instance created it between the check and the CREATE
+  END;
+END $$;
+
+-- Identical resends (same idempotency key) are recognised here, in the transaction that writes the samples.
+CREATE TABLE write_receipt (
+  key text PRIMARY KEY,
+  written_wall bigint NOT NULL
+);
+CREATE INDEX write_receipt_wall ON write_receipt (written_wall);
+
+-- Native histograms and exemplars: low volume, so a plain unique key keeps duplicates out.
+CREATE TABLE histogram_sample (
+  series_id bigint NOT NULL,
+  t bigint NOT NULL,
+  h jsonb NOT NULL,
+  PRIMARY KEY (series_id, t)
+);
+CREATE INDEX histogram_sample_t ON histogram_sample (t);
+
+CREATE TABLE exemplar (
+  series_id bigint NOT NULL,
+  t bigint NOT NULL,
+  value float8 NOT NULL,
+  labels jsonb NOT NULL,
+  PRIMARY KEY (series_id, t)
+);
+CREATE INDEX exemplar_t ON exemplar (t);
+
+CREATE TABLE metric_metadata (
+  metric_family_name text PRIMARY KEY,
+  type text NOT NULL,
+  help text NOT NULL,
+  unit text NOT NULL,
+  updated_wall bigint NOT NULL
+);
+
+-- One lease per cluster. UNIQUE (cluster, epoch) is what makes fencing non-serializing: fenced writers hold
+-- FOR KEY SHARE; an extension updates non-key columns (FOR NO KEY UPDATE, compatible with KEY SHARE); a takeover
+-- changes epoch, a column of a unique index, so it needs FOR UPDATE and waits for the writers in flight.
+CREATE TABLE ha_lease (
+  cluster text PRIMARY KEY,
+  leader text NOT NULL,
+  epoch bigint NOT NULL,
+  start_t bigint NOT NULL,
+  until_t bigint NOT NULL,
+  last_leader_sample_t bigint NOT NULL,
+  leader_last_seen_wall bigint NOT NULL,
+  updated_wall bigint NOT NULL,
+  UNIQUE (cluster, epoch)
+);
+
+CREATE TABLE ha_lease_history (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  cluster text NOT NULL,
+  epoch bigint NOT NULL,
+  old_leader text,
+  new_leader text NOT NULL,
+  old_start bigint,
+  old_until bigint,
+  new_start bigint NOT NULL,
+  wall_time bigint NOT NULL,
+  reason text NOT NULL
+);
+CREATE INDEX ha_lease_history_interval ON ha_lease_history (cluster, old_leader, old_until);
+CREATE INDEX ha_lease_history_wall ON ha_lease_history (wall_time);
+`,
+  },
+];
+
+/** The newest schema version this build knows. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * Applies pending migrations in one transaction under an advisory lock, so instances starting together migrate
+ * exactly once (the others wait, then find nothing to do). Refuses a database migrated by a newer build.
+ * Returns the versions it applied.
+ */
+export async function migrate(pool: pg.Pool): Promise<number[]> {
+  const client = await pool.connect().catch((e: unknown) => {
+    throw toStorageError(e);
+  });
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${SCHEMA}.schema_version (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const current = await currentVersionWith(client);
+    assertNotNewer(current);
+    const applied: number[] = [];
+    await client.query(`SET LOCAL search_path = ${SCHEMA}`);
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      await client.query(m.sql);
+      await client.query(`INSERT INTO ${SCHEMA}.schema_version (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (e: unknown) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw toStorageError(e);
+  } finally {
+    client.release();
+  }
+}
+
+/** The database's schema version (0 when never migrated); throws when it is newer than this build. */
+export async function checkSchemaVersion(pool: pg.Pool): Promise<number> {
+  const r = await pool.query<{ t: string | null }>(`SELECT to_regclass('${SCHEMA}.schema_version')::text AS t`);
+  if (r.rows[0]?.t == null) return 0;
+  const v = await currentVersionWith(pool);
+  assertNotNewer(v);
+  return v;
+}
+
+async function currentVersionWith(q: pg.Pool | pg.PoolClient): Promise<number> {
+  const r = await q.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${SCHEMA}.schema_version`);
+  return r.rows[0]?.v ?? 0;
+}
+
+function assertNotNewer(version: number): void {
+  if (version > SCHEMA_VERSION) {
+    throw new StorageError(
+      StorageErrorCodes.SCHEMA_TOO_NEW,
+      `database schema version ${version} is newer than this build's ${SCHEMA_VERSION}; upgrade promha`,
+      { retryable: false },
+    );
+  }
+}
