@@ -400,25 +400,25 @@ export function checkRun(input: CheckInput): CheckResult {
           : Math.max(0, (input.skews[c]?.[change.to] ?? 0) - (input.skews[c]?.[change.from] ?? 0));
       const bound = gapBoundMs + skewAllowance;
       let cause = change === undefined ? 'no leader change' : `failover r${change.from} -> r${change.to}`;
+      const healthy: number[] = [];
+      const involved = new Set<Fault>();
+      for (let r = 0; r < scenario.replicas; r++) {
+        const s0 = simOf(c, r, g0) - scenario.leaseTimeoutMs - scenario.batchDeadlineMs;
+        const s1 = simOf(c, r, g1);
+        const own = ownFaults(c, r, s0, s1);
+        for (const f of own) involved.add(f);
+        for (const f of globalFaults(s0, s1)) involved.add(f);
+        if (own.length === 0) healthy.push(r);
+      }
+      const faultText = [...involved]
+        .map((f) => `#${f.id} ${f.kind}${f.replica === undefined ? '' : ` r${f.replica}`}`)
+        .join(', ');
+      cause = `${cause}${faultText === '' ? '' : `; faults: ${faultText}`}${healthy.length === 0 ? '; no replica healthy' : ''}`;
       let excused = true;
       if (ms > bound) {
-        const healthy: number[] = [];
-        const involved = new Set<Fault>();
-        for (let r = 0; r < scenario.replicas; r++) {
-          const s0 = simOf(c, r, g0) - scenario.leaseTimeoutMs - scenario.batchDeadlineMs;
-          const s1 = simOf(c, r, g1);
-          const own = ownFaults(c, r, s0, s1);
-          for (const f of own) involved.add(f);
-          for (const f of globalFaults(s0, s1)) involved.add(f);
-          if (own.length === 0) healthy.push(r);
-        }
         const jumped = [...involved].some((f) => f.kind === 'clock-jump');
         const global = [...involved].some((f) => f.cluster === undefined);
         excused = healthy.length === 0 || jumped || global;
-        const faultText = [...involved]
-          .map((f) => `#${f.id} ${f.kind}${f.replica === undefined ? '' : ` r${f.replica}`}`)
-          .join(', ');
-        cause = `${cause}${faultText === '' ? '' : `; faults: ${faultText}`}${healthy.length === 0 ? '; no replica healthy' : ''}`;
         gaps.push({
           from: g0,
           to: g1,

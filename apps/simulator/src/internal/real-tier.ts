@@ -199,9 +199,7 @@ async function readHistory(port: number, wallBase: number): Promise<LeaderChange
     const cluster = clusterIndex(h.cluster);
     const leader = replicaIndex(h.newLeader);
     if (cluster === undefined || leader === undefined || h.wallTime < wallBase - 60_000) return [];
-    return [
-      { cluster, epoch: h.epoch, leader, start: h.newStart, atMs: h.wallTime - wallBase },
-    ];
+    return [{ cluster, epoch: h.epoch, leader, start: h.newStart, atMs: h.wallTime - wallBase }];
   });
 }
 

@@ -100,7 +100,9 @@ export function reportHtml(r: RunResult): string {
     parts.push(
       `<line x1="${x(s.durationMs)}" x2="${x(s.durationMs)}" y1="24" y2="${rowY(rows)}" stroke="#999" stroke-dasharray="4 3"/>`,
     );
-    parts.push(`<text x="${x(s.durationMs) + 3}" y="20" font-size="10" fill="#777">scraping ends</text>`);
+    parts.push(
+      `<text x="${x(s.durationMs) - 3}" y="20" font-size="10" fill="#777" text-anchor="end">scraping ends</text>`,
+    );
     for (let rep = 0; rep < s.replicas; rep++) {
       parts.push(
         `<text x="${left - 8}" y="${rowY(rep) + 17}" font-size="12" text-anchor="end">r${rep} <tspan fill="#888" font-size="10">${r.skews[c.cluster]?.[rep] ?? 0}ms</tspan></text>`,
