@@ -74,13 +74,13 @@ WITH old AS (
     leader = $3,
     epoch = epoch + 1,
     start_t = until_t,
-    until_t = greatest($5, until_t),
+    until_t = greatest($5::bigint, until_t),
     last_leader_sample_t = $4,
     leader_last_seen_wall = $6,
     updated_wall = $6
   WHERE cluster = $1 AND epoch = $2
     AND until_t <= $4
-    AND leader_last_seen_wall <= $6 - $7
+    AND leader_last_seen_wall <= $6::bigint - $7::bigint
     AND leader <> $3
   RETURNING ${LEASE_COLUMNS}
 ), h AS (

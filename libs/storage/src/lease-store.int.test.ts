@@ -1,0 +1,75 @@
+import { describeLeaseStoreContract } from '@promha/election/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStorage, type Storage } from './index.js';
+import { startTestDatabase, type TestDatabase } from './testing.js';
+
+let db: TestDatabase;
+let storage: Storage;
+
+beforeAll(async () => {
+  db = await startTestDatabase();
+  storage = await openStorage({ uri: await db.createDatabase() });
+  await storage.migrate();
+});
+afterAll(async () => {
+  await storage.close();
+  await db.stop();
+});
+
+// The election engineer's contract suite, run against the PostgreSQL store and the storage write's fence check
+// (an empty fenced part runs exactly the fence transaction of a real write).
+describeLeaseStoreContract('postgres', () => ({
+  store: storage.leases,
+  checkFence: async (fence) => {
+    const o = await storage.write({ series: [], fence });
+    return o.kind === 'fence-failed' ? o : undefined;
+  },
+}));
+
+describe('PostgreSQL lease store races', () => {
+  const T = 30_000;
+  it('many instances taking over the same epoch at once: exactly one wins, one history row', async () => {
+    const c = 'race-takeover';
+    await storage.leases.create(c, 'a', 0, T, 0);
+    const req = (leader: string) => ({
+      cluster: c, expectedEpoch: 1, newLeader: leader, challengerMaxTime: T, newUntil: 2 * T, wallNow: 10 * T, leaseTimeout: T,
+    });
+    const results = await Promise.all(['b', 'c', 'd', 'e', 'f'].map((l) => storage.leases.takeOver(req(l))));
+    const won = results.filter((r) => r.kind === 'won');
+    expect(won).toHaveLength(1);
+    const lease = won[0]!.kind === 'won' ? won[0]!.lease : undefined;
+    expect(lease).toMatchObject({ epoch: 2, start: T, until: 2 * T });
+    const h = await storage.leases.history({ cluster: c, limit: 10 });
+    expect(h.map((x) => x.reason)).toEqual(['takeover', 'initial']);
+    expect(h[0]).toMatchObject({ oldLeader: 'a', oldStart: 0, oldUntil: T, newStart: T, newLeader: lease?.leader });
+  });
+
+  it('a takeover racing extensions starts exactly at the until it replaced', async () => {
+    const c = 'race-extend';
+    await storage.leases.create(c, 'a', 0, T, 0);
+    const ext = (u: number) => storage.leases.extend({ cluster: c, leader: 'a', epoch: 1, until: u, lastLeaderSampleTime: u - T, wallNow: 0 });
+    const to = storage.leases.takeOver({
+      cluster: c, expectedEpoch: 1, newLeader: 'b', challengerMaxTime: 10 * T, newUntil: 11 * T, wallNow: 10 * T, leaseTimeout: T,
+    });
+    const [r1, r2, r3] = await Promise.all([ext(2 * T), to, ext(3 * T)]);
+    const h = await storage.leases.history({ cluster: c, limit: 1 });
+    const lease = await storage.leases.get(c);
+    expect(r2.kind).toBe('won');
+    // Whatever order PostgreSQL chose, the new lease starts where the old one ended and the history agrees.
+    expect(lease?.start).toBe(h[0]?.oldUntil);
+    const extended = [r1, r3].filter((r) => r.kind === 'won').length;
+    expect(lease?.start).toBeGreaterThanOrEqual(T);
+    expect(extended).toBeLessThanOrEqual(2);
+  });
+
+  it('prunes history but keeps each cluster newest row', async () => {
+    const c = 'prune';
+    await storage.leases.create(c, 'a', 0, T, 1);
+    await storage.leases.takeOver({ cluster: c, expectedEpoch: 1, newLeader: 'b', challengerMaxTime: T, newUntil: 2 * T, wallNow: 5 * T, leaseTimeout: T });
+    const deleted = await storage.leases.pruneHistory(Number.MAX_SAFE_INTEGER);
+    expect(deleted).toBeGreaterThanOrEqual(1);
+    const h = await storage.leases.history({ cluster: c, limit: 10 });
+    expect(h).toHaveLength(1);
+    expect(h[0]?.reason).toBe('takeover');
+  });
+});

@@ -1,0 +1,47 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, SCHEMA_VERSION } from './internal/migrations.js';
+import { openStorage, StorageError } from './index.js';
+import { startTestDatabase, type TestDatabase } from './testing.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await startTestDatabase();
+});
+afterAll(async () => {
+  await db.stop();
+});
+
+describe('migrations', () => {
+  it('instances migrating at once apply each version exactly once', async () => {
+    const uri = await db.createDatabase();
+    const pools = Array.from({ length: 5 }, () => new pg.Pool({ connectionString: uri, max: 1 }));
+    try {
+      const applied = await Promise.all(pools.map((p) => migrate(p)));
+      expect(applied.flat().sort()).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+      expect(applied.filter((a) => a.length > 0)).toHaveLength(1);
+      const rows = await pools[0]!.query<{ n: number }>('SELECT count(*)::int AS n FROM promha.schema_version');
+      expect(rows.rows[0]!.n).toBe(SCHEMA_VERSION);
+      expect(await migrate(pools[0]!)).toEqual([]);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  it('refuses a database migrated by a newer build', async () => {
+    const uri = await db.createDatabase();
+    const s = await openStorage({ uri });
+    await s.migrate();
+    await s.close();
+    const c = new pg.Client({ connectionString: uri });
+    await c.connect();
+    await c.query(`INSERT INTO promha.schema_version (version, name) VALUES (${SCHEMA_VERSION + 1}, 'from the future')`);
+    await c.end();
+    const err = await openStorage({ uri }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe('STORAGE_SCHEMA_TOO_NEW');
+  });
+});
