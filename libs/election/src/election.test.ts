@@ -171,6 +171,23 @@ describe('Election', () => {
     expect(await ea.decide(part('a', D + T + 1_000, D + T + 2_000))).toEqual({ kind: 'dedupe', leader: 'b' });
   });
 
+  it('rule 5: an extension whose write failed is forgotten, so the next write extends again', async () => {
+    const { e, store: s, clock } = setup();
+    await e.start();
+    s.checkFence(store(await e.decide(part('a', D, D))).fence);
+    clock.set(D + 5_000);
+    const lost = store(await e.decide(part('a', D + 5_000, D + 5_000)));
+    expect(lost.fence.extendUntil).toBe(D + 5_000 + T);
+    // Without the report the cache would believe until = D + 5 s + T and skip the next extension.
+    clock.set(D + 6_000);
+    expect(store(await e.decide(part('a', D + 6_000, D + 6_000))).fence.extendUntil).toBeUndefined();
+    e.onWriteFailed(lost.fence);
+    const next = store(await e.decide(part('a', D + 6_000, D + 6_000)));
+    expect(next.fence.extendUntil).toBe(D + 6_000 + T);
+    expect(s.checkFence(next.fence)).toBeUndefined();
+    expect(s.peek('c')).toMatchObject({ until: D + 6_000 + T, leaderLastSeenWall: D + 6_000 });
+  });
+
   it('rule 8: a lease store error answers retry and never throws; the next request succeeds', async () => {
     let down = true;
     const { e } = setup(1, (op) => down && op !== 'loadAll' && op !== 'history');

@@ -1,6 +1,6 @@
 import type { Decision, PartRange } from './decision.js';
 import type { ResolvedElectionOptions } from './options.js';
-import type { FenceFailure, Lease } from './ports.js';
+import type { Fence, FenceFailure, Lease } from './ports.js';
 import { ElectionEngine, type ElectionDeps } from './internal/engine.js';
 
 /**
@@ -8,7 +8,7 @@ import { ElectionEngine, type ElectionDeps } from './internal/engine.js';
  *
  * Lifecycle: `start()` before reporting ready; `sync()` every refresh interval of wall time; `decide()` per
  * (cluster, replica) part of a request; `onFenceFailure()` when a fenced write rolled back, then decide once
- * more. Never throws for expected failures: those are `retry` decisions.
+ * more; `onWriteFailed()` when it failed otherwise. Never throws for expected failures: those are `retry` decisions.
  */
 export class Election {
   private readonly engine: ElectionEngine;
@@ -37,6 +37,14 @@ export class Election {
 
   onFenceFailure(failure: FenceFailure): void {
     this.engine.onFenceFailure(failure);
+  }
+
+  /**
+   * A `store` decision's write failed for another reason than its fence (database error, timeout): forget the
+   * lease extension it carried, so the next write of the leader extends again (keeps rule 5's last-seen fresh).
+   */
+  onWriteFailed(fence: Fence): void {
+    this.engine.onWriteFailed(fence);
   }
 
   /** The leases this instance knows (for `/api/v1/ha/clusters`). */

@@ -1,7 +1,7 @@
 import type { Decision, PartRange } from '../decision.js';
 import { noopElectionMetrics, type ElectionMetrics, type StoreOp } from '../metrics.js';
 import { resolveElectionOptions, type ElectionOptions, type ResolvedElectionOptions } from '../options.js';
-import type { CasResult, Clock, FenceFailure, Lease, LeaseChange, LeaseStore } from '../ports.js';
+import type { CasResult, Clock, Fence, FenceFailure, Lease, LeaseChange, LeaseStore } from '../ports.js';
 import { decideStep, type ClosedInterval, type Policy } from './core.js';
 
 /** Constructor arguments of the election. */
@@ -20,7 +20,10 @@ const HISTORY_PER_REFRESH = 1000;
 const MAX_STEPS = 6;
 
 interface ClusterState {
+  /** The lease as this instance uses it: the store's row, possibly with an extension still in flight. */
   lease: Lease | undefined;
+  /** The row as last read from the store; `lease` falls back to it when an extending write fails. */
+  confirmed: Lease | undefined;
   closed: ClosedInterval[];
 }
 
@@ -80,10 +83,27 @@ export class ElectionEngine {
     this.metrics.fenceFailure(failure.cluster);
     if (failure.current === undefined) {
       const s = this.clusters.get(failure.cluster);
-      if (s !== undefined) s.lease = undefined;
+      if (s !== undefined) {
+        s.lease = undefined;
+        s.confirmed = undefined;
+      }
       return;
     }
     this.apply(failure.current);
+  }
+
+  /**
+   * A fenced write failed for another reason than its fence (database error, timeout): an extension it carried
+   * may not have committed, so the cache forgets it and the leader's next write extends again. Without this the
+   * row's last-seen could go stale while the leader keeps sending.
+   */
+  onWriteFailed(fence: Fence): void {
+    if (fence.extendUntil === undefined) return;
+    const s = this.clusters.get(fence.cluster);
+    if (s?.lease === undefined || s.confirmed === undefined) return;
+    if (s.lease.epoch === fence.epoch && s.confirmed.epoch === fence.epoch && s.lease.until > s.confirmed.until) {
+      s.lease = s.confirmed;
+    }
   }
 
   async decide(part: PartRange): Promise<Decision> {
@@ -103,13 +123,9 @@ export class ElectionEngine {
             // Optimistic: the fenced write extends the row. Should it not commit, the next fence fails or the
             // next sync restores the row, and a later write extends again; meanwhile the row is written at most
             // once per refresh interval of data time.
-            state.lease = {
-              ...lease,
-              until: ext,
-              lastLeaderSampleTime: Math.max(lease.lastLeaderSampleTime, next.fence.maxTime),
-              leaderLastSeenWall: Math.max(lease.leaderLastSeenWall, wallNow),
-              updatedWall: wallNow,
-            };
+            // Last-seen stays as confirmed by the store: the write may pass on a closed interval of a leader
+            // this cache does not know is replaced yet, and must not make that leader look alive.
+            state.lease = { ...lease, until: ext, lastLeaderSampleTime: Math.max(lease.lastLeaderSampleTime, next.fence.maxTime) };
           }
           return next;
         }
@@ -161,7 +177,7 @@ export class ElectionEngine {
   private state(cluster: string): ClusterState {
     let s = this.clusters.get(cluster);
     if (s === undefined) {
-      s = { lease: undefined, closed: [] };
+      s = { lease: undefined, confirmed: undefined, closed: [] };
       this.clusters.set(cluster, s);
     }
     return s;
@@ -197,6 +213,7 @@ export class ElectionEngine {
       this.close(lease.cluster, { leader: current.leader, epoch: current.epoch, start: current.start, until: lease.start });
     }
     s.lease = lease;
+    s.confirmed = lease;
     if (current?.leader !== lease.leader || current.epoch !== lease.epoch) {
       if (current?.leader !== lease.leader) this.metrics.leader(lease.cluster, lease.leader, current?.leader);
       if (current !== undefined && current.epoch !== lease.epoch) this.metrics.leaderChange(lease.cluster);
