@@ -172,6 +172,8 @@ export async function startService(config: Config, libs: Libraries, options: Ser
 
   const app = Fastify({
     logger: options.logger ?? false,
+    // Successful requests are counted in /metrics; logging each one would cost more than the write.
+    disableRequestLogging: true,
     bodyLimit: config.maxBodyBytes,
     ...(tls === undefined ? {} : { https: tls }),
   }) as unknown as FastifyInstance;
