@@ -73,6 +73,10 @@ describe('splitByCluster', () => {
     ]);
   });
 
+  it('rule 10: a metadata-only request (no series) yields no part, so no lease step runs for it', () => {
+    expect(splitByCluster([], L)).toEqual({ kind: 'ok', nonHa: [], nonHaSamples: 0, parts: [] });
+  });
+
   it('the range covers samples, histograms and exemplars; a part without timestamps has an empty range', () => {
     const r = splitByCluster(
       [
