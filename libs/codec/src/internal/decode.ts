@@ -251,6 +251,8 @@ const labelCache = new BytesCache<Label>(1 << 14, 96);
 /** Empties the decoders' intern caches (label objects and strings); for measuring a cold decoder. */
 export function clearDecoderCaches(): void {
   labelCache.clear();
+  labelSets = new Map();
+  previousLabelSets = new Map();
   clearStringCache();
 }
 
@@ -305,21 +307,84 @@ function readExemplarV1(r: Reader, end: number): Exemplar {
 
 const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
 
-function readSeriesV1(r: Reader, end: number): TimeSeries {
+/**
+ * Whole label sets, keyed by the exact bytes of a series' leading run of label fields (Prometheus writes labels
+ * first). The same series arrive in every request, so a hit replaces ten label decodes and the label validation
+ * with one native string hash and compare. Values are validated, frozen arrays. Bounded by two generations of
+ * LABEL_SET_GENERATION entries: when the current one fills up, it becomes the previous one and the oldest is dropped.
+ */
+const LABEL_SET_GENERATION = 16_384;
+let labelSets = new Map<string, readonly Label[]>();
+let previousLabelSets = new Map<string, readonly Label[]>();
+
+function lookupLabelSet(key: string): readonly Label[] | undefined {
+  const hit = labelSets.get(key);
+  if (hit !== undefined) return hit;
+  const old = previousLabelSets.get(key);
+  if (old !== undefined) rememberLabelSet(key, old);
+  return old;
+}
+
+function rememberLabelSet(key: string, labels: readonly Label[]): void {
+  if (labelSets.size >= LABEL_SET_GENERATION) {
+    previousLabelSets = labelSets;
+    labelSets = new Map();
+  }
+  labelSets.set(key, labels);
+}
+
+function readSeriesV1(r: Reader, end: number, latin1: Buffer): TimeSeries {
   const stop = r.limit(end);
-  const labels: Label[] = [];
+  // The leading run of label fields (tag 0x0a) is the cache key.
+  const runStart = r.pos;
+  const buf = r.buf;
+  let p = runStart;
+  while (p < stop && buf[p] === 0x0a) {
+    const len = buf[p + 1]!;
+    if (len < 0x80 && p + 2 + len <= stop) {
+      p += 2 + len; // one-byte length: the common case
+    } else {
+      r.pos = p + 1;
+      p = r.limit(stop);
+    }
+  }
+  r.pos = runStart;
+  let labels: readonly Label[] | undefined;
+  let key: string | undefined;
+  if (p > runStart) {
+    key = latin1.toString('latin1', runStart, p);
+    labels = lookupLabelSet(key);
+    if (labels !== undefined) r.pos = p;
+  }
+  const decoded: Label[] = [];
   const samples: Sample[] = [];
   let histograms: Histogram[] | undefined;
   let exemplars: Exemplar[] | undefined;
   while (r.pos < stop) {
     const tag = r.uint32(stop);
-    if (tag === 0x0a) labels.push(readLabelV1(r, stop));
-    else if (tag === 0x12) samples.push(readSample(r, stop));
+    if (tag === 0x12) samples.push(readSample(r, stop));
+    else if (tag === 0x0a) decoded.push(readLabelV1(r, stop));
     else if (tag === 0x1a) (exemplars ??= []).push(readExemplarV1(r, stop));
     else if (tag === 0x22) (histograms ??= []).push(readHistogram(r, stop));
     else r.skip(tag, stop, SERIES_V1_FIELDS);
   }
-  validateLabels(r, labels);
+  if (labels === undefined || decoded.length > 0) {
+    // A miss, or labels after other fields (legal protobuf, never sent by Prometheus): decode in full.
+    if (labels !== undefined) labels = [...labels, ...decoded];
+    else labels = decoded;
+    validateLabels(r, labels);
+    if (key !== undefined && decoded.length === labels.length) {
+      // Only a set made entirely of the leading run may be cached under that run's bytes.
+      let leading = 0;
+      for (let q = runStart; q < p; ) {
+        r.pos = q + 1;
+        q = r.limit(stop);
+        leading++;
+      }
+      r.pos = stop;
+      if (leading === labels.length) rememberLabelSet(key, Object.freeze(labels));
+    }
+  }
   return { labels, samples, histograms: histograms ?? EMPTY, exemplars: exemplars ?? EMPTY };
 }
 
@@ -350,11 +415,12 @@ export function decodeV1(buf: Uint8Array): WriteRequest {
   const end = buf.length;
   const series: TimeSeries[] = [];
   const metadata: MetricMetadata[] = [];
+  const latin1 = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   while (r.pos < end) {
     const tag = r.uint32(end);
     if (tag === 0x0a) {
       r.series = series.length;
-      series.push(readSeriesV1(r, end));
+      series.push(readSeriesV1(r, end, latin1));
       r.series = -1;
     } else if (tag === 0x1a) metadata.push(readMetadataV1(r, end));
     else r.skip(tag, end, WRITE_V1_FIELDS);
