@@ -1,0 +1,146 @@
+/**
+ * The ingest service end to end: remote-write requests over real HTTP (keep-alive, 4 in flight) into a service
+ * on PostgreSQL, with HA on (one leader replica) against HA off and against the storage writer alone (same
+ * series, no HTTP, no decode); and the cost of a deduplicated (non-leader) request against a stored one.
+ *
+ * Every request carries new data time so no measurement hits the idempotent-resend path. Candidates alternate
+ * in rounds of fixed work; the median round counts.
+ */
+import { Agent, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TimeSeries } from '@promha/codec';
+import { realLibraries, resolveConfig, series, startService, writeBody, writeContentType, type RunningService } from '@promha/ingest';
+import { openStorage } from '@promha/storage';
+import { startTestDatabase } from '@promha/storage/testing';
+import { measurement, median, type Bench, type Measurement } from '../harness.js';
+
+const SERIES = 1000;
+const SAMPLES_PER_SERIES = 2;
+const PER_REQUEST = SERIES * SAMPLES_PER_SERIES;
+const CONCURRENCY = 4;
+const REQUESTS_PER_ROUND = 40;
+const ROUNDS = 5;
+const STEP_MS = Number(process.env["PROMHA_BENCH_STEP_MS"] ?? 15_000);
+
+/** The series of request `i` of a replica: data time advances by STEP_MS per request. */
+function requestSeries(i: number, base: number, cluster: string, replica: string | undefined): TimeSeries[] {
+  const out: TimeSeries[] = [];
+  for (let s = 0; s < SERIES; s++) {
+    const labels: Record<string, string> = {
+      cluster,
+      instance: `host-${s % 100}:9100`,
+      job: 'node',
+      mode: ['user', 'system', 'idle', 'iowait'][s % 4]!,
+      cpu: String(s % 16),
+      region: 'eu-west-1',
+    };
+    if (replica !== undefined) labels['__replica__'] = replica;
+    const t0 = base + i * STEP_MS;
+    out.push(series(`bench_metric_${s % 50}`, labels, Array.from({ length: SAMPLES_PER_SERIES }, (_, k) => [t0 + k * 1000, i + s] as const)));
+  }
+  return out;
+}
+
+function post(agent: Agent, port: number, body: Buffer): Promise<number> {
+  return new Promise((ok, fail) => {
+    const req = request(
+      { agent, host: '127.0.0.1', port, method: 'POST', path: '/api/v1/write', headers: { 'content-type': writeContentType(1), 'content-encoding': 'snappy', 'content-length': body.length } },
+      (res) => {
+        res.resume();
+        res.on('end', () => ok(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** Runs `count` jobs with `CONCURRENCY` in flight; returns elapsed seconds. */
+async function timed(count: number, job: (k: number) => Promise<void>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) await job(next++);
+    }),
+  );
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+async function listen(uri: string, argv: readonly string[]): Promise<{ service: RunningService; port: number }> {
+  const r = resolveConfig([`--db.uri=${uri}`, '--log.level=silent', ...argv], {});
+  if (r.kind !== 'run') throw new Error('unexpected --help');
+  const service = await startService(r.config, realLibraries(), { loops: false });
+  await service.started();
+  await service.app.listen({ host: '127.0.0.1', port: 0 });
+  return { service, port: (service.app.server.address() as AddressInfo).port };
+}
+
+async function* run(): AsyncIterable<Measurement> {
+  const db = await startTestDatabase();
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const haOn = await listen(await db.createDatabase(), []);
+  const haOff = await listen(await db.createDatabase(), ['--metrics.high-availability=false']);
+  const storage = await openStorage({ uri: await db.createDatabase(), maxConnections: 10 });
+  try {
+    await storage.migrate();
+    const base = Date.now() - 6 * 3_600_000;
+    const on: number[] = [];
+    const off: number[] = [];
+    const alone: number[] = [];
+    for (let r = 0; r <= ROUNDS; r++) {
+      // Each round's requests are built before it is timed: the client's encoding is not the server's cost.
+      const ids = Array.from({ length: REQUESTS_PER_ROUND }, (_, k) => r * REQUESTS_PER_ROUND + k);
+      const onBodies = ids.map((i) => writeBody(requestSeries(i, base, 'bench', 'r1')));
+      const offBodies = ids.map((i) => writeBody(requestSeries(i, base, 'bench', 'r1')));
+      const direct = ids.map((i) => requestSeries(i, base, 'bench-direct', undefined));
+      const a = await timed(REQUESTS_PER_ROUND, async (k) => {
+        const status = await post(agent, haOn.port, onBodies[k]!);
+        if (status !== 204) throw new Error(`HA on answered ${status}`);
+      });
+      const b = await timed(REQUESTS_PER_ROUND, async (k) => {
+        const status = await post(agent, haOff.port, offBodies[k]!);
+        if (status !== 204) throw new Error(`HA off answered ${status}`);
+      });
+      const c = await timed(REQUESTS_PER_ROUND, async (k) => {
+        await storage.write({ series: direct[k]!, idempotencyKey: `bench-${ids[k]}` });
+      });
+      if (r === 0) continue; // warm-up
+      on.push((REQUESTS_PER_ROUND * PER_REQUEST) / a);
+      off.push((REQUESTS_PER_ROUND * PER_REQUEST) / b);
+      alone.push((REQUESTS_PER_ROUND * PER_REQUEST) / c);
+    }
+    yield measurement('ingest.http.ha-on', 'samples/s', median(on), 'ingest.http.ha-off', median(off));
+    yield measurement('ingest.http.ha-on', 'samples/s', median(on), 'storage.write alone', median(alone));
+    yield measurement('ingest.http.ha-off', 'samples/s', median(off), 'storage.write alone', median(alone));
+
+    // Dedupe cost: one request at a time, leader (stored) and non-leader (deduplicated) alternating, same shape.
+    const leader: number[] = [];
+    const follower: number[] = [];
+    const base2 = base + (ROUNDS + 2) * REQUESTS_PER_ROUND * STEP_MS;
+    for (let i = 0; i < 60; i++) {
+      const stored = writeBody(requestSeries(i, base2, 'bench', 'r1'));
+      const dedupe = writeBody(requestSeries(i, base2, 'bench', 'r2'));
+      let t0 = process.hrtime.bigint();
+      const s1 = await post(agent, haOn.port, stored);
+      const storedMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      t0 = process.hrtime.bigint();
+      const s2 = await post(agent, haOn.port, dedupe);
+      const dedupeMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (s1 !== 204 || s2 !== 202) throw new Error(`expected 204/202, got ${s1}/${s2}`);
+      if (i >= 10) {
+        leader.push(storedMs);
+        follower.push(dedupeMs);
+      }
+    }
+    yield measurement('ingest.request.deduplicated', 'ms', median(follower), 'ingest.request.stored', median(leader));
+  } finally {
+    agent.destroy();
+    await haOn.service.close();
+    await haOff.service.close();
+    await storage.close();
+    await db.stop();
+  }
+}
+
+export const benches: readonly Bench[] = [{ name: 'ingest', run }];
