@@ -173,5 +173,9 @@ export function reproduceCommand(s: Scenario): string {
     `--lease-timeout ${s.leaseTimeoutMs}ms`,
     `--lease-refresh ${s.leaseRefreshMs}ms`,
     `--ha ${s.highAvailability}`,
+    `--shards ${s.shards}`,
+    `--max-samples-per-send ${s.maxSamplesPerSend}`,
+    `--batch-deadline ${s.batchDeadlineMs}ms`,
+    `--drain ${s.drainMs}ms`,
   ].join(' ');
 }
