@@ -85,9 +85,15 @@ export function splitByCluster<S extends HaSeries>(series: readonly S[], labels:
     const s = series[i]!;
     let cluster: string | undefined;
     let replica: string | undefined;
-    for (const l of s.labels) {
+    let replicaAt = -1;
+    const ls = s.labels;
+    for (let j = 0; j < ls.length; j++) {
+      const l = ls[j]!;
       if (l.name === labels.clusterLabel) cluster = l.value;
-      else if (l.name === labels.replicaLabel) replica = l.value;
+      else if (l.name === labels.replicaLabel) {
+        replica = l.value;
+        replicaAt = j;
+      }
     }
     // An empty label value is the same as an absent label in Prometheus.
     if (replica === '') replica = undefined;
@@ -118,8 +124,8 @@ export function splitByCluster<S extends HaSeries>(series: readonly S[], labels:
     part.minTime = acc.min;
     part.maxTime = acc.max;
     part.samples += s.samples.length + s.histograms.length;
-    const replicaLabel = labels.replicaLabel;
-    part.series.push({ ...s, labels: s.labels.filter((l) => l.name !== replicaLabel) });
+    // Label names are unique per series (codec invariant), so removing the one index is the whole filter.
+    part.series.push({ ...s, labels: ls.slice(0, replicaAt).concat(ls.slice(replicaAt + 1)) });
   }
   return { kind: 'ok', nonHa, nonHaSamples, parts: [...parts.values()] };
 }
