@@ -471,7 +471,7 @@ describe('election protocol model (several instances, one store)', () => {
   it('keeps every invariant over random schedules', async () => {
     // The seed is how a failing run is replayed.
     console.info(`election model seed=${SEED} (replay: PROMHA_FC_SEED=${SEED})`);
-    await fc.assert(protocolProperty({}), { seed: SEED, numRuns: 2_000 });
+    await fc.assert(protocolProperty({}), { seed: SEED, numRuns: Number(process.env['PROMHA_FC_RUNS'] ?? 2_000) });
   });
 
   it('reaches takeovers, fence failures and late data often enough to mean something', async () => {
