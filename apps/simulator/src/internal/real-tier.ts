@@ -150,14 +150,33 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
       const lease = (parsed.data ?? []).find((l) => l.cluster === clusterName(cluster));
       return lease === undefined ? undefined : replicaIndex(lease.leader);
     },
-    readStored: async () => readStored(ports[0]!),
-    readHistory: async (wallBase) => readHistory(ports[0]!, wallBase),
+    readStored: () => onAnyInstance(ports, readStored),
+    readHistory: (wallBase) => onAnyInstance(ports, (port) => readHistory(port, wallBase)),
     close: async () => {
       for (let i = 0; i < ports.length; i++) await stopInstance(i, 'SIGTERM');
       await server?.stop().catch(() => undefined);
       if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs a read on the first instance that answers it: an instance killed by the fault schedule may still be
+ * restarting when the run ends. Tries every instance a few times before giving up.
+ */
+async function onAnyInstance<T>(ports: readonly number[], read: (port: number) => Promise<T>): Promise<T> {
+  let last: unknown;
+  for (let round = 0; round < 5; round++) {
+    for (const port of ports) {
+      try {
+        return await read(port);
+      } catch (e: unknown) {
+        last = e;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw last instanceof Error ? last : new SimError('SIM_DATABASE', 'no ingest instance answered the read');
 }
 
 /** Reads every stored sample of the simulator's metric back through the ingest's remote-read endpoint. */
@@ -193,6 +212,7 @@ interface HistoryRow {
 
 async function readHistory(port: number, wallBase: number): Promise<LeaderChange[] | undefined> {
   const res = await httpGet(port, '/api/v1/ha/history?limit=100000');
+  if (res.status === 0 || res.status >= 500) throw new SimError('SIM_DATABASE', `history answered ${res.status}`);
   if (res.status !== 200) return undefined;
   const parsed = JSON.parse(res.body.toString('utf8')) as { data?: HistoryRow[] };
   return (parsed.data ?? []).flatMap((h) => {
