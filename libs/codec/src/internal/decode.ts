@@ -225,6 +225,17 @@ function readHistogram(r: Reader, end: number): Histogram {
 const SAMPLE_FIELDS = fields(1, 2);
 
 function readSample(r: Reader, end: number): Sample {
+  // Fast path for the shape Prometheus sends: one-byte length, value (tag 0x09), then timestamp (tag 0x10).
+  const buf = r.buf;
+  const at = r.pos;
+  const len = buf[at]!;
+  if (len >= 11 && len < 0x80 && at + 1 + len <= end && buf[at + 1] === 0x09 && buf[at + 10] === 0x10) {
+    const value = r.view.getFloat64(at + 2, true);
+    r.pos = at + 11;
+    const timestamp = r.int64(at + 1 + len, 'sample timestamp');
+    if (r.pos === at + 1 + len) return { value, timestamp };
+    r.pos = at; // more fields follow: take the general path
+  }
   const stop = r.limit(end);
   let value = 0;
   let timestamp = 0;
@@ -251,8 +262,7 @@ const labelCache = new BytesCache<Label>(1 << 14, 96);
 /** Empties the decoders' intern caches (label objects and strings); for measuring a cold decoder. */
 export function clearDecoderCaches(): void {
   labelCache.clear();
-  labelSets = new Map();
-  previousLabelSets = new Map();
+  labelSetsV1.clear();
   clearStringCache();
 }
 
@@ -314,24 +324,35 @@ const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
  * LABEL_SET_GENERATION entries: when the current one fills up, it becomes the previous one and the oldest is dropped.
  */
 const LABEL_SET_GENERATION = 16_384;
-let labelSets = new Map<string, readonly Label[]>();
-let previousLabelSets = new Map<string, readonly Label[]>();
 
-function lookupLabelSet(key: string): readonly Label[] | undefined {
-  const hit = labelSets.get(key);
-  if (hit !== undefined) return hit;
-  const old = previousLabelSets.get(key);
-  if (old !== undefined) rememberLabelSet(key, old);
-  return old;
-}
+class LabelSetCache {
+  private current = new Map<string, readonly Label[]>();
+  private previous = new Map<string, readonly Label[]>();
 
-function rememberLabelSet(key: string, labels: readonly Label[]): void {
-  if (labelSets.size >= LABEL_SET_GENERATION) {
-    previousLabelSets = labelSets;
-    labelSets = new Map();
+  get(key: string): readonly Label[] | undefined {
+    const hit = this.current.get(key);
+    if (hit !== undefined) return hit;
+    const old = this.previous.get(key);
+    if (old !== undefined) this.set(key, old);
+    return old;
   }
-  labelSets.set(key, labels);
+
+  set(key: string, labels: readonly Label[]): void {
+    if (this.current.size >= LABEL_SET_GENERATION) {
+      this.previous = this.current;
+      this.current = new Map();
+    }
+    this.current.set(key, labels);
+  }
+
+  clear(): void {
+    this.current = new Map();
+    this.previous = new Map();
+  }
 }
+
+/** Keyed by the wire bytes of the label run (as latin1). */
+const labelSetsV1 = new LabelSetCache();
 
 function readSeriesV1(r: Reader, end: number, latin1: Buffer): TimeSeries {
   const stop = r.limit(end);
@@ -353,7 +374,7 @@ function readSeriesV1(r: Reader, end: number, latin1: Buffer): TimeSeries {
   let key: string | undefined;
   if (p > runStart) {
     key = latin1.toString('latin1', runStart, p);
-    labels = lookupLabelSet(key);
+    labels = labelSetsV1.get(key);
     if (labels !== undefined) r.pos = p;
   }
   const decoded: Label[] = [];
@@ -382,7 +403,7 @@ function readSeriesV1(r: Reader, end: number, latin1: Buffer): TimeSeries {
         leading++;
       }
       r.pos = stop;
-      if (leading === labels.length) rememberLabelSet(key, Object.freeze(labels));
+      if (leading === labels.length) labelSetsV1.set(key, Object.freeze(labels));
     }
   }
   return { labels, samples, histograms: histograms ?? EMPTY, exemplars: exemplars ?? EMPTY };
@@ -433,6 +454,9 @@ export function decodeV1(buf: Uint8Array): WriteRequest {
 
 interface Symbols {
   readonly strings: string[];
+  /** Per request: the Label last built for a value ref, and its name ref, so repeated pairs share one object. */
+  readonly byValue: (Label | undefined)[];
+  readonly byValueName: Int32Array;
   /** 1 when the symbol holds a NUL byte (only an error where a symbol is used as a label). */
   readonly nul: Uint8Array;
 }
@@ -457,11 +481,19 @@ function resolveLabels(r: Reader, refs: readonly number[], sym: Symbols, what: s
     if (nameRef >= n || valueRef >= n) {
       throw r.fail('CODEC_ERR_SYMBOL_REF', `${what} label ref ${nameRef >= n ? nameRef : valueRef} is out of range (${n} symbols)`);
     }
+    const known = sym.byValue[valueRef];
+    if (known !== undefined && sym.byValueName[valueRef] === nameRef) {
+      labels[i >> 1] = known;
+      continue;
+    }
     const name = sym.strings[nameRef]!;
     if (sym.nul[nameRef] === 1 || sym.nul[valueRef] === 1) {
       throw r.fail('CODEC_ERR_NUL_BYTE', `label ${JSON.stringify(name)} contains a NUL byte`);
     }
-    labels[i >> 1] = { name, value: sym.strings[valueRef]! };
+    const label: Label = Object.freeze({ name, value: sym.strings[valueRef]! });
+    sym.byValue[valueRef] = label;
+    sym.byValueName[valueRef] = nameRef;
+    labels[i >> 1] = label;
   }
   return labels;
 }
@@ -514,6 +546,16 @@ function readMetadataV2(r: Reader, end: number, sym: Symbols, labels: readonly L
 
 const SERIES_V2_FIELDS = fields(1, 2, 3, 4, 5, 6);
 
+/**
+ * A series' labels from its refs. (A label-set cache keyed by the joined strings was measured slower than building
+ * and validating the labels: the key string costs more than the objects it saves.)
+ */
+function seriesLabelsV2(r: Reader, refs: readonly number[], sym: Symbols): readonly Label[] {
+  const labels = resolveLabels(r, refs, sym, 'series');
+  validateLabels(r, labels);
+  return labels;
+}
+
 function readSeriesV2(r: Reader, start: number, stop: number, sym: Symbols, refs: number[]): TimeSeries {
   r.pos = start;
   refs.length = 0;
@@ -535,8 +577,7 @@ function readSeriesV2(r: Reader, start: number, stop: number, sym: Symbols, refs
     } else if (tag === 0x30) createdTimestamp = r.int64(stop, 'created timestamp');
     else r.skip(tag, stop, SERIES_V2_FIELDS);
   }
-  const labels = resolveLabels(r, refs, sym, 'series');
-  validateLabels(r, labels);
+  const labels = seriesLabelsV2(r, refs, sym);
   let exemplars: Exemplar[] | undefined;
   if (exemplarStarts !== undefined) {
     exemplars = [];
@@ -594,7 +635,12 @@ export function decodeV2(buf: Uint8Array): WriteRequest {
   if (strings.length > 0 && strings[0] !== '') {
     throw r.fail('CODEC_ERR_FIRST_SYMBOL', 'symbols[0] must be the empty string');
   }
-  const sym: Symbols = { strings, nul };
+  const sym: Symbols = {
+    strings,
+    nul,
+    byValue: new Array<Label | undefined>(strings.length).fill(undefined),
+    byValueName: new Int32Array(strings.length),
+  };
   const refs: number[] = [];
   const series: TimeSeries[] = new Array<TimeSeries>(ranges.length / 2);
   for (let i = 0; i < ranges.length; i += 2) {
