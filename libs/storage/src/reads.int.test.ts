@@ -95,7 +95,7 @@ describe('reads', () => {
     expect(await storage.labelNames([{ type: 'EQ', name: 'env', value: '' }], 0, 0)).toEqual(['__name__', 'job']);
   });
 
-  it('counts series cache hits and misses within its bound', async () => {
+  it('counts series cache hits and misses within its bound', () => {
     const st = storage.stats();
     expect(st.seriesCacheSize).toBeLessThanOrEqual(10);
     expect(st.seriesCacheMisses).toBeGreaterThan(0);

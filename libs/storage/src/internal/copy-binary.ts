@@ -8,31 +8,35 @@ const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const INT8_OID = 20;
 const FLOAT8_OID = 701;
 
-/** A growable buffer writer for one COPY stream. */
+/**
+ * A growable buffer writer for one COPY stream. Writes through a DataView, which V8 compiles to plain stores
+ * (several times faster than Buffer.write*BE with their argument checks), and setFloat64 keeps NaN payloads.
+ */
 export class CopyBinaryWriter {
-  private buf: Buffer;
+  private bytes: Uint8Array;
+  private view: DataView;
   private pos = 0;
 
   constructor(initialBytes: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(64, initialBytes));
-    this.ensure(SIGNATURE.length + 8);
-    SIGNATURE.copy(this.buf, 0);
+    this.bytes = new Uint8Array(Math.max(64, initialBytes));
+    this.view = new DataView(this.bytes.buffer);
+    this.bytes.set(SIGNATURE, 0);
     this.pos = SIGNATURE.length;
-    this.buf.writeInt32BE(0, this.pos); // flags
-    this.buf.writeInt32BE(0, this.pos + 4); // header extension length
+    this.view.setInt32(this.pos, 0); // flags
+    this.view.setInt32(this.pos + 4, 0); // header extension length
     this.pos += 8;
   }
 
   beginRow(fields: number): void {
     this.ensure(2);
-    this.buf.writeInt16BE(fields, this.pos);
+    this.view.setInt16(this.pos, fields);
     this.pos += 2;
   }
 
   int8(v: number): void {
     this.ensure(12);
-    this.buf.writeInt32BE(8, this.pos);
-    this.buf.writeBigInt64BE(BigInt(v), this.pos + 4);
+    this.view.setInt32(this.pos, 8);
+    this.putInt64(this.pos + 4, v);
     this.pos += 12;
   }
 
@@ -40,52 +44,63 @@ export class CopyBinaryWriter {
   int8Array(values: ArrayLike<number>, from: number, to: number): void {
     const n = to - from;
     this.arrayHeader(n, INT8_OID);
+    const view = this.view;
+    let p = this.pos;
     for (let i = from; i < to; i++) {
-      this.buf.writeInt32BE(8, this.pos);
-      // Split into two 32-bit halves: avoids a BigInt per element on the hot path. Values are safe integers.
-      const v = values[i]!;
-      const hi = Math.floor(v / 4294967296);
-      this.buf.writeInt32BE(hi, this.pos + 4);
-      this.buf.writeUInt32BE(v - hi * 4294967296, this.pos + 8);
-      this.pos += 12;
+      view.setInt32(p, 8);
+      this.putInt64(p + 4, values[i]!);
+      p += 12;
     }
+    this.pos = p;
   }
 
   float8Array(values: Float64Array, from: number, to: number): void {
     const n = to - from;
     this.arrayHeader(n, FLOAT8_OID);
+    const view = this.view;
+    let p = this.pos;
     for (let i = from; i < to; i++) {
-      this.buf.writeInt32BE(8, this.pos);
-      this.buf.writeDoubleBE(values[i]!, this.pos + 4);
-      this.pos += 12;
+      view.setInt32(p, 8);
+      view.setFloat64(p + 4, values[i]!);
+      p += 12;
     }
+    this.pos = p;
   }
 
   /** Finishes the stream and returns its bytes. */
   end(): Buffer {
     this.ensure(2);
-    this.buf.writeInt16BE(-1, this.pos);
+    this.view.setInt16(this.pos, -1);
     this.pos += 2;
-    return this.buf.subarray(0, this.pos);
+    return Buffer.from(this.bytes.buffer, 0, this.pos);
+  }
+
+  /** Safe integers only: split into 32-bit halves, avoiding a BigInt per value on the hot path. */
+  private putInt64(p: number, v: number): void {
+    const hi = Math.floor(v / 4294967296);
+    this.view.setInt32(p, hi);
+    this.view.setUint32(p + 4, v - hi * 4294967296);
   }
 
   private arrayHeader(n: number, oid: number): void {
     const bytes = 20 + 12 * n;
     this.ensure(4 + bytes);
-    this.buf.writeInt32BE(bytes, this.pos);
-    this.buf.writeInt32BE(1, this.pos + 4); // dimensions
-    this.buf.writeInt32BE(0, this.pos + 8); // has nulls
-    this.buf.writeInt32BE(oid, this.pos + 12);
-    this.buf.writeInt32BE(n, this.pos + 16);
-    this.buf.writeInt32BE(1, this.pos + 20); // lower bound
+    const view = this.view;
+    view.setInt32(this.pos, bytes);
+    view.setInt32(this.pos + 4, 1); // dimensions
+    view.setInt32(this.pos + 8, 0); // has nulls
+    view.setInt32(this.pos + 12, oid);
+    view.setInt32(this.pos + 16, n);
+    view.setInt32(this.pos + 20, 1); // lower bound
     this.pos += 24;
   }
 
   private ensure(extra: number): void {
-    if (this.pos + extra <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + extra));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+    if (this.pos + extra <= this.bytes.length) return;
+    const next = new Uint8Array(Math.max(this.bytes.length * 2, this.pos + extra));
+    next.set(this.bytes.subarray(0, this.pos));
+    this.bytes = next;
+    this.view = new DataView(next.buffer);
   }
 }
 

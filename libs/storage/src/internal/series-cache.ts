@@ -11,41 +11,55 @@ export function seriesKey(labels: readonly Label[]): string {
 }
 
 /**
- * Bounded map from series key to series id, least recently used evicted first (a Map iterates in insertion order,
- * so re-inserting on a hit keeps the oldest entry first). Ids never change once interned, so a cached entry
- * cannot go stale.
+ * Bounded map from series key to series id with two generations: lookups hit `young` first; a hit in `old` is
+ * promoted to `young`. When `young` holds half the bound it becomes `old` and the previous `old` is dropped, which
+ * evicts exactly the series not seen for a whole generation (an LRU approximation with O(1) hits and no
+ * per-hit reordering, which cost about a third of the writer's CPU as a Map-based LRU). Ids never change once
+ * interned, so an entry cannot go stale.
  */
 export class SeriesCache {
-  private readonly map = new Map<string, number>();
+  private young = new Map<string, number>();
+  private old = new Map<string, number>();
+  private readonly half: number;
   hits = 0;
   misses = 0;
 
-  constructor(readonly max: number) {}
+  constructor(readonly max: number) {
+    this.half = Math.max(1, Math.floor(max / 2));
+  }
 
   get size(): number {
-    return this.map.size;
+    return this.young.size + this.old.size;
   }
 
   get(key: string): number | undefined {
-    const id = this.map.get(key);
-    if (id === undefined) {
+    const y = this.young.get(key);
+    if (y !== undefined) {
+      this.hits++;
+      return y;
+    }
+    const o = this.old.get(key);
+    if (o === undefined) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.map.delete(key);
-    this.map.set(key, id);
-    return id;
+    this.old.delete(key);
+    this.put(key, o);
+    return o;
   }
 
   set(key: string, id: number): void {
     if (this.max <= 0) return;
-    this.map.delete(key);
-    this.map.set(key, id);
-    while (this.map.size > this.max) {
-      const oldest = this.map.keys().next();
-      if (oldest.done === true) break;
-      this.map.delete(oldest.value);
+    this.old.delete(key);
+    this.put(key, id);
+  }
+
+  private put(key: string, id: number): void {
+    if (this.young.size >= this.half) {
+      this.old = this.young;
+      this.young = new Map();
     }
+    this.young.set(key, id);
   }
 }

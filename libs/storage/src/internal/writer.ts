@@ -72,6 +72,7 @@ export interface WriterHooks {
 export class SampleWriter {
   private readonly queue: Pending[] = [];
   private active = 0;
+  private scheduled = false;
   private readonly knownDays = new Set<number>();
   hooks: WriterHooks = {};
 
@@ -87,7 +88,15 @@ export class SampleWriter {
     for (const s of part.series) samples += s.samples.length + s.histograms.length;
     return new Promise((resolve, reject) => {
       this.queue.push({ part, samples, resolve, reject });
-      this.pump();
+      // Flush on the next turn of the event loop, not synchronously: parts that arrive in the same turn (requests
+      // decoded back to back) share one transaction instead of the first one going alone.
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
+      }
     });
   }
 
@@ -118,7 +127,7 @@ export class SampleWriter {
       const outcomes = await this.checkFences(client, batch);
       await this.hooks.afterFence?.();
       const fresh = await this.claimReceipts(client, batch, outcomes);
-      await this.writeData(client, batch.filter((_, i) => fresh[i]), ids);
+      await this.writeData(client, batch.flatMap((p, i) => (fresh[i] === true ? [{ part: p.part, ids: ids[i]! }] : [])));
       await client.query('COMMIT');
       batch.forEach((p, i) => {
         p.resolve(outcomes[i] ?? stored(p.part));
@@ -132,26 +141,30 @@ export class SampleWriter {
     }
   }
 
-  private async resolveSeries(batch: readonly Pending[]): Promise<Map<string, number>> {
-    const ids = new Map<string, number>();
+  /** Series ids per part, in series order (-1 only transiently, before interning fills it in). */
+  private async resolveSeries(batch: readonly Pending[]): Promise<number[][]> {
+    const out: number[][] = [];
     const missing = new Map<string, readonly Label[]>();
+    const fill: { ids: number[]; i: number; key: string }[] = [];
     for (const p of batch) {
-      for (const s of p.part.series) {
+      const ids = new Array<number>(p.part.series.length);
+      p.part.series.forEach((s, i) => {
         const key = seriesKey(s.labels);
-        if (ids.has(key) || missing.has(key)) continue;
         const id = this.cache.get(key);
-        if (id === undefined) missing.set(key, s.labels);
-        else ids.set(key, id);
-      }
+        if (id !== undefined) ids[i] = id;
+        else {
+          missing.set(key, s.labels);
+          fill.push({ ids, i, key });
+        }
+      });
+      out.push(ids);
     }
     if (missing.size > 0) {
       const interned = await internSeries(this.pool, missing);
-      for (const [k, id] of interned) {
-        ids.set(k, id);
-        this.cache.set(k, id);
-      }
+      for (const [k, id] of interned) this.cache.set(k, id);
+      for (const f of fill) f.ids[f.i] = interned.get(f.key)!;
     }
-    return ids;
+    return out;
   }
 
   private async ensureDays(batch: readonly Pending[]): Promise<void> {
@@ -236,7 +249,7 @@ export class SampleWriter {
     });
   }
 
-  private async writeData(client: pg.PoolClient, batch: readonly Pending[], ids: ReadonlyMap<string, number>): Promise<void> {
+  private async writeData(client: pg.PoolClient, batch: readonly { part: WritePart; ids: readonly number[] }[]): Promise<void> {
     const entries: { id: number; s: TimeSeries }[] = [];
     const hSeries: number[] = [];
     const hTimes: number[] = [];
@@ -246,19 +259,14 @@ export class SampleWriter {
     const eValues: number[] = [];
     const eLabels: string[] = [];
     const metadata: MetricMetadata[] = [];
-    let minT = Infinity;
-    let maxT = -Infinity;
     let sampleCount = 0;
     for (const p of batch) {
-      for (const s of p.part.series) {
-        const id = ids.get(seriesKey(s.labels))!;
+      for (let si = 0; si < p.part.series.length; si++) {
+        const s = p.part.series[si]!;
+        const id = p.ids[si]!;
         if (s.samples.length > 0) {
           entries.push({ id, s });
           sampleCount += s.samples.length;
-          for (const x of s.samples) {
-            if (x.timestamp < minT) minT = x.timestamp;
-            if (x.timestamp > maxT) maxT = x.timestamp;
-          }
         }
         for (const h of s.histograms) {
           hSeries.push(id);
@@ -275,11 +283,29 @@ export class SampleWriter {
       }
     }
     if (sampleCount > 0) {
-      const r = await client.query<{ id: number }>(
-        `INSERT INTO write_batch (id, min_t, max_t, written_wall) VALUES (nextval('write_batch_id'), $1, $2, ${NOW_MS}) RETURNING id`,
-        [minT, maxT],
+      // One write_batch row per day touched: a batch id then names chunks of one day only, which the reader's
+      // per-batch series bounds rely on (chunks of different days would interleave in (batch, last_series)).
+      const days = new Map<number, [number, number]>();
+      for (const { s } of entries) {
+        for (const x of s.samples) {
+          const d = dayOf(x.timestamp);
+          const r = days.get(d);
+          if (r === undefined) days.set(d, [x.timestamp, x.timestamp]);
+          else {
+            if (x.timestamp < r[0]) r[0] = x.timestamp;
+            if (x.timestamp > r[1]) r[1] = x.timestamp;
+          }
+        }
+      }
+      const ranges = [...days.values()];
+      const r = await client.query<{ id: number; min_t: number }>(
+        `INSERT INTO write_batch (id, min_t, max_t, written_wall)
+         SELECT nextval('write_batch_id'), mn, mx, ${NOW_MS} FROM unnest($1::bigint[], $2::bigint[]) AS u(mn, mx)
+         RETURNING id, min_t`,
+        [ranges.map((x) => x[0]), ranges.map((x) => x[1])],
       );
-      const bytes = encodeChunks(r.rows[0]!.id, entries, sampleCount);
+      const idOfDay = new Map(r.rows.map((row) => [dayOf(row.min_t), row.id]));
+      const bytes = encodeChunks((day) => idOfDay.get(day)!, entries, sampleCount);
       await pipeline(Readable.from([bytes]), client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')));
     }
     if (hSeries.length > 0) {
@@ -300,26 +326,31 @@ export class SampleWriter {
 
 /**
  * Encodes the batch's float samples as chunks: series sorted by id, runs of at most CHUNK_ROWS samples cut only
- * at series boundaries (a series with more samples gets chunks of its own), never crossing a day.
+ * at series boundaries (a series with more samples gets chunks of its own), never crossing a day; each day's
+ * chunks carry that day's batch id.
  */
-export function encodeChunks(batchId: number, entries: { id: number; s: TimeSeries }[], sampleCount: number): Buffer {
-  entries.sort((a, b) => a.id - b.id);
+export function encodeChunks(batchOfDay: (day: number) => number, entries: { id: number; s: TimeSeries }[], sampleCount: number): Buffer {
+  let sorted = true;
+  for (let i = 1; i < entries.length && sorted; i++) sorted = entries[i - 1]!.id <= entries[i]!.id;
+  if (!sorted) entries.sort((a, b) => a.id - b.id);
   const w = new CopyBinaryWriter(64 + sampleCount * 40);
   const days = new Map<number, ChunkBuilder>();
   const builder = (day: number): ChunkBuilder => {
     let b = days.get(day);
     if (b === undefined) {
-      b = new ChunkBuilder(batchId, w);
+      b = new ChunkBuilder(batchOfDay(day), w);
       days.set(day, b);
     }
     return b;
   };
+  let lastDay = NaN;
+  let lastBuilder: ChunkBuilder | undefined;
   for (const { id, s } of entries) {
     const first = s.samples[0]!;
     const last = s.samples[s.samples.length - 1]!;
     const d0 = dayOf(first.timestamp);
-    if (d0 === dayOf(last.timestamp) && s.samples.every((x) => dayOf(x.timestamp) === d0)) {
-      builder(d0).add(id, s.samples);
+    if (s.samples.length === 1 || (d0 === dayOf(last.timestamp) && s.samples.every((x) => dayOf(x.timestamp) === d0))) {
+      (d0 === lastDay ? lastBuilder! : (lastBuilder = builder((lastDay = d0)))).add(id, s.samples);
     } else {
       const byDay = new Map<number, { value: number; timestamp: number }[]>();
       for (const x of s.samples) {
