@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Clock, ElectionMetrics, Lease, LeaseStore } from '@promha/election';
 import { ingestApp } from './app.js';
 import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
@@ -173,7 +173,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   const app = Fastify({
     logger: options.logger ?? false,
     // Successful requests are counted in /metrics; logging each one would cost more than the write.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.maxBodyBytes,
     ...(tls === undefined ? {} : { https: tls }),
   }) as unknown as FastifyInstance;

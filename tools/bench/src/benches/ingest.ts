@@ -19,7 +19,7 @@ const SAMPLES_PER_SERIES = 2;
 const PER_REQUEST = SERIES * SAMPLES_PER_SERIES;
 const CONCURRENCY = 4;
 const REQUESTS_PER_ROUND = 40;
-const ROUNDS = 5;
+const ROUNDS = 6;
 const STEP_MS = Number(process.env["PROMHA_BENCH_STEP_MS"] ?? 15_000);
 
 /** The series of request `i` of a replica: data time advances by STEP_MS per request. */
@@ -94,17 +94,29 @@ async function* run(): AsyncIterable<Measurement> {
       const onBodies = ids.map((i) => writeBody(requestSeries(i, base, 'bench', 'r1')));
       const offBodies = ids.map((i) => writeBody(requestSeries(i, base, 'bench', 'r1')));
       const direct = ids.map((i) => requestSeries(i, base, 'bench-direct', undefined));
-      const a = await timed(REQUESTS_PER_ROUND, async (k) => {
-        const status = await post(agent, haOn.port, onBodies[k]!);
-        if (status !== 204) throw new Error(`HA on answered ${status}`);
-      });
-      const b = await timed(REQUESTS_PER_ROUND, async (k) => {
-        const status = await post(agent, haOff.port, offBodies[k]!);
-        if (status !== 204) throw new Error(`HA off answered ${status}`);
-      });
-      const c = await timed(REQUESTS_PER_ROUND, async (k) => {
-        await storage.write({ series: direct[k]!, idempotencyKey: `bench-${ids[k]}` });
-      });
+      const jobs: (() => Promise<number>)[] = [
+        () =>
+          timed(REQUESTS_PER_ROUND, async (k) => {
+            const status = await post(agent, haOn.port, onBodies[k]!);
+            if (status !== 204) throw new Error(`HA on answered ${status}`);
+          }),
+        () =>
+          timed(REQUESTS_PER_ROUND, async (k) => {
+            const status = await post(agent, haOff.port, offBodies[k]!);
+            if (status !== 204) throw new Error(`HA off answered ${status}`);
+          }),
+        () =>
+          timed(REQUESTS_PER_ROUND, async (k) => {
+            await storage.write({ series: direct[k]!, idempotencyKey: `bench-${ids[k]}` });
+          }),
+      ];
+      // Rotate the order every round so no candidate always runs first (after the others' autovacuum, etc.).
+      const seconds: number[] = [0, 0, 0];
+      for (let j = 0; j < jobs.length; j++) {
+        const which = (j + r) % jobs.length;
+        seconds[which] = await jobs[which]!();
+      }
+      const [a, b, c] = seconds as [number, number, number];
       if (r === 0) continue; // warm-up
       on.push((REQUESTS_PER_ROUND * PER_REQUEST) / a);
       off.push((REQUESTS_PER_ROUND * PER_REQUEST) / b);
