@@ -15,7 +15,7 @@ const RUNS = Number(process.env['PROMHA_SIM_FC_RUNS'] ?? 3);
 
 async function run(options: ScenarioOptions) {
   const scenario = resolveScenario({
-    durationMs: 7000,
+    durationMs: 9000,
     scrapeIntervalMs: 200,
     leaseTimeoutMs: 1000,
     leaseRefreshMs: 250,
@@ -38,7 +38,7 @@ describe('simulator against real ingest instances and PostgreSQL', () => {
       ingesters: fc.integer({ min: 1, max: 2 }),
       skewMaxMs: fc.integer({ min: 0, max: 1000 }),
       faultKinds: fc.subarray([...FAULT_KINDS] as FaultKind[], { minLength: 1 }),
-      faultRate: fc.integer({ min: 4, max: 12 }),
+      faultRate: fc.integer({ min: 10, max: 30 }),
     });
     await fc.assert(
       fc.asyncProperty(scenarios, async (options) => {
