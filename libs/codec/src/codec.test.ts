@@ -311,3 +311,32 @@ describe('content type', () => {
     expect(countWritten(FIXTURES.everything!)).toEqual({ samples: 3, histograms: 2, exemplars: 1 });
   });
 });
+
+describe('decoder caches', () => {
+  it('never hand one series the labels of another with nearly the same bytes', () => {
+    const one = (value: string) =>
+      decodeWriteRequestProto(encodeWriteRequest({ version: 1, metadata: [], series: [series({ __name__: 'm', le: value })] }, 1), 1);
+    for (let round = 0; round < 3; round++) {
+      expect(one('0.1').series[0]!.labels[1]!.value).toBe('0.1');
+      expect(one('0.5').series[0]!.labels[1]!.value).toBe('0.5');
+    }
+  });
+
+  it('handles labels that follow other fields (legal, not what Prometheus sends), warm or cold', () => {
+    const name = [0x0a, 0x0d, 0x0a, 0x08, ...Buffer.from('__name__'), 0x12, 0x01, 0x61]; // Label{__name__=a}
+    const job = [0x0a, 0x08, 0x0a, 0x03, ...Buffer.from('job'), 0x12, 0x01, 0x78]; // Label{job=x}
+    const sample = [0x12, 0x02, 0x10, 0x05]; // Sample{timestamp: 5}
+    const body = [...name, ...sample, ...job];
+    const bytes = Uint8Array.of(0x0a, body.length, ...body);
+    // Warm the cache with the leading run alone first.
+    decodeWriteRequestProto(Uint8Array.of(0x0a, name.length, ...name), 1);
+    for (let i = 0; i < 2; i++) {
+      expect(decodeWriteRequestProto(bytes, 1).series[0]!.labels).toEqual([
+        { name: '__name__', value: 'a' },
+        { name: 'job', value: 'x' },
+      ]);
+    }
+    const unsorted = Uint8Array.of(0x0a, body.length, ...job, ...sample, ...name);
+    expectCodecError(() => decodeWriteRequestProto(unsorted, 1), 'CODEC_ERR_UNSORTED_LABELS', 0);
+  });
+});

@@ -320,41 +320,57 @@ const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
 /**
  * Whole label sets, keyed by the exact bytes of a series' leading run of label fields (Prometheus writes labels
  * first). The same series arrive in every request, so a hit replaces ten label decodes and the label validation
- * with one native string hash and compare. Values are validated, frozen arrays. Bounded by two generations of
- * LABEL_SET_GENERATION entries: when the current one fills up, it becomes the previous one and the oldest is dropped.
+ * with one hash pass and one compare pass over the bytes, four bytes at a time. Values are validated, frozen
+ * arrays. Direct-mapped and bounded (LABEL_SET_SLOTS entries); a collision overwrites the slot.
  */
-const LABEL_SET_GENERATION = 16_384;
+const LABEL_SET_SLOTS = 1 << 15;
 
 class LabelSetCache {
-  private current = new Map<string, readonly Label[]>();
-  private previous = new Map<string, readonly Label[]>();
+  private readonly hashes = new Int32Array(LABEL_SET_SLOTS);
+  private readonly keys = new Array<DataView | undefined>(LABEL_SET_SLOTS).fill(undefined);
+  private readonly values = new Array<readonly Label[] | undefined>(LABEL_SET_SLOTS).fill(undefined);
 
-  get(key: string): readonly Label[] | undefined {
-    const hit = this.current.get(key);
-    if (hit !== undefined) return hit;
-    const old = this.previous.get(key);
-    if (old !== undefined) this.set(key, old);
-    return old;
+  get(view: DataView, start: number, end: number, hash: number): readonly Label[] | undefined {
+    const slot = hash & (LABEL_SET_SLOTS - 1);
+    if (this.hashes[slot] !== hash) return undefined;
+    const key = this.keys[slot];
+    const len = end - start;
+    if (key === undefined || key.byteLength !== len) return undefined;
+    let i = 0;
+    for (; i + 4 <= len; i += 4) if (key.getInt32(i, true) !== view.getInt32(start + i, true)) return undefined;
+    for (; i < len; i++) if (key.getUint8(i) !== view.getUint8(start + i)) return undefined;
+    return this.values[slot];
   }
 
-  set(key: string, labels: readonly Label[]): void {
-    if (this.current.size >= LABEL_SET_GENERATION) {
-      this.previous = this.current;
-      this.current = new Map();
-    }
-    this.current.set(key, labels);
+  set(buf: Uint8Array, start: number, end: number, hash: number, labels: readonly Label[]): void {
+    const slot = hash & (LABEL_SET_SLOTS - 1);
+    this.hashes[slot] = hash;
+    this.keys[slot] = new DataView(buf.slice(start, end).buffer);
+    this.values[slot] = labels;
   }
 
   clear(): void {
-    this.current = new Map();
-    this.previous = new Map();
+    this.keys.fill(undefined);
+    this.values.fill(undefined);
   }
 }
 
-/** Keyed by the wire bytes of the label run (as latin1). */
+/** A 32-bit hash of `[start, end)`, four bytes at a time (murmur-like mixing). */
+function hashRange(view: DataView, start: number, end: number): number {
+  let h = (end - start) ^ 0x9e3779b9;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    h = Math.imul(h ^ view.getInt32(i, true), 0x5bd1e995);
+    h ^= h >>> 15;
+  }
+  for (; i < end; i++) h = Math.imul(h ^ view.getUint8(i), 0x5bd1e995);
+  h ^= h >>> 13;
+  return Math.imul(h, 0x85ebca6b) | 0;
+}
+
 const labelSetsV1 = new LabelSetCache();
 
-function readSeriesV1(r: Reader, end: number, latin1: Buffer): TimeSeries {
+function readSeriesV1(r: Reader, end: number): TimeSeries {
   const stop = r.limit(end);
   // The leading run of label fields (tag 0x0a) is the cache key.
   const runStart = r.pos;
@@ -371,10 +387,9 @@ function readSeriesV1(r: Reader, end: number, latin1: Buffer): TimeSeries {
   }
   r.pos = runStart;
   let labels: readonly Label[] | undefined;
-  let key: string | undefined;
+  const hash = p > runStart ? hashRange(r.view, runStart, p) : 0;
   if (p > runStart) {
-    key = latin1.toString('latin1', runStart, p);
-    labels = labelSetsV1.get(key);
+    labels = labelSetsV1.get(r.view, runStart, p, hash);
     if (labels !== undefined) r.pos = p;
   }
   const decoded: Label[] = [];
@@ -394,7 +409,7 @@ function readSeriesV1(r: Reader, end: number, latin1: Buffer): TimeSeries {
     if (labels !== undefined) labels = [...labels, ...decoded];
     else labels = decoded;
     validateLabels(r, labels);
-    if (key !== undefined && decoded.length === labels.length) {
+    if (p > runStart && decoded.length === labels.length) {
       // Only a set made entirely of the leading run may be cached under that run's bytes.
       let leading = 0;
       for (let q = runStart; q < p; ) {
@@ -403,7 +418,7 @@ function readSeriesV1(r: Reader, end: number, latin1: Buffer): TimeSeries {
         leading++;
       }
       r.pos = stop;
-      if (leading === labels.length) labelSetsV1.set(key, Object.freeze(labels));
+      if (leading === labels.length) labelSetsV1.set(buf, runStart, p, hash, Object.freeze(labels));
     }
   }
   return { labels, samples, histograms: histograms ?? EMPTY, exemplars: exemplars ?? EMPTY };
@@ -436,12 +451,11 @@ export function decodeV1(buf: Uint8Array): WriteRequest {
   const end = buf.length;
   const series: TimeSeries[] = [];
   const metadata: MetricMetadata[] = [];
-  const latin1 = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   while (r.pos < end) {
     const tag = r.uint32(end);
     if (tag === 0x0a) {
       r.series = series.length;
-      series.push(readSeriesV1(r, end, latin1));
+      series.push(readSeriesV1(r, end));
       r.series = -1;
     } else if (tag === 0x1a) metadata.push(readMetadataV1(r, end));
     else r.skip(tag, end, WRITE_V1_FIELDS);
