@@ -94,6 +94,29 @@ describe('startService', () => {
     expect(state.closed).toBe(true);
   });
 
+  it('serves /healthz and answers writes 503 while the database cannot even be opened, then recovers', async () => {
+    const { state, libs } = fakes();
+    let refuse = true;
+    const real = libs.openStorage.bind(libs);
+    const flaky: Libraries = {
+      ...libs,
+      openStorage: (o) => (refuse ? Promise.reject(new Error('ECONNREFUSED')) : real(o)),
+    };
+    const svc = await startService(config(), flaky, { startupRetryMs: 10 });
+    try {
+      expect((await svc.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+      const early = await svc.app.inject({ method: 'POST', url: '/write', payload: writeBody, headers: { 'content-type': 'application/x-protobuf' } });
+      expect(early.statusCode).toBe(503);
+      expect(svc.ready()).toBe(false);
+      refuse = false;
+      await svc.started();
+      expect(svc.ready()).toBe(true);
+      expect(state.writes).toHaveLength(0);
+    } finally {
+      await svc.close();
+    }
+  });
+
   it('turns not ready while the database does not answer, and ready again after', async () => {
     const { state, libs } = fakes();
     const svc = await startService(config(), libs);

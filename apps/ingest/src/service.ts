@@ -13,6 +13,7 @@ import { ingestApp } from './app.js';
 import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
 import type { Config } from './config.js';
 import { IngestError } from './errors.js';
+import { deferredStorage } from './internal/deferred-storage.js';
 import { electionMetrics } from './internal/election-metrics.js';
 import { Pipeline } from './internal/pipeline.js';
 import type { CodecPort, Decision, ElectionPort, ReadCodecPort, ReaderPort, SplitFn, WriterPort } from './internal/ports.js';
@@ -115,20 +116,16 @@ export async function startService(config: Config, libs: Libraries, options: Ser
 
   const embedded = config.dbUri === undefined ? await libs.startEmbeddedPostgres({ dataDir: resolve(config.dbEmbeddedDir) }) : undefined;
   const uri = config.dbUri ?? embedded!.uri;
-  let storage: StorageService;
-  try {
-    storage = await libs.openStorage({
+  const storage = deferredStorage(() =>
+    libs.openStorage({
       uri,
       maxConnections: config.dbMaxConnections,
       seriesCacheMax: config.seriesCacheMax,
       retentionDays: Math.max(1, Math.round(config.retentionMs / 86_400_000)),
       historyRetentionMs: config.historyRetentionMs,
       applicationName: 'promha-ingest',
-    });
-  } catch (e: unknown) {
-    await embedded?.stop();
-    throw e;
-  }
+    }),
+  );
 
   const election = libs.createElection({
     store: storage.leases,
@@ -216,6 +213,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
 
   const tick = async (): Promise<void> => {
     try {
+      await storage.connect();
       await storage.ping();
       if (!dbUp) log.info('database answers');
       dbUp = true;
@@ -239,6 +237,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   const startedPromise = new Promise<void>((r) => (resolveStarted = r));
   const startUp = async (): Promise<void> => {
     try {
+      await storage.connect();
       if (!migrated) {
         await storage.migrate();
         migrated = true;
