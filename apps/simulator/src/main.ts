@@ -71,6 +71,7 @@ async function main(): Promise<number> {
       dbUri: cli.dbUri,
       reportDir: cli.reportDir,
       gapSlackMs: cli.gapSlackMs,
+      wire: cli.wire,
       onProgress: progressPrinter(),
       log: (line) => err.write(`${line}\n`),
     });

@@ -15,6 +15,7 @@ export interface CliOptions {
   readonly soak: boolean;
   readonly ingest: 'real' | 'fake';
   readonly gapSlackMs: number;
+  readonly wire: 'codec' | 'own';
   readonly help: boolean;
 }
 
@@ -67,6 +68,12 @@ export const FLAGS: readonly FlagSpec[] = [
     arg: 'KIND',
     help: 'real (promha ingest processes) or fake (in-process reference model)',
     default: 'real',
+  },
+  {
+    name: 'wire',
+    arg: 'KIND',
+    help: 'request encoder: codec (@promha/codec, real snappy) or own (independent minimal encoder)',
+    default: 'codec',
   },
   { name: 'soak', arg: '', help: 'run again and again with seed, seed+1, ... until a violation or Ctrl-C' },
   { name: 'help', arg: '', help: 'this text' },
@@ -144,7 +151,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const ingest = values.get('ingest') ?? 'real';
   if (ingest !== 'real' && ingest !== 'fake')
     throw new SimError('SIM_BAD_FLAG', `--ingest must be real or fake, got "${ingest}"`);
+  const wire = values.get('wire') ?? 'codec';
+  if (wire !== 'codec' && wire !== 'own')
+    throw new SimError('SIM_BAD_FLAG', `--wire must be codec or own, got "${wire}"`);
   return {
+    wire,
     scenario: resolveScenario(opts),
     reportDir: values.get('report'),
     dbUri: values.get('db.uri'),

@@ -1,4 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
+import { encodeWriteRequest, snappyCompress } from '@promha/codec';
 import { join } from 'node:path';
 import { startFakeTier } from './fake-tier.js';
 import { startRealTier } from './real-tier.js';
@@ -15,12 +16,31 @@ export interface SimulateOptions {
   readonly dbUri?: string | undefined;
   readonly reportDir?: string | undefined;
   readonly gapSlackMs?: number;
+  /** Which encoder builds the request bodies (default codec). */
+  readonly wire?: 'codec' | 'own';
   readonly onProgress?: (p: Progress) => void;
   readonly log?: (line: string) => void;
 }
 
-/** Remote-write 1.0 bodies as Prometheus 2.42 sends them (protobuf, snappy block). */
+/**
+ * Remote-write 1.0 bodies as Prometheus 2.42 sends them (protobuf, snappy block with back-references), built
+ * with @promha/codec. `wire: 'own'` uses the simulator's independent minimal encoder instead (literal-only
+ * snappy), a second implementation to cross-check the ingest's decoder against.
+ */
 export function encodeBody(series: readonly WireSeries[]): Uint8Array {
+  return snappyCompress(
+    encodeWriteRequest(
+      {
+        version: 1,
+        metadata: [],
+        series: series.map((s) => ({ labels: s.labels, samples: s.samples, histograms: [], exemplars: [] })),
+      },
+      1,
+    ),
+  );
+}
+
+export function encodeBodyOwn(series: readonly WireSeries[]): Uint8Array {
   return snappyLiteral(encodeWriteRequestV1(series));
 }
 
@@ -51,7 +71,7 @@ export async function simulate(options: SimulateOptions): Promise<RunResult> {
       tier,
       wallNow,
       timers: realTimers(),
-      encode: encodeBody,
+      encode: options.wire === 'own' ? encodeBodyOwn : encodeBody,
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       ...(options.gapSlackMs === undefined ? {} : { gapSlackMs: options.gapSlackMs }),
     });

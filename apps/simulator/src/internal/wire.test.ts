@@ -36,3 +36,36 @@ describe('wire', () => {
     expect(() => snappyDecode(Uint8Array.of(200, 1), 100)).toThrow(/over 100/);
   });
 });
+
+describe('wire against @promha/codec', () => {
+  it('codec decodes what the simulator encodes, and the simulator decodes what codec encodes', async () => {
+    const { decodeWriteRequest } = await import('@promha/codec');
+    const { encodeBody } = await import('./simulate.js');
+    const labels = fc.constantFrom('a', 'b', 'c').chain((v) =>
+      fc.constant([
+        { name: '__name__', value: 'm' },
+        { name: 'cluster', value: v },
+      ]),
+    );
+    const sample = fc.record({ value: fc.double({ noNaN: true }), timestamp: fc.integer({ min: 0, max: 2 ** 45 }) });
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ labels, samples: fc.array(sample, { minLength: 1, maxLength: 40 }) }), { maxLength: 20 }),
+        (series) => {
+          const viaOwn = decodeWriteRequest(snappyLiteral(encodeWriteRequestV1(series)), {
+            version: 1,
+            maxDecodedBytes: 1 << 24,
+          });
+          expect(
+            viaOwn.series.map((s) => ({
+              labels: s.labels.map((l) => ({ ...l })),
+              samples: s.samples.map((x) => ({ ...x })),
+            })),
+          ).toEqual(series);
+          expect(decodeWriteRequestV1(snappyDecode(encodeBody(series), 1 << 24))).toEqual(series);
+        },
+      ),
+      { seed: 12, numRuns: 100 },
+    );
+  });
+});
