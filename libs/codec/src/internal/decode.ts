@@ -475,21 +475,40 @@ interface Symbols {
   readonly nul: Uint8Array;
 }
 
-/** Reads a repeated uint32 field (packed or not) into `into`. */
-function readRefs(r: Reader, end: number, wire: number, into: number[]): void {
-  if (wire === WIRE_VARINT) {
-    into.push(r.uint32(end));
-    return;
+/** Scratch space for label refs (decoding is synchronous, so one buffer serves every call). */
+let refScratch = new Uint32Array(256);
+
+function pushRef(count: number, ref: number): number {
+  if (count === refScratch.length) {
+    const grown = new Uint32Array(refScratch.length * 2);
+    grown.set(refScratch);
+    refScratch = grown;
   }
-  const stop = r.limit(end);
-  while (r.pos < stop) into.push(r.uint32(stop));
+  refScratch[count] = ref;
+  return count + 1;
 }
 
-function resolveLabels(r: Reader, refs: readonly number[], sym: Symbols, what: string): Label[] {
-  if (refs.length % 2 !== 0) throw r.fail('CODEC_ERR_ODD_LABEL_REFS', `${what} has an odd number of label refs (${refs.length})`);
+/** Reads a repeated uint32 field (packed or not) into {@link refScratch} after `count` refs; returns the new count. */
+function readRefs(r: Reader, end: number, wire: number, count: number): number {
+  if (wire === WIRE_VARINT) return pushRef(count, r.uint32(end));
+  const stop = r.limit(end);
+  const buf = r.buf;
+  while (r.pos < stop) {
+    const b = buf[r.pos]!;
+    if (b < 0x80) {
+      r.pos++;
+      count = pushRef(count, b);
+    } else count = pushRef(count, r.uint32(stop));
+  }
+  return count;
+}
+
+function resolveLabels(r: Reader, count: number, sym: Symbols, what: string): Label[] {
+  if (count % 2 !== 0) throw r.fail('CODEC_ERR_ODD_LABEL_REFS', `${what} has an odd number of label refs (${count})`);
+  const refs = refScratch;
   const n = sym.strings.length;
-  const labels: Label[] = new Array<Label>(refs.length / 2);
-  for (let i = 0; i < refs.length; i += 2) {
+  const labels: Label[] = new Array<Label>(count / 2);
+  for (let i = 0; i < count; i += 2) {
     const nameRef = refs[i]!;
     const valueRef = refs[i + 1]!;
     if (nameRef >= n || valueRef >= n) {
@@ -520,19 +539,19 @@ function symbolAt(r: Reader, sym: Symbols, ref: number, what: string): string {
 
 const EXEMPLAR_V2_FIELDS = fields(1, 2, 3);
 
-function readExemplarV2(r: Reader, end: number, sym: Symbols, refs: number[]): Exemplar {
+function readExemplarV2(r: Reader, end: number, sym: Symbols): Exemplar {
   const stop = r.limit(end);
-  refs.length = 0;
+  let count = 0;
   let value = 0;
   let timestamp = 0;
   while (r.pos < stop) {
     const tag = r.uint32(stop);
-    if (tag === 0x0a || tag === 0x08) readRefs(r, stop, tag & 7, refs);
+    if (tag === 0x0a || tag === 0x08) count = readRefs(r, stop, tag & 7, count);
     else if (tag === 0x11) value = r.double(stop);
     else if (tag === 0x18) timestamp = r.int64(stop, 'exemplar timestamp');
     else r.skip(tag, stop, EXEMPLAR_V2_FIELDS);
   }
-  return { labels: resolveLabels(r, refs, sym, 'exemplar'), value, timestamp };
+  return { labels: resolveLabels(r, count, sym, 'exemplar'), value, timestamp };
 }
 
 const METADATA_V2_FIELDS = fields(1, 3, 4);
@@ -564,15 +583,15 @@ const SERIES_V2_FIELDS = fields(1, 2, 3, 4, 5, 6);
  * A series' labels from its refs. (A label-set cache keyed by the joined strings was measured slower than building
  * and validating the labels: the key string costs more than the objects it saves.)
  */
-function seriesLabelsV2(r: Reader, refs: readonly number[], sym: Symbols): readonly Label[] {
-  const labels = resolveLabels(r, refs, sym, 'series');
+function seriesLabelsV2(r: Reader, count: number, sym: Symbols): readonly Label[] {
+  const labels = resolveLabels(r, count, sym, 'series');
   validateLabels(r, labels);
   return labels;
 }
 
-function readSeriesV2(r: Reader, start: number, stop: number, sym: Symbols, refs: number[]): TimeSeries {
+function readSeriesV2(r: Reader, start: number, stop: number, sym: Symbols): TimeSeries {
   r.pos = start;
-  refs.length = 0;
+  let count = 0;
   const samples: Sample[] = [];
   let histograms: Histogram[] | undefined;
   let exemplarStarts: number[] | undefined;
@@ -581,23 +600,23 @@ function readSeriesV2(r: Reader, start: number, stop: number, sym: Symbols, refs
   while (r.pos < stop) {
     const tag = r.uint32(stop);
     if (tag === 0x12) samples.push(readSample(r, stop));
-    else if (tag === 0x0a || tag === 0x08) readRefs(r, stop, tag & 7, refs);
+    else if (tag === 0x0a || tag === 0x08) count = readRefs(r, stop, tag & 7, count);
     else if (tag === 0x1a) (histograms ??= []).push(readHistogram(r, stop));
     else if (tag === 0x22 || tag === 0x2a) {
-      // Exemplars and metadata reuse `refs` or need the labels: remember where they are, decode them after.
+      // Exemplars reuse the ref scratch and metadata needs the labels: remember where they are, decode them after.
       if (tag === 0x22) (exemplarStarts ??= []).push(r.pos);
       else metadataStart = r.pos;
       r.pos = r.limit(stop);
     } else if (tag === 0x30) createdTimestamp = r.int64(stop, 'created timestamp');
     else r.skip(tag, stop, SERIES_V2_FIELDS);
   }
-  const labels = seriesLabelsV2(r, refs, sym);
+  const labels = seriesLabelsV2(r, count, sym);
   let exemplars: Exemplar[] | undefined;
   if (exemplarStarts !== undefined) {
     exemplars = [];
     for (const at of exemplarStarts) {
       r.pos = at;
-      exemplars.push(readExemplarV2(r, stop, sym, refs));
+      exemplars.push(readExemplarV2(r, stop, sym));
     }
   }
   let metadata: MetricMetadata | undefined;
@@ -655,11 +674,10 @@ export function decodeV2(buf: Uint8Array): WriteRequest {
     byValue: new Array<Label | undefined>(strings.length).fill(undefined),
     byValueName: new Int32Array(strings.length),
   };
-  const refs: number[] = [];
   const series: TimeSeries[] = new Array<TimeSeries>(ranges.length / 2);
   for (let i = 0; i < ranges.length; i += 2) {
     r.series = i >> 1;
-    series[i >> 1] = readSeriesV2(r, ranges[i]!, ranges[i + 1]!, sym, refs);
+    series[i >> 1] = readSeriesV2(r, ranges[i]!, ranges[i + 1]!, sym);
   }
   return { version: 2, series, metadata: EMPTY };
 }
