@@ -1,5 +1,11 @@
 import type { WriteRequest } from '@promha/codec';
 import type { Lease, LeaseStore } from '@promha/election';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { get } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { resolveConfig, type Config } from './config.js';
 import type { Decision, StorePart } from './internal/ports.js';
@@ -162,6 +168,31 @@ describe('startService', () => {
       expect(state.writes).toHaveLength(0);
     } finally {
       await svc.close();
+    }
+  });
+
+  it('serves HTTPS with the configured certificate and key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'promha-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], {
+      stdio: 'ignore',
+    });
+    const { libs } = fakes();
+    const svc = await startService(config([`--web.tls-cert-file=${cert}`, `--web.tls-key-file=${key}`]), libs);
+    try {
+      await svc.app.listen({ host: '127.0.0.1', port: 0 });
+      const port = (svc.app.server.address() as AddressInfo).port;
+      const status = await new Promise<number>((ok, fail) => {
+        get({ host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false }, (res) => {
+          res.resume();
+          ok(res.statusCode ?? 0);
+        }).on('error', fail);
+      });
+      expect(status).toBe(200);
+    } finally {
+      await svc.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
