@@ -76,7 +76,10 @@ export class BytesCache<T> {
     const len = end - start;
     if (len > this.maxKey) return;
     const slot = hash & (this.slots - 1);
-    this.keys.set(buf.subarray(start, end), slot * this.maxKey);
+    // A loop, not keys.set(buf.subarray(...)): keys are short and a subarray is an allocation.
+    const keys = this.keys;
+    const base = slot * this.maxKey;
+    for (let i = 0; i < len; i++) keys[base + i] = buf[start + i]!;
     this.lengths[slot] = len;
     this.values[slot] = value;
   }
