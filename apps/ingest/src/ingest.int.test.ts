@@ -123,6 +123,11 @@ describe('read endpoints', () => {
     expect(Buffer.from(bytes).includes(Buffer.from('cluster'))).toBe(true);
   });
 
+  it('answers a malformed remote-read request 400', async () => {
+    const res = await h.service.app.inject({ method: 'POST', url: '/read', payload: Buffer.from([1, 2, 3]), headers: { 'content-type': 'application/x-protobuf' } });
+    expect(res.statusCode).toBe(400);
+  });
+
   it('shows lease state and history', async () => {
     const clusters = (await h.service.app.inject({ url: '/api/v1/ha/clusters' })).json<{ data: { cluster: string; leader: string }[] }>();
     expect(clusters.data.map((c) => [c.cluster, c.leader])).toEqual([
