@@ -89,6 +89,14 @@ describe('writer', () => {
     expect(got[0]!.samples).toHaveLength(2);
   });
 
+  it('reads one value per timestamp even after an unkeyed duplicate delivery', async () => {
+    const part = { series: [ts({ __name__: 'unkeyed' }, [[T0, 1], [T0 + 1000, 2]])] };
+    await storage.write(part);
+    await storage.write(part);
+    const got = await all([{ type: 'EQ', name: '__name__', value: 'unkeyed' }]);
+    expect(got[0]!.samples.map((x) => x.timestamp)).toEqual([T0, T0 + 1000]);
+  });
+
   it('stores histograms, exemplars and metadata', async () => {
     const h: Histogram = {
       isFloat: false, count: 3, zeroCount: 1, sum: NaN, schema: 0, zeroThreshold: 1e-128,

@@ -133,3 +133,12 @@ export function decodeFloat8Array(b: Buffer): Float64Array {
   }
   return out;
 }
+
+/** A float8 from its 8 big-endian bytes (float8send), keeping a NaN payload (no float conversion on the way). */
+export function nanFromBits(b: Buffer): number {
+  const out = new Float64Array(1);
+  const bytes = new Uint8Array(out.buffer);
+  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  for (let j = 0; j < 8; j++) bytes[j] = b[little ? 7 - j : j]!;
+  return out[0]!;
+}

@@ -69,40 +69,69 @@ export function literalAlternatives(re: string): string[] | undefined {
 }
 
 /**
- * Builds a WHERE clause over `series s` for the matchers. Each matcher resolves against the small `label` table
- * into an id array, tested with `&&` (GIN-indexed) on `s.label_ids`. A matcher that matches the empty string also
- * matches series without the label, as in Prometheus. `params` receives the bind values.
+ * How to select series for a set of matchers, in two steps. Step one resolves every matcher against the small
+ * `label` table into label-id arrays (`arrays`, one SQL expression each, bind values in `params`). Step two tests
+ * those arrays with `&&` on `series.label_ids` (GIN-indexed): `where(i)` builds the clause once the arrays are
+ * bind parameters, so the planner sees their real contents and uses the GIN index (with the arrays as a
+ * sub-select it cannot estimate them and scans every series). A matcher that matches the empty string also
+ * matches series without the label, as in Prometheus.
  */
-export function matchersWhere(matchers: readonly LabelMatcher[], params: unknown[], emptyMatches: readonly boolean[]): string {
+export interface MatcherPlan {
+  readonly arrays: readonly string[];
+  readonly params: readonly unknown[];
+  where(arrayParam: (index: number) => string): string;
+}
+
+export function planMatchers(matchers: readonly LabelMatcher[], emptyMatches: readonly boolean[]): MatcherPlan {
+  const params: unknown[] = [];
+  const arrays: string[] = [];
   const p = (v: unknown): string => {
     params.push(v);
     return `$${params.length}`;
   };
-  const conds: string[] = [];
-  matchers.forEach((m, i) => {
+  const arr = (sql: string): number => arrays.push(sql) - 1;
+  type Cond = (a: (i: number) => string) => string;
+  const conds: Cond[] = [];
+  for (const [i, m] of matchers.entries()) {
     const name = p(m.name);
-    const allOfName = `ARRAY(SELECT id FROM label WHERE name = ${name})`;
-    const ids = (valueCond: string): string => `ARRAY(SELECT id FROM label WHERE name = ${name} AND ${valueCond})`;
+    const all = (): number => arr(`ARRAY(SELECT id FROM label WHERE name = ${name})`);
+    const ids = (valueCond: string): number => arr(`ARRAY(SELECT id FROM label WHERE name = ${name} AND ${valueCond})`);
     switch (m.type) {
-      case 'EQ':
-        conds.push(m.value === '' ? `NOT s.label_ids && ${allOfName}` : `s.label_ids && ${ids(`value = ${p(m.value)}`)}`);
+      case 'EQ': {
+        const k = m.value === '' ? all() : ids(`value = ${p(m.value)}`);
+        conds.push(m.value === '' ? (a) => `NOT s.label_ids && ${a(k)}` : (a) => `s.label_ids && ${a(k)}`);
         break;
-      case 'NEQ':
-        conds.push(m.value === '' ? `s.label_ids && ${allOfName}` : `NOT s.label_ids && ${ids(`value = ${p(m.value)}`)}`);
+      }
+      case 'NEQ': {
+        const k = m.value === '' ? all() : ids(`value = ${p(m.value)}`);
+        conds.push(m.value === '' ? (a) => `s.label_ids && ${a(k)}` : (a) => `NOT s.label_ids && ${a(k)}`);
         break;
+      }
       case 'RE':
       case 'NRE': {
         const literals = literalAlternatives(m.value);
         const valueCond = literals !== undefined ? `value = ANY(${p(literals)}::text[])` : `value ~ ${p(translateRegex(m.value))}`;
         const matchesEmpty = emptyMatches[i] === true;
         if (m.type === 'RE') {
-          conds.push(matchesEmpty ? `(s.label_ids && ${ids(valueCond)} OR NOT s.label_ids && ${allOfName})` : `s.label_ids && ${ids(valueCond)}`);
+          const k = ids(valueCond);
+          if (matchesEmpty) {
+            const n = all();
+            conds.push((a) => `(s.label_ids && ${a(k)} OR NOT s.label_ids && ${a(n)})`);
+          } else conds.push((a) => `s.label_ids && ${a(k)}`);
+        } else if (matchesEmpty) {
+          const k = ids(`NOT (${valueCond})`);
+          conds.push((a) => `s.label_ids && ${a(k)}`);
         } else {
-          conds.push(matchesEmpty ? `s.label_ids && ${ids(`NOT (${valueCond})`)}` : `NOT s.label_ids && ${ids(valueCond)}`);
+          const k = ids(valueCond);
+          conds.push((a) => `NOT s.label_ids && ${a(k)}`);
         }
         break;
       }
     }
-  });
-  return conds.length === 0 ? 'true' : conds.join(' AND ');
+  }
+  return {
+    arrays,
+    params,
+    where: (a) => (conds.length === 0 ? 'true' : conds.map((c) => c(a)).join(' AND ')),
+  };
 }

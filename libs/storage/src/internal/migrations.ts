@@ -41,7 +41,9 @@ CREATE TABLE series (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   label_ids integer[] NOT NULL UNIQUE
 );
-CREATE INDEX series_label_ids_gin ON series USING gin (label_ids);
+-- fastupdate off: new series are rare after warm-up, and a pending list would be scanned linearly by every
+-- matcher query (measured: 100k series just interned made a one-series lookup a 20 ms sequential scan).
+CREATE INDEX series_label_ids_gin ON series USING gin (label_ids) WITH (fastupdate = off);
 
 -- One row per committed write batch: lets a read find the batches (and so the chunks) overlapping a time range.
 CREATE TABLE write_batch (

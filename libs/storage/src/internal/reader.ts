@@ -1,9 +1,9 @@
 import type { Histogram, Label, LabelMatcher, Sample } from '@promha/codec';
 import type pg from 'pg';
 import type { SeriesSamples } from '../api.js';
-import { decodeFloat8Array, decodeInt8Array } from './copy-binary.js';
+import { nanFromBits } from './copy-binary.js';
 import { toStorageError } from './errors.js';
-import { literalAlternatives, matchersWhere, translateRegex } from './matchers.js';
+import { literalAlternatives, planMatchers, translateRegex } from './matchers.js';
 import { dayOf, decodeHistogram } from './writer.js';
 
 /** Series per sample query: bounds memory while streaming many series. */
@@ -11,14 +11,14 @@ const SERIES_PER_STEP = 500;
 /** Series ids closer than this are fetched as one id range (chunks hold about this many series). */
 const RANGE_GAP = 64;
 
-// Arrays come back in PostgreSQL's binary array format (array_send, as bytea): exact float8 bits, so the
-// Prometheus stale marker (a NaN with a payload) survives, which the text format would flatten. node-postgres
-// cannot receive binary result columns intact (it decodes them as UTF-8), hence bytea.
 // For each (id range, batch): the chunks from the first one that can hold `lo` up to the first one that ends at
-// or after `hi`. Chunks of a batch are cut at series boundaries and sorted by series, so that is exactly the set of
-// chunks holding series in [lo, hi]; both ends are btree bounds on (batch, last_series).
-const CHUNKS_SQL = `
-SELECT array_send(c.series) AS series, array_send(c.ts) AS ts, array_send(c.vs) AS vs
+// or after `hi`. Chunks of a batch are cut at series boundaries, sorted by series, and of one day, so that is
+// exactly the set of chunks holding series in [lo, hi]; both ends are btree bounds on (batch, last_series).
+// The chunks are unnested here and filtered to the wanted series and times, so only matching samples travel.
+// A NaN also comes as its exact bits (float8send): the Prometheus stale marker is a NaN with a payload, which
+// the float8 text form would flatten.
+const SAMPLES_SQL = `
+SELECT u.s AS series, u.t AS t, u.v AS v, CASE WHEN u.v = 'NaN'::float8 THEN float8send(u.v) END AS nan
 FROM unnest($1::bigint[], $2::bigint[]) AS g(lo, hi)
 CROSS JOIN unnest($3::bigint[]) AS b(id)
 CROSS JOIN LATERAL (
@@ -28,7 +28,9 @@ CROSS JOIN LATERAL (
     AND c.last_series <= coalesce((
       SELECT min(x.last_series) FROM sample_chunk x
       WHERE x.batch = b.id AND x.min_t >= $4 AND x.min_t <= $5 AND x.last_series >= g.hi), 9223372036854775807)
-) c`;
+) c
+CROSS JOIN LATERAL unnest(c.series, c.ts, c.vs) AS u(s, t, v)
+WHERE u.s = ANY($7::bigint[]) AND u.t >= $6 AND u.t <= $5`;
 
 interface SeriesRow {
   id: number;
@@ -39,10 +41,18 @@ export class Reader {
   constructor(private readonly pool: pg.Pool) {}
 
   async selectSeries(matchers: readonly LabelMatcher[], limit?: number): Promise<SeriesRow[]> {
-    const params: unknown[] = [];
-    const where = matchersWhere(matchers, params, await this.emptyMatches(matchers));
+    const { where, params } = await this.seriesWhere(matchers, 0);
     const lim = limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
     return (await this.q<SeriesRow>(`SELECT s.id, s.label_ids FROM series s WHERE ${where} ORDER BY s.id${lim}`, params)).rows;
+  }
+
+  /** Resolves matchers to label-id arrays, then returns a WHERE over `series s` with them as parameters. */
+  private async seriesWhere(matchers: readonly LabelMatcher[], offset: number): Promise<{ where: string; params: unknown[] }> {
+    const plan = planMatchers(matchers, await this.emptyMatches(matchers));
+    if (plan.arrays.length === 0) return { where: 'true', params: [] };
+    const row = (await this.q<Record<string, number[]>>(`SELECT ${plan.arrays.map((a, i) => `${a} AS a${i}`).join(', ')}`, [...plan.params])).rows[0]!;
+    const params = plan.arrays.map((_, i) => row[`a${i}`]);
+    return { where: plan.where((i) => `$${offset + i + 1}::int[]`), params };
   }
 
   async series(matchers: readonly LabelMatcher[], limit?: number): Promise<(readonly Label[])[]> {
@@ -52,8 +62,7 @@ export class Reader {
   }
 
   async labelNames(matchers: readonly LabelMatcher[]): Promise<string[]> {
-    const params: unknown[] = [];
-    const where = matchersWhere(matchers, params, await this.emptyMatches(matchers));
+    const { where, params } = await this.seriesWhere(matchers, 0);
     const sql =
       matchers.length === 0
         ? 'SELECT DISTINCT name FROM label ORDER BY name'
@@ -62,8 +71,9 @@ export class Reader {
   }
 
   async labelValues(name: string, matchers: readonly LabelMatcher[]): Promise<string[]> {
-    const params: unknown[] = [name];
-    const where = matchersWhere(matchers, params, await this.emptyMatches(matchers));
+    const sw = await this.seriesWhere(matchers, 1);
+    const where = sw.where;
+    const params: unknown[] = [name, ...sw.params];
     const sql =
       matchers.length === 0
         ? 'SELECT value FROM label WHERE name = $1 ORDER BY value'
@@ -88,7 +98,7 @@ export class Reader {
         const hs = histograms.get(s.id) ?? [];
         if (xs.length === 0 && hs.length === 0) continue;
         xs.sort((a, b) => a.timestamp - b.timestamp);
-        yield { labels: labels(s), samples: xs, histograms: hs };
+        yield { labels: labels(s), samples: uniqueTimes(xs), histograms: hs };
       }
     }
   }
@@ -107,19 +117,19 @@ export class Reader {
         hi.push(s.id);
       }
     }
-    const r = await this.q<{ series: Buffer; ts: Buffer; vs: Buffer }>(CHUNKS_SQL, [lo, hi, batches, dayOf(start), end, start]);
+    const r = await this.q<{ series: number; t: number; v: number; nan: Buffer | null }>(SAMPLES_SQL, [
+      lo,
+      hi,
+      batches,
+      dayOf(start),
+      end,
+      start,
+      [...wanted],
+    ]);
     for (const row of r.rows) {
-      const ids = decodeInt8Array(row.series);
-      const ts = decodeInt8Array(row.ts);
-      const vs = decodeFloat8Array(row.vs);
-      for (let k = 0; k < ids.length; k++) {
-        const id = ids[k]!;
-        const t = ts[k]!;
-        if (!wanted.has(id) || t < start || t > end) continue;
-        let list = out.get(id);
-        if (list === undefined) out.set(id, (list = []));
-        list.push({ timestamp: t, value: vs[k]! });
-      }
+      let list = out.get(row.series);
+      if (list === undefined) out.set(row.series, (list = []));
+      list.push({ timestamp: row.t, value: row.nan === null ? row.v : nanFromBits(row.nan) });
     }
     return out;
   }
@@ -173,4 +183,18 @@ export class Reader {
       throw toStorageError(e);
     }
   }
+}
+
+/**
+ * Keeps the first sample per timestamp. Keyed resends never store twice (receipts), but an unkeyed duplicate
+ * delivery can; one series has one value per timestamp, as Prometheus' own storage keeps it.
+ */
+function uniqueTimes(xs: Sample[]): Sample[] {
+  let w = 0;
+  for (let i = 0; i < xs.length; i++) {
+    if (w > 0 && xs[w - 1]!.timestamp === xs[i]!.timestamp) continue;
+    xs[w++] = xs[i]!;
+  }
+  xs.length = w;
+  return xs;
 }
