@@ -1,5 +1,7 @@
 import fc from 'fast-check';
+import { decodeWriteRequest } from '@promha/codec';
 import { describe, expect, it } from 'vitest';
+import { encodeBody } from './simulate.js';
 import { decodeWriteRequestV1, encodeWriteRequestV1, snappyDecode, snappyLiteral } from './wire.js';
 
 describe('wire', () => {
@@ -38,9 +40,7 @@ describe('wire', () => {
 });
 
 describe('wire against @promha/codec', () => {
-  it('codec decodes what the simulator encodes, and the simulator decodes what codec encodes', async () => {
-    const { decodeWriteRequest } = await import('@promha/codec');
-    const { encodeBody } = await import('./simulate.js');
+  it('codec decodes what the simulator encodes, and the simulator decodes what codec encodes', () => {
     const labels = fc.constantFrom('a', 'b', 'c').chain((v) =>
       fc.constant([
         { name: '__name__', value: 'm' },
