@@ -141,6 +141,19 @@ describe('write routes', () => {
     expect(seen).toEqual(['text/plain']);
   });
 
+  it('hands a body without Content-Type to the pipeline (1.0 is assumed by the codec)', async () => {
+    const seen: (string | undefined)[] = [];
+    const { app } = await build({
+      pipeline: fakePipeline((body, ct) => {
+        seen.push(`${ct}:${body.length}`);
+        return stored;
+      }),
+    });
+    const res = await app.inject({ method: 'POST', url: '/write', payload: Buffer.from('abc') });
+    expect(res.statusCode).toBe(204);
+    expect(seen).toEqual(['undefined:3']);
+  });
+
   it('answers 500 for an unexpected error (a bug, not the client)', async () => {
     const { app } = await build({ pipeline: fakePipeline(() => new TypeError('boom')) });
     expect((await post(app, '/write', Buffer.from('x'))).statusCode).toBe(500);

@@ -124,7 +124,9 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
   app.setErrorHandler(async (error: unknown, request, reply) => {
     const status = statusOf(error);
     const message = error instanceof Error ? error.message : String(error);
-    if (status >= 500) {
+    // Shedding load is expected under overload: logging each shed request would add to the overload.
+    const shed = error instanceof IngestError && error.code === 'PROMHA_INGEST_OVERLOADED';
+    if (status >= 500 && !shed) {
       request.log.warn({ err: error, status }, 'request failed');
     } else {
       request.log.debug({ status, reason: message }, 'request rejected');
