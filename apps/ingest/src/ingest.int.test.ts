@@ -151,6 +151,29 @@ describe('read endpoints', () => {
   });
 });
 
+describe('backpressure', () => {
+  it('answers 503 + Retry-After while the in-flight bound is reached, and stores the requests it accepted', async () => {
+    const own = await startHarness(['--ingest.max-in-flight-samples=1']);
+    try {
+      const bodies = Array.from({ length: 8 }, (_, i) => writeBody([series('bp', { job: String(i) }, [[1000, i]])]));
+      const answers = await Promise.all(
+        bodies.map((payload) =>
+          own.service.app.inject({ method: 'POST', url: '/write', payload, headers: { 'content-type': writeContentType(1) } }),
+        ),
+      );
+      const codes = answers.map((a) => a.statusCode);
+      expect(codes).toContain(204);
+      expect(codes).toContain(503);
+      expect(codes.every((c) => c === 204 || c === 503)).toBe(true);
+      expect(answers.filter((a) => a.statusCode === 503).every((a) => a.headers['retry-after'] !== undefined)).toBe(true);
+      const stored = await own.stored([{ type: 'EQ', name: '__name__', value: 'bp' }]);
+      expect(stored.size).toBe(codes.filter((c) => c === 204).length);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('database trouble', () => {
   it('answers 503 with Retry-After, never 4xx, while the database refuses connections', async () => {
     const own = await startHarness();
