@@ -169,6 +169,30 @@ describe('checkRun', () => {
     expect(excused.clusters[0]?.largestGap?.excused).toBe(true);
   });
 
+  it('widens the failover bound by the skew between the leader and a healthy replica (check 3)', () => {
+    const plan = [
+      { cluster: 0, replica: 0, from: 0, to: 1000 },
+      { cluster: 0, replica: 0, from: 1800, to: 3000 },
+    ];
+    const crash: Fault = { id: 1, kind: 'replica-crash', atMs: 1000, durationMs: 700, cluster: 0, replica: 0 };
+    // Gap 900 ms; bound 600 ms without skew: a violation while r1 is healthy.
+    expect(checkRun(run(plan, { faults: [crash] })).violations.map((v) => v.check)).toEqual([3]);
+    // r1 runs 300 ms behind: it could only take over 300 ms later, so r0 coming back first is within bounds.
+    const skewed = run(plan, {
+      faults: [crash],
+      skews: [
+        [300, 0],
+        [0, 0],
+      ],
+    });
+    const shifted = {
+      ...skewed,
+      stored: skewed.stored.map((x) => ({ ...x, t: x.t + 300 })),
+      acks: skewed.acks.map((a) => ({ ...a, samples: a.samples.map((x) => ({ ...x, t: x.t + 300 })) })),
+    };
+    expect(checkRun(shifted).violations).toEqual([]);
+  });
+
   it('reports flapping while the leader keeps sending (check 4) and a cross-cluster effect (check 5)', () => {
     const history: LeaderChange[] = [
       { cluster: 0, epoch: 1, leader: 0, start: BASE },
