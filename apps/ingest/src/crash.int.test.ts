@@ -124,4 +124,27 @@ describe('kill -9 mid-stream', () => {
       await h.close();
     }
   });
+
+  it('drains in-flight writes on SIGTERM and exits 0', async () => {
+    const uri = await freshDatabase();
+    const port = await freePort();
+    const child = await startProcess(uri, port);
+    const base = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
+    const body = (i: number) => writeBody([series('drain', { job: String(i) }, Array.from({ length: 200 }, (_, k) => [base + k, i] as const))]);
+    const sends = Array.from({ length: 8 }, (_, i) => http(port, 'POST', '/write', body(i)).then((status) => ({ i, status })));
+    // Signal once the first answer is back, so the others are in flight or queued.
+    await Promise.race(sends);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    const results = await Promise.all(sends);
+    expect(await exited).toBe(0);
+    for (const r of results) expect([0, 204, 503]).toContain(r.status);
+    const h = await startHarness([], uri);
+    try {
+      const stored = await h.stored([{ type: 'EQ', name: '__name__', value: 'drain' }]);
+      for (const r of results.filter((x) => x.status === 204)) expect(stored.get(`__name__=drain,job=${r.i}`)?.length).toBe(200);
+    } finally {
+      await h.close();
+    }
+  });
 });
