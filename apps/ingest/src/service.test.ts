@@ -62,6 +62,7 @@ function fakes() {
     isReady: () => state.started > 0,
     leases: () => leases,
     onFenceFailure: () => undefined,
+    onWriteFailed: () => undefined,
     decide: (p): Promise<Decision> =>
       Promise.resolve({ kind: 'store', fence: { cluster: p.cluster, replica: p.replica, epoch: 1, minTime: p.minTime, maxTime: p.maxTime, wallNow: 0 }, from: 0, until: 1e15 }),
   };

@@ -152,6 +152,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
         ? election.decide(part)
         : Promise.reject(new IngestError('PROMHA_INGEST_NOT_READY', 'not ready: leases not loaded yet')),
     onFenceFailure: (f) => election.onFenceFailure(f),
+    onWriteFailed: (fence) => election.onWriteFailed(fence),
   };
 
   const pipeline = new Pipeline({

@@ -78,6 +78,10 @@ class FakeElection implements ElectionPort {
   onFenceFailure(): void {
     this.failures++;
   }
+  writeFailures: Fence[] = [];
+  onWriteFailed(fence: Fence): void {
+    this.writeFailures.push(fence);
+  }
 }
 
 class FakeWriter implements WriterPort {
@@ -204,6 +208,7 @@ describe('Pipeline', () => {
     s3.writer.error = Object.assign(new Error('connection reset'), { code: 'STORAGE_UNAVAILABLE' });
     await expect(s3.pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status: 503 });
     expect(await s3.metric('promha_write_errors_total', '{code="STORAGE_UNAVAILABLE"}')).toBe(1);
+    expect(s3.election.writeFailures.map((f) => f.cluster)).toEqual(['a']);
     expect(await s3.metric('promha_samples_total', '{outcome="failed"}')).toBe(1);
   });
 

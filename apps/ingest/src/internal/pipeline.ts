@@ -239,11 +239,18 @@ export class Pipeline implements WritePipeline {
       // The fence covers exactly the data written; it lies inside what the election decided.
       const range = dropped === 0 ? { minTime: decision.fence.minTime, maxTime: decision.fence.maxTime } : timeRange(kept);
       const fence: Fence = { ...decision.fence, ...range };
-      const outcome = await this.timedWrite({
-        series: kept,
-        fence,
-        idempotencyKey: key(`${part.cluster}|${part.replica}|${decision.from}|${decision.until}`),
-      });
+      let outcome: StoreOutcome;
+      try {
+        outcome = await this.timedWrite({
+          series: kept,
+          fence,
+          idempotencyKey: key(`${part.cluster}|${part.replica}|${decision.from}|${decision.until}`),
+        });
+      } catch (e: unknown) {
+        // The lease extension this write carried may not have committed: the election must not trust it.
+        election.onWriteFailed(fence);
+        throw e;
+      }
       if (outcome.kind === 'stored') {
         if (dropped > 0) metrics.haDeduplicated.inc({ cluster: part.cluster }, dropped);
         return { stored: outcome.samples + outcome.histograms, deduplicated: dropped };

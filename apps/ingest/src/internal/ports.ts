@@ -56,6 +56,8 @@ export type Decision =
 export interface ElectionPort {
   decide(part: { cluster: string; replica: string; minTime: number; maxTime: number }): Promise<Decision>;
   onFenceFailure(failure: FenceFailure): void;
+  /** A fenced write failed for another reason (database error): an extension it carried may not have committed. */
+  onWriteFailed(fence: Fence): void;
 }
 
 export type StoreOutcome =
