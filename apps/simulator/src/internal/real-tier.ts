@@ -63,6 +63,8 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
   const outputs: string[][] = ports.map(() => []);
 
   const spawnInstance = async (i: number): Promise<void> => {
+    const running = children[i];
+    if (running !== undefined && running.exitCode === null && running.signalCode === null) return;
     const port = ports[i]!;
     const args = [
       '--conditions=@promha/source',

@@ -145,6 +145,19 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
   };
   // Faults aimed at "the leader" learn their replica when they start; `applied` holds the faults as they hit.
   const applied = new Map<number, Fault>();
+  // Outages of one shared resource (the database, an ingest instance) may overlap in the schedule: the resource
+  // goes down when the first begins and comes back when the last ends, and its stop/start steps never interleave.
+  const outages = new Map<string, { count: number; chain: Promise<void> }>();
+  const outage = (key: string, delta: 1 | -1, step: () => Promise<void>): Promise<void> => {
+    let o = outages.get(key);
+    if (o === undefined) outages.set(key, (o = { count: 0, chain: Promise.resolve() }));
+    const before = o.count;
+    o.count += delta;
+    const run = (delta === 1 && before === 0) || (delta === -1 && o.count === 0);
+    if (!run) return o.chain;
+    o.chain = o.chain.then(step, step);
+    return o.chain;
+  };
   for (const planned of faults) {
     timers.after(planned.atMs, () => {
       if (planned.kind === 'postgres-restart' && !tier.canRestartDatabase) {
@@ -170,16 +183,18 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
           act(f, 'start', () => {
             if (f.kind === 'replica-crash') replica?.crash();
             else if (f.kind === 'clock-jump') replica?.jumpClock(f.jumpMs ?? 0);
-            else if (f.kind === 'ingest-kill') return tier.kill(f.ingester ?? 0);
-            else if (f.kind === 'postgres-restart') return tier.stopDatabase();
+            else if (f.kind === 'ingest-kill')
+              return outage(`ingest-${f.ingester ?? 0}`, 1, () => tier.kill(f.ingester ?? 0));
+            else if (f.kind === 'postgres-restart') return outage('db', 1, () => tier.stopDatabase());
             return undefined;
           });
           timers.after(f.durationMs, () => {
             active.delete(f);
             act(f, 'end', () => {
               if (f.kind === 'replica-crash') replica?.start();
-              else if (f.kind === 'ingest-kill') return tier.restart(f.ingester ?? 0);
-              else if (f.kind === 'postgres-restart') return tier.startDatabase();
+              else if (f.kind === 'ingest-kill')
+                return outage(`ingest-${f.ingester ?? 0}`, -1, () => tier.restart(f.ingester ?? 0));
+              else if (f.kind === 'postgres-restart') return outage('db', -1, () => tier.startDatabase());
               return undefined;
             });
           });
