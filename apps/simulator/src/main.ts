@@ -9,6 +9,7 @@ import { describeFault } from './internal/faults.js';
 import { summaryTable } from './internal/report.js';
 import type { Progress, RunResult } from './internal/runner.js';
 import { simulate } from './internal/simulate.js';
+import type { IngestTier } from './internal/tier.js';
 import { clusterName } from './internal/values.js';
 
 const err = process.stderr;
@@ -55,6 +56,12 @@ async function main(): Promise<number> {
     return 0;
   }
   let seed = cli.scenario.seed;
+  // On SIGTERM (a CI timeout, `kill`), stop the ingest processes and the database before exiting.
+  let tier: IngestTier | undefined;
+  process.once('SIGTERM', () => {
+    err.write('\nterminated: stopping ingest instances and the database\n');
+    void (tier?.close() ?? Promise.resolve()).finally(() => process.exit(143));
+  });
   let stop = false;
   process.once('SIGINT', () => {
     stop = true;
@@ -72,6 +79,9 @@ async function main(): Promise<number> {
       reportDir: cli.reportDir,
       gapSlackMs: cli.gapSlackMs,
       wire: cli.wire,
+      onTier: (t) => {
+        tier = t;
+      },
       onProgress: progressPrinter(),
       log: (line) => err.write(`${line}\n`),
     });

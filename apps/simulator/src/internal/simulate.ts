@@ -20,6 +20,8 @@ export interface SimulateOptions {
   readonly wire?: 'codec' | 'own';
   readonly onProgress?: (p: Progress) => void;
   readonly log?: (line: string) => void;
+  /** Called once the tier is up, so a signal handler can tear it down. */
+  readonly onTier?: (tier: IngestTier | undefined) => void;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function simulate(options: SimulateOptions): Promise<RunResult> {
           leaseRefreshMs: s.leaseRefreshMs,
           log,
         });
+  options.onTier?.(tier);
   let result: RunResult;
   try {
     result = await runScenario(s, {
@@ -76,6 +79,7 @@ export async function simulate(options: SimulateOptions): Promise<RunResult> {
       ...(options.gapSlackMs === undefined ? {} : { gapSlackMs: options.gapSlackMs }),
     });
   } finally {
+    options.onTier?.(undefined);
     await tier.close();
   }
   if (options.reportDir !== undefined) {
