@@ -329,8 +329,10 @@ export function checkRun(input: CheckInput): CheckResult {
     const segments: Segment[] = [];
     for (const { origin, s } of byTime) {
       const last = segments[segments.length - 1];
-      if (last !== undefined && last.replica === origin) segments[segments.length - 1] = { ...last, to: s.t };
-      else segments.push({ replica: origin, from: s.t, to: s.t });
+      // A stretch without data longer than the link distance starts a new segment, so gaps show in the report.
+      if (last !== undefined && last.replica === origin && s.t - last.to <= linkMs) {
+        segments[segments.length - 1] = { ...last, to: s.t };
+      } else segments.push({ replica: origin, from: s.t, to: s.t });
     }
     const changes: { from: number; to: number; at: number; data: number }[] = [];
     if (history !== undefined && history.length > 0) {
@@ -348,6 +350,7 @@ export function checkRun(input: CheckInput): CheckResult {
       for (let i = 1; i < segments.length; i++) {
         const prev = segments[i - 1]!;
         const seg = segments[i]!;
+        if (prev.replica === seg.replica) continue;
         changes.push({
           from: prev.replica,
           to: seg.replica,
