@@ -3,7 +3,7 @@ import { CodecError } from './errors.js';
 import { clearDecoderCaches, decodeV1, decodeV2 } from './internal/decode.js';
 import { encodeV1, encodeV2 } from './internal/encode.js';
 import { decodeRead, encodeReadRequestProto, encodeReadResponseProto } from './internal/read.js';
-import type { QueryResult, ReadRequest, WriteRequest } from './model.js';
+import type { QueryResult, ReadRequest, TimeSeries, WriteRequest } from './model.js';
 import { snappyCompress, snappyUncompress } from './snappy.js';
 
 /** Options of {@link decodeWriteRequest}. */
@@ -68,7 +68,11 @@ export function encodeReadResponse(results: readonly QueryResult[]): Uint8Array 
 }
 
 /** What a request carries, for the 2.0 `X-Prometheus-Remote-Write-*-Written` response headers. */
-export function countWritten(request: WriteRequest): { samples: number; histograms: number; exemplars: number } {
+export function countWritten(request: Pick<WriteRequest, 'series'>): {
+  samples: number;
+  histograms: number;
+  exemplars: number;
+} {
   let samples = 0;
   let histograms = 0;
   let exemplars = 0;
@@ -86,4 +90,24 @@ export function countWritten(request: WriteRequest): { samples: number; histogra
  */
 export function resetDecoderCaches(): void {
   clearDecoderCaches();
+}
+
+/**
+ * Smallest and greatest data time of the float samples and histograms of `series` (exemplars excluded: they are
+ * not stored as samples). `{ minTime: Infinity, maxTime: -Infinity }` when there are none.
+ */
+export function seriesTimeRange(series: readonly TimeSeries[]): { minTime: number; maxTime: number } {
+  let minTime = Infinity;
+  let maxTime = -Infinity;
+  for (const s of series) {
+    for (const x of s.samples) {
+      if (x.timestamp < minTime) minTime = x.timestamp;
+      if (x.timestamp > maxTime) maxTime = x.timestamp;
+    }
+    for (const x of s.histograms) {
+      if (x.timestamp < minTime) minTime = x.timestamp;
+      if (x.timestamp > maxTime) maxTime = x.timestamp;
+    }
+  }
+  return { minTime, maxTime };
 }

@@ -1,5 +1,6 @@
 export {
   countWritten,
+  seriesTimeRange,
   decodeReadRequest,
   decodeWriteRequest,
   decodeWriteRequestProto,

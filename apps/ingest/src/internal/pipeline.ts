@@ -11,7 +11,7 @@
  * - the in-flight bound is checked before decoding, so an overloaded instance answers 503 without the CPU cost.
  */
 import { createHash } from 'node:crypto';
-import type { TimeSeries } from '@promha/codec';
+import { seriesTimeRange, type TimeSeries } from '@promha/codec';
 import { clipSeries, type Fence } from '@promha/election';
 import type { WritePipeline, WriteResult } from '../app.js';
 import { IngestError } from '../errors.js';
@@ -40,22 +40,6 @@ function sampleCount(series: readonly TimeSeries[]): number {
   let n = 0;
   for (const s of series) n += s.samples.length + s.histograms.length;
   return n;
-}
-
-function timeRange(series: readonly TimeSeries[]): { minTime: number; maxTime: number } {
-  let minTime = Infinity;
-  let maxTime = -Infinity;
-  for (const s of series) {
-    for (const x of s.samples) {
-      if (x.timestamp < minTime) minTime = x.timestamp;
-      if (x.timestamp > maxTime) maxTime = x.timestamp;
-    }
-    for (const x of s.histograms) {
-      if (x.timestamp < minTime) minTime = x.timestamp;
-      if (x.timestamp > maxTime) maxTime = x.timestamp;
-    }
-  }
-  return { minTime, maxTime };
 }
 
 function unavailable(what: string, e: unknown): IngestError {
@@ -237,7 +221,7 @@ export class Pipeline implements WritePipeline {
         return { stored: 0, deduplicated: count };
       }
       // The fence covers exactly the data written; it lies inside what the election decided.
-      const range = dropped === 0 ? { minTime: decision.fence.minTime, maxTime: decision.fence.maxTime } : timeRange(kept);
+      const range = dropped === 0 ? { minTime: decision.fence.minTime, maxTime: decision.fence.maxTime } : seriesTimeRange(kept);
       const fence: Fence = { ...decision.fence, ...range };
       let outcome: StoreOutcome;
       try {

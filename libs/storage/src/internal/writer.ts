@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Histogram, Label, MetricMetadata, TimeSeries } from '@promha/codec';
+import { countWritten, seriesTimeRange, type Histogram, type Label, type MetricMetadata, type TimeSeries } from '@promha/codec';
 import type { Fence, FenceFailure } from '@promha/election';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -207,7 +207,7 @@ export class SampleWriter {
         out.push(undefined);
         continue;
       }
-      const [dataMin, dataMax] = timeRange(p.part.series);
+      const { minTime: dataMin, maxTime: dataMax } = seriesTimeRange(p.part.series);
       const minTime = Math.min(f.minTime, dataMin);
       const maxTime = Math.max(f.maxTime, dataMax);
       const lease = leases.get(f.cluster);
@@ -416,31 +416,7 @@ export function dayOf(t: number): number {
 }
 
 function stored(part: WritePart): WriteOutcome {
-  let samples = 0;
-  let histograms = 0;
-  let exemplars = 0;
-  for (const s of part.series) {
-    samples += s.samples.length;
-    histograms += s.histograms.length;
-    exemplars += s.exemplars.length;
-  }
-  return { kind: 'stored', samples, histograms, exemplars };
-}
-
-function timeRange(series: readonly TimeSeries[]): [number, number] {
-  let min = Infinity;
-  let max = -Infinity;
-  for (const s of series) {
-    for (const x of s.samples) {
-      if (x.timestamp < min) min = x.timestamp;
-      if (x.timestamp > max) max = x.timestamp;
-    }
-    for (const h of s.histograms) {
-      if (h.timestamp < min) min = h.timestamp;
-      if (h.timestamp > max) max = h.timestamp;
-    }
-  }
-  return [min, max];
+  return { kind: 'stored', ...countWritten(part) };
 }
 
 /** NUL cannot be stored in PostgreSQL text: reject the whole part before anything is queued. */
