@@ -1,0 +1,168 @@
+/**
+ * The two systems under load, each a child process of the benchmark so their CPU can be read from /proc:
+ * promha's ingest service (apps/ingest/src/main.ts, as `npm start` runs it) and Debian's victoria-metrics.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+
+export const VICTORIA_METRICS_BIN = '/usr/bin/victoria-metrics';
+
+export interface Target {
+  readonly name: string;
+  readonly pid: number;
+  readonly port: number;
+  /** Path that takes remote-write 1.0 bodies. */
+  readonly writePath: string;
+  /** Plain-text Prometheus metrics of the target. */
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.on('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+export function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    const req = get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', fail);
+  });
+}
+
+async function waitFor(what: string, child: ChildProcess, port: number, path: string, log: () => string): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log()}`);
+    }
+    const r = await httpGet(port, path).catch(() => undefined);
+    if (r?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${what} not ready after 90 s:\n${log()}`);
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+}
+
+function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((ok) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      ok();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function tail(lines: string[]): (chunk: Buffer) => void {
+  return (chunk) => {
+    lines.push(chunk.toString('utf8'));
+    if (lines.length > 50) lines.shift();
+  };
+}
+
+export interface PromhaOptions {
+  readonly dbUri: string;
+  readonly extraArgs?: readonly string[];
+  /** When set, the child runs with `--cpu-prof` and writes its profile into this directory on exit. */
+  readonly cpuProfileDir?: string | undefined;
+}
+
+/** Starts the ingest service as a child process (HA on unless `extraArgs` say otherwise) and waits for /ready. */
+export async function startPromha(options: PromhaOptions): Promise<Target> {
+  const port = await freePort();
+  const nodeArgs = ['--conditions=@promha/source', '--import', 'tsx'];
+  if (options.cpuProfileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
+  const args = [
+    ...nodeArgs,
+    join(REPO, 'apps/ingest/src/main.ts'),
+    `--db.uri=${options.dbUri}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+    ...(options.extraArgs ?? []),
+  ];
+  const log: string[] = [];
+  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', tail(log));
+  child.stderr.on('data', tail(log));
+  await waitFor('promha', child, port, '/ready', () => log.join('')).catch(async (e: unknown) => {
+    await stopChild(child, 5_000);
+    throw e;
+  });
+  return {
+    name: 'promha',
+    pid: child.pid ?? 0,
+    port,
+    writePath: '/api/v1/write',
+    metrics: async () => (await httpGet(port, '/metrics')).body,
+    stop: () => stopChild(child, 30_000),
+  };
+}
+
+/** Why victoria-metrics cannot run here, or undefined when it can. */
+export function victoriaMetricsMissing(): string | undefined {
+  return existsSync(VICTORIA_METRICS_BIN) ? undefined : `${VICTORIA_METRICS_BIN} not found (Debian package victoria-metrics)`;
+}
+
+/**
+ * Starts victoria-metrics on loopback with a fresh data directory. HA-pair deduplication as its users set it
+ * up for one node: the replica label is dropped on ingestion (`-relabelConfig`), so both replicas write the same
+ * series, and `-dedup.minScrapeInterval=1ms` keeps one sample per series and timestamp.
+ */
+export async function startVictoriaMetrics(replicaLabel: string): Promise<Target> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'promha-bench-vm-'));
+  const relabel = join(dir, 'relabel.yml');
+  await writeFile(relabel, `- action: labeldrop\n  regex: ${replicaLabel}\n`);
+  const log: string[] = [];
+  const child = spawn(
+    VICTORIA_METRICS_BIN,
+    [
+      `-httpListenAddr=127.0.0.1:${port}`,
+      `-storageDataPath=${join(dir, 'data')}`,
+      `-relabelConfig=${relabel}`,
+      '-dedup.minScrapeInterval=1ms',
+      '-retentionPeriod=1y',
+      '-loggerLevel=WARN',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout.on('data', tail(log));
+  child.stderr.on('data', tail(log));
+  const cleanup = async (): Promise<void> => {
+    await stopChild(child, 15_000);
+    await rm(dir, { recursive: true, force: true });
+  };
+  await waitFor('victoria-metrics', child, port, '/health', () => log.join('')).catch(async (e: unknown) => {
+    await cleanup();
+    throw e;
+  });
+  return {
+    name: 'victoria-metrics',
+    pid: child.pid ?? 0,
+    port,
+    writePath: '/api/v1/write',
+    metrics: async () => (await httpGet(port, '/metrics')).body,
+    stop: cleanup,
+  };
+}
