@@ -90,9 +90,12 @@ describe('reads', () => {
   });
 
   it('answers label names and values, filtered by matchers', async () => {
-    expect(await storage.labelNames([], 0, 0)).toEqual(['__name__', 'env', 'job']);
-    expect(await storage.labelValues('env', [{ type: 'EQ', name: 'job', value: 'db' }], 0, 0)).toEqual(['dev', 'prod']);
-    expect(await storage.labelNames([{ type: 'EQ', name: 'env', value: '' }], 0, 0)).toEqual(['__name__', 'job']);
+    const [start, end] = [T0, T0 + DAY_MS];
+    expect(await storage.labelNames([], start, end)).toEqual(['__name__', 'env', 'job']);
+    expect(await storage.labelValues('env', [{ type: 'EQ', name: 'job', value: 'db' }], start, end)).toEqual(['dev', 'prod']);
+    expect(await storage.labelNames([{ type: 'EQ', name: 'env', value: '' }], start, end)).toEqual(['__name__', 'job']);
+    // An unbounded range (the HTTP API's default) lists every interned series' labels.
+    expect(await storage.labelNames([], 0, Number.MAX_SAFE_INTEGER)).toEqual(['__name__', 'env', 'job']);
   });
 
   it('counts series cache hits and misses within its bound', () => {

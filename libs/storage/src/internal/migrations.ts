@@ -148,6 +148,39 @@ CREATE INDEX ha_lease_history_interval ON ha_lease_history (cluster, old_leader,
 CREATE INDEX ha_lease_history_wall ON ha_lease_history (wall_time);
 `,
   },
+  {
+    version: 2,
+    name: 'per-series compacted samples',
+    sql: `
+-- Samples of closed hours, moved here from sample_chunk by compaction (maintain()): one row per series and hour
+-- bucket per compaction pass, timestamps ascending and unique within the row. A read of one series' hour is one
+-- btree probe here instead of two probes per write batch in sample_chunk. Late writes into a compacted hour land
+-- in sample_chunk again and are compacted into a further row of the same (series, hour): rows of one series may
+-- therefore overlap in time, and reads keep one value per timestamp across them.
+CREATE TABLE series_chunk (
+  series bigint NOT NULL,
+  min_t bigint NOT NULL,
+  max_t bigint NOT NULL,
+  ts bigint[] NOT NULL,
+  vs float8[] NOT NULL
+) PARTITION BY RANGE (min_t);
+CREATE INDEX series_chunk_series_t ON series_chunk (series, min_t) INCLUDE (max_t);
+
+-- Creates the daily partition of series_chunk holding time t (ms); safe to call concurrently.
+CREATE FUNCTION ensure_series_chunk_partition(t bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  day_start bigint := floor(t::numeric / ${DAY_MS})::bigint * ${DAY_MS};
+  part text := 'series_chunk_' || to_char(to_timestamp(day_start / 1000) AT TIME ZONE 'UTC', 'YYYYMMDD');
+BEGIN
+  IF to_regclass(part) IS NOT NULL THEN RETURN; END IF;
+  BEGIN
+    EXECUTE format('CREATE TABLE %I PARTITION OF series_chunk FOR VALUES FROM (%s) TO (%s)', part, day_start, day_start + ${DAY_MS});
+  EXCEPTION WHEN duplicate_table THEN
+    NULL;
+  END;
+END $$;
+`,
+  },
 ];
 
 /** The newest schema version this build knows. */

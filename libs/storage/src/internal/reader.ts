@@ -2,23 +2,39 @@ import type { Histogram, Label, LabelMatcher, Sample } from '@promha/codec';
 import type pg from 'pg';
 import type { SeriesSamples } from '../api.js';
 import { nanFromBits } from './copy-binary.js';
+import { dayOf, hourOf } from './compaction.js';
 import { toStorageError } from './errors.js';
 import { literalAlternatives, planMatchers, translateRegex } from './matchers.js';
-import { dayOf, decodeHistogram } from './writer.js';
+import { decodeHistogram } from './writer.js';
 
 /** Series per sample query: bounds memory while streaming many series. */
 const SERIES_PER_STEP = 500;
 /** Series ids closer than this are fetched as one id range (chunks hold about this many series). */
 const RANGE_GAP = 64;
 
-// For each (id range, batch): the chunks from the first one that can hold `lo` up to the first one that ends at
-// or after `hi`. Chunks of a batch are cut at series boundaries, sorted by series, and of one day, so that is
-// exactly the set of chunks holding series in [lo, hi]; both ends are btree bounds on (batch, last_series).
-// The chunks are unnested here and filtered to the wanted series and times, so only matching samples travel.
+// Samples of a step of series, from both layouts, in ONE statement so that both are read in one snapshot:
+// compaction moves chunks from sample_chunk to series_chunk in single statements, so a read sees every chunk
+// exactly once, either before or after its move (never both, never neither).
+//
+// Compacted part: one btree probe on series_chunk (series, min_t) per series; rows hold one series' hour bucket,
+// so a row overlapping [start, end] has min_t in [hour of start, end].
+//
+// Not yet compacted part (the open hours): for each (id range, batch) the chunks from the first one that can hold
+// `lo` up to the first one that ends at or after `hi`. Chunks of a batch are cut at series boundaries, sorted by
+// series, and of one day, so that is exactly the set of chunks holding series in [lo, hi]; both ends are btree
+// bounds on (batch, last_series).
+//
+// One value per timestamp (DISTINCT ON): unkeyed duplicate deliveries can store a timestamp twice; the value with
+// the lowest float8 bit pattern wins, a rule that depends only on the stored values, so compaction (which applies
+// the same rule) never changes what a read returns. Rows come out sorted by series and time.
 // A NaN also comes as its exact bits (float8send): the Prometheus stale marker is a NaN with a payload, which
 // the float8 text form would flatten.
-const SAMPLES_SQL = `
-SELECT u.s AS series, u.t AS t, u.v AS v, CASE WHEN u.v = 'NaN'::float8 THEN float8send(u.v) END AS nan
+const COMPACTED_SQL = `
+SELECT c.series AS s, u.t, u.v FROM series_chunk c CROSS JOIN LATERAL unnest(c.ts, c.vs) AS u(t, v)
+WHERE c.series = ANY($7::bigint[]) AND c.min_t >= $8 AND c.min_t <= $5 AND c.max_t >= $6 AND u.t >= $6 AND u.t <= $5`;
+
+const BATCHES_SQL = `
+SELECT u.s, u.t, u.v
 FROM unnest($1::bigint[], $2::bigint[]) AS g(lo, hi)
 CROSS JOIN unnest($3::bigint[]) AS b(id)
 CROSS JOIN LATERAL (
@@ -32,6 +48,32 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL unnest(c.series, c.ts, c.vs) AS u(s, t, v)
 WHERE u.s = ANY($7::bigint[]) AND u.t >= $6 AND u.t <= $5`;
 
+const SAMPLES_SQL = `
+SELECT DISTINCT ON (x.s, x.t) x.s AS series, x.t, x.v, CASE WHEN x.v = 'NaN'::float8 THEN float8send(x.v) END AS nan
+FROM (${COMPACTED_SQL}
+UNION ALL${BATCHES_SQL}) x
+ORDER BY x.s, x.t, float8send(x.v)`;
+
+/**
+ * Whether series `s` has data in [start, end] (parameters named by `p`): a compacted row overlapping the range
+ * (one btree probe), a histogram sample in it (primary key probe), or, for the not yet compacted hours, a chunk
+ * overlapping the range whose series-id span holds the series. The last test is coarse in one way: a chunk holds
+ * consecutive series of one write batch, so a series interned between two series of a chunk but absent from that
+ * batch counts as present until compaction makes it exact. It reads chunk bounds, never samples.
+ */
+function presentIn(p: { start: string; end: string; hour: string; day: string }): string {
+  return `(s.id <@ (SELECT range_agg(int8range(c.first_series, c.last_series, '[]'))
+      FROM write_batch b JOIN sample_chunk c ON c.batch = b.id
+      WHERE b.max_t >= ${p.start} AND b.min_t <= ${p.end} AND c.min_t >= ${p.day} AND c.min_t <= ${p.end} AND c.max_t >= ${p.start})
+    OR EXISTS (SELECT 1 FROM series_chunk c WHERE c.series = s.id AND c.min_t >= ${p.hour} AND c.min_t <= ${p.end} AND c.max_t >= ${p.start})
+    OR EXISTS (SELECT 1 FROM histogram_sample h WHERE h.series_id = s.id AND h.t >= ${p.start} AND h.t <= ${p.end}))`;
+}
+
+/** A time range that holds every possible sample: the HTTP API's default when start and end are absent. */
+function unbounded(start: number, end: number): boolean {
+  return start <= 0 && end >= Number.MAX_SAFE_INTEGER;
+}
+
 interface SeriesRow {
   id: number;
   label_ids: number[];
@@ -40,44 +82,64 @@ interface SeriesRow {
 export class Reader {
   constructor(private readonly pool: pg.Pool) {}
 
-  async selectSeries(matchers: readonly LabelMatcher[], limit?: number): Promise<SeriesRow[]> {
-    const { where, params } = await this.seriesWhere(matchers, 0);
+  /**
+   * Series matching every matcher, by id. With a time range, only series with data in it (see `presentIn`);
+   * without one (or an unbounded one), every series interned within retention.
+   */
+  async selectSeries(matchers: readonly LabelMatcher[], limit?: number, range?: readonly [number, number]): Promise<SeriesRow[]> {
+    const { where, params } = await this.seriesWhere(matchers, 0, range);
     const lim = limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
     return (await this.q<SeriesRow>(`SELECT s.id, s.label_ids FROM series s WHERE ${where} ORDER BY s.id${lim}`, params)).rows;
   }
 
-  /** Resolves matchers to label-id arrays, then returns a WHERE over `series s` with them as parameters. */
-  private async seriesWhere(matchers: readonly LabelMatcher[], offset: number): Promise<{ where: string; params: unknown[] }> {
+  /**
+   * Resolves matchers to label-id arrays, then returns a WHERE over `series s` with them as parameters (numbered
+   * after `offset`), and with the time-range presence test when `range` is bounded.
+   */
+  private async seriesWhere(
+    matchers: readonly LabelMatcher[],
+    offset: number,
+    range?: readonly [number, number],
+  ): Promise<{ where: string; params: unknown[] }> {
     const plan = planMatchers(matchers, await this.emptyMatches(matchers));
-    if (plan.arrays.length === 0) return { where: 'true', params: [] };
-    const row = (await this.q<Record<string, number[]>>(`SELECT ${plan.arrays.map((a, i) => `${a} AS a${i}`).join(', ')}`, [...plan.params])).rows[0]!;
-    const params = plan.arrays.map((_, i) => row[`a${i}`]);
-    return { where: plan.where((i) => `$${offset + i + 1}::int[]`), params };
+    const params: unknown[] = [];
+    let where = 'true';
+    if (plan.arrays.length > 0) {
+      const row = (await this.q<Record<string, number[]>>(`SELECT ${plan.arrays.map((a, i) => `${a} AS a${i}`).join(', ')}`, [...plan.params])).rows[0]!;
+      params.push(...plan.arrays.map((_, i) => row[`a${i}`]));
+      where = plan.where((i) => `$${offset + i + 1}::int[]`);
+    }
+    if (range !== undefined && !unbounded(range[0], range[1])) {
+      const [start, end] = range;
+      const n = offset + params.length;
+      params.push(start, end, hourOf(start), dayOf(start));
+      where = `${where} AND ${presentIn({ start: `$${n + 1}::bigint`, end: `$${n + 2}::bigint`, hour: `$${n + 3}::bigint`, day: `$${n + 4}::bigint` })}`;
+    }
+    return { where, params };
   }
 
-  async series(matchers: readonly LabelMatcher[], limit?: number): Promise<(readonly Label[])[]> {
-    const rows = await this.selectSeries(matchers, limit);
+  async series(matchers: readonly LabelMatcher[], start: number, end: number, limit?: number): Promise<(readonly Label[])[]> {
+    const rows = await this.selectSeries(matchers, limit, [start, end]);
     const labels = await this.labelsOf(rows);
     return rows.map((r) => labels(r));
   }
 
-  async labelNames(matchers: readonly LabelMatcher[]): Promise<string[]> {
-    const { where, params } = await this.seriesWhere(matchers, 0);
+  async labelNames(matchers: readonly LabelMatcher[], start: number, end: number): Promise<string[]> {
+    const { where, params } = await this.seriesWhere(matchers, 0, [start, end]);
     const sql =
-      matchers.length === 0
+      where === 'true'
         ? 'SELECT DISTINCT name FROM label ORDER BY name'
         : `SELECT DISTINCT l.name FROM label l WHERE l.id IN (SELECT unnest(s.label_ids) FROM series s WHERE ${where}) ORDER BY 1`;
     return (await this.q<{ name: string }>(sql, params)).rows.map((r) => r.name);
   }
 
-  async labelValues(name: string, matchers: readonly LabelMatcher[]): Promise<string[]> {
-    const sw = await this.seriesWhere(matchers, 1);
-    const where = sw.where;
+  async labelValues(name: string, matchers: readonly LabelMatcher[], start: number, end: number): Promise<string[]> {
+    const sw = await this.seriesWhere(matchers, 1, [start, end]);
     const params: unknown[] = [name, ...sw.params];
     const sql =
-      matchers.length === 0
+      sw.where === 'true'
         ? 'SELECT value FROM label WHERE name = $1 ORDER BY value'
-        : `SELECT DISTINCT l.value FROM label l WHERE l.name = $1 AND l.id IN (SELECT unnest(s.label_ids) FROM series s WHERE ${where}) ORDER BY 1`;
+        : `SELECT DISTINCT l.value FROM label l WHERE l.name = $1 AND l.id IN (SELECT unnest(s.label_ids) FROM series s WHERE ${sw.where}) ORDER BY 1`;
     return (await this.q<{ value: string }>(sql, params)).rows.map((r) => r.value);
   }
 
@@ -102,16 +164,14 @@ export class Reader {
         const xs = samples.get(s.id) ?? [];
         const hs = histograms.get(s.id) ?? [];
         if (xs.length === 0 && hs.length === 0) continue;
-        xs.sort((a, b) => a.timestamp - b.timestamp);
-        yield { labels: labels(s), samples: uniqueTimes(xs), histograms: hs };
+        yield { labels: labels(s), samples: xs, histograms: hs };
       }
     }
   }
 
+  /** Samples per series id, ascending by time, one per timestamp. */
   private async samplesOf(step: readonly SeriesRow[], batches: readonly number[], start: number, end: number): Promise<Map<number, Sample[]>> {
     const out = new Map<number, Sample[]>();
-    if (batches.length === 0) return out;
-    const wanted = new Set(step.map((s) => s.id));
     const lo: number[] = [];
     const hi: number[] = [];
     for (const s of step) {
@@ -129,7 +189,8 @@ export class Reader {
       dayOf(start),
       end,
       start,
-      [...wanted],
+      step.map((s) => s.id),
+      hourOf(start),
     ]);
     for (const row of r.rows) {
       let list = out.get(row.series);
@@ -190,16 +251,3 @@ export class Reader {
   }
 }
 
-/**
- * Keeps the first sample per timestamp. Keyed resends never store twice (receipts), but an unkeyed duplicate
- * delivery can; one series has one value per timestamp, as Prometheus' own storage keeps it.
- */
-function uniqueTimes(xs: Sample[]): Sample[] {
-  let w = 0;
-  for (let i = 0; i < xs.length; i++) {
-    if (w > 0 && xs[w - 1]!.timestamp === xs[i]!.timestamp) continue;
-    xs[w++] = xs[i]!;
-  }
-  xs.length = w;
-  return xs;
-}

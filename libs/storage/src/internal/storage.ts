@@ -2,6 +2,7 @@ import type { LabelMatcher, MetricMetadata } from '@promha/codec';
 import type { LeaseStore } from '@promha/election';
 import pg from 'pg';
 import type { SeriesSamples, Storage, StorageOptions, StorageStats, WriteOutcome, WritePart } from '../api.js';
+import { compact, compactBefore } from './compaction.js';
 import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
 import { PgLeaseStore } from './lease-store.js';
 import { checkSchemaVersion, DAY_MS, migrate, SCHEMA } from './migrations.js';
@@ -121,19 +122,19 @@ class PgStorage implements Storage {
     return this.reader.querySamples(matchers, start, end);
   }
 
-  series(matchers: readonly LabelMatcher[], _start: number, _end: number, limit?: number) {
+  series(matchers: readonly LabelMatcher[], start: number, end: number, limit?: number) {
     this.open();
-    return this.reader.series(matchers, limit);
+    return this.reader.series(matchers, start, end, limit);
   }
 
-  labelNames(matchers: readonly LabelMatcher[]): Promise<readonly string[]> {
+  labelNames(matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]> {
     this.open();
-    return this.reader.labelNames(matchers);
+    return this.reader.labelNames(matchers, start, end);
   }
 
-  labelValues(name: string, matchers: readonly LabelMatcher[]): Promise<readonly string[]> {
+  labelValues(name: string, matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]> {
     this.open();
-    return this.reader.labelValues(name, matchers);
+    return this.reader.labelValues(name, matchers, start, end);
   }
 
   async maintain(wallNow: number): Promise<void> {
@@ -144,7 +145,7 @@ class PgStorage implements Storage {
     const parts = await this.q<{ name: string; upper: string | null }>(
       `SELECT c.relname AS name, substring(pg_get_expr(c.relpartbound, c.oid) from 'TO \\(''?(-?[0-9]+)''?\\)') AS upper
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-       WHERE i.inhparent = '${SCHEMA}.sample_chunk'::regclass`,
+       WHERE i.inhparent IN ('${SCHEMA}.sample_chunk'::regclass, '${SCHEMA}.series_chunk'::regclass)`,
       [],
     );
     for (const p of parts) {
@@ -156,6 +157,9 @@ class PgStorage implements Storage {
     await this.q('DELETE FROM histogram_sample WHERE t < $1', [cutoff]);
     await this.q('DELETE FROM exemplar WHERE t < $1', [cutoff]);
     await this.q('DELETE FROM write_receipt WHERE written_wall < $1', [wallNow - this.o.receiptRetentionMs]);
+    // Closed hours into per-series rows (a read of them is one probe per series); one instance at a time. After
+    // the retention drops, so nothing about to be dropped is rewritten first.
+    await compact(this.pool, compactBefore(wallNow));
     await this.leases.pruneHistory(wallNow - this.o.historyRetentionMs);
   }
 

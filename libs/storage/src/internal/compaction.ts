@@ -1,0 +1,136 @@
+import type pg from 'pg';
+import { toStorageError } from './errors.js';
+import { DAY_MS } from './migrations.js';
+
+export const HOUR_MS = 3_600_000;
+
+/**
+ * An hour of data time is compacted once wall time is this far past its end. Live Prometheus data arrives within
+ * seconds of its timestamps; waiting a little longer keeps the data of one hour in one compaction pass (one row per
+ * series and hour). Later writes (retry queues, closed lease intervals under DESIGN rule 7) are still accepted and
+ * compacted by a later pass into a further row: this lag is a performance choice, never a correctness one.
+ */
+export const COMPACTION_LAG_MS = 10 * 60_000;
+
+/** Series ids per compaction statement: bounds the rows one statement moves (and its transaction's size). */
+const SLICE_SERIES = 10_000;
+
+/** Arbitrary constant for `pg_try_advisory_lock`: "promha compact". One instance compacts at a time. */
+const COMPACTION_LOCK_KEY = 7_237_011_002;
+
+// Moves the chunks of closed write batches of one day whose first series lies in [lo, hi) into per-series rows,
+// one per series and hour bucket. The DELETE ... RETURNING is the only source of the INSERT, in one statement:
+// a chunk row is moved by exactly one statement even when two run at once (the second waits on the row lock and
+// then finds the row gone), so compaction can neither lose nor duplicate a sample. Reads run one statement over
+// both tables, so they see a chunk either before or after its move, never both nor neither.
+// One value per timestamp: duplicates (unkeyed resends) are dropped here by the same rule the reader applies
+// (lowest float8 bit pattern first), so a read returns the same before and after compaction.
+const MOVE_SQL = `
+WITH moved AS (
+  DELETE FROM sample_chunk c
+  USING write_batch b
+  WHERE b.max_t < $1 AND b.min_t >= $2 AND b.min_t < $2 + ${DAY_MS}
+    AND c.batch = b.id AND c.min_t >= $2 AND c.min_t < $2 + ${DAY_MS}
+    AND c.last_series >= $3 AND c.first_series >= $3 AND c.first_series < $4
+  RETURNING c.series, c.ts, c.vs
+), samples AS (
+  SELECT DISTINCT ON (x.s, x.t) x.s, x.t, x.v
+  FROM moved CROSS JOIN LATERAL unnest(moved.series, moved.ts, moved.vs) AS x(s, t, v)
+  ORDER BY x.s, x.t, float8send(x.v)
+), ins AS (
+  INSERT INTO series_chunk (series, min_t, max_t, ts, vs)
+  SELECT s, min(t), max(t), array_agg(t ORDER BY t), array_agg(v ORDER BY t)
+  FROM samples GROUP BY s, t - ((t % ${HOUR_MS}) + ${HOUR_MS}) % ${HOUR_MS}
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved)::int AS chunks, (SELECT count(*) FROM ins)::int AS rows`;
+
+// A batch row goes once none of its chunks is left; until then readers still probe it for the rest.
+const DROP_BATCHES_SQL = `
+DELETE FROM write_batch b
+WHERE b.max_t < $1 AND b.min_t >= $2 AND b.min_t < $2 + ${DAY_MS}
+  AND NOT EXISTS (SELECT 1 FROM sample_chunk c WHERE c.batch = b.id AND c.min_t >= $2 AND c.min_t < $2 + ${DAY_MS})`;
+
+/** What one compaction pass did. */
+export interface CompactionResult {
+  /** Another instance held the compaction lock: this pass did nothing. */
+  readonly skipped: boolean;
+  /** sample_chunk rows moved. */
+  readonly chunks: number;
+  /** series_chunk rows written. */
+  readonly rows: number;
+  /** write_batch rows removed. */
+  readonly batches: number;
+}
+
+export interface CompactOptions {
+  /** Take the instance-wide advisory lock (default true). Tests turn it off to race statements directly. */
+  readonly lock?: boolean;
+  /** Series ids per statement (default 10,000). */
+  readonly sliceSeries?: number;
+}
+
+/** Start of the UTC day holding t. */
+export function dayOf(t: number): number {
+  return Math.floor(t / DAY_MS) * DAY_MS;
+}
+
+/** Start of the hour holding t: the bucket of a series_chunk row. */
+export function hourOf(t: number): number {
+  return Math.floor(t / HOUR_MS) * HOUR_MS;
+}
+
+/** The data-time bound below which write batches are compacted at wall time `wallNow`: whole hours only. */
+export function compactBefore(wallNow: number, lagMs = COMPACTION_LAG_MS): number {
+  return Math.floor((wallNow - lagMs) / HOUR_MS) * HOUR_MS;
+}
+
+/**
+ * Compacts every write batch whose data lies entirely before `before` (ms, data time) into `series_chunk`.
+ * Each statement commits on its own; a pass interrupted half-way leaves a state reads handle (some chunks moved,
+ * the rest still found through their batches) and the next pass continues.
+ */
+export async function compact(pool: pg.Pool, before: number, options: CompactOptions = {}): Promise<CompactionResult> {
+  const slice = options.sliceSeries ?? SLICE_SERIES;
+  let client: pg.PoolClient | undefined;
+  let locked = false;
+  try {
+    client = await pool.connect();
+    if (options.lock ?? true) {
+      const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [COMPACTION_LOCK_KEY]);
+      locked = r.rows[0]?.ok === true;
+      if (!locked) return { skipped: true, chunks: 0, rows: 0, batches: 0 };
+    }
+    const days = await client.query<{ day: number }>(
+      `SELECT DISTINCT min_t - ((min_t % ${DAY_MS}) + ${DAY_MS}) % ${DAY_MS} AS day FROM write_batch WHERE max_t < $1 ORDER BY 1`,
+      [before],
+    );
+    if (days.rows.length === 0) return { skipped: false, chunks: 0, rows: 0, batches: 0 };
+    const top = await client.query<{ id: number | null }>('SELECT max(id) AS id FROM series');
+    const maxId = top.rows[0]?.id ?? 0;
+    let chunks = 0;
+    let rows = 0;
+    let batches = 0;
+    for (const { day } of days.rows) {
+      await client.query('SELECT ensure_series_chunk_partition($1)', [day]);
+      for (let lo = 0; lo <= maxId; lo += slice) {
+        const r = await client.query<{ chunks: number; rows: number }>(MOVE_SQL, [before, day, lo, lo + slice]);
+        chunks += r.rows[0]?.chunks ?? 0;
+        rows += r.rows[0]?.rows ?? 0;
+      }
+      batches += (await client.query(DROP_BATCHES_SQL, [before, day])).rowCount ?? 0;
+    }
+    return { skipped: false, chunks, rows, batches };
+  } catch (e: unknown) {
+    throw toStorageError(e);
+  } finally {
+    // A session lock outlives the pass on a pooled connection: unlock, or discard the connection when that fails.
+    let broken = false;
+    if (locked) {
+      await client?.query('SELECT pg_advisory_unlock($1)', [COMPACTION_LOCK_KEY]).catch(() => {
+        broken = true;
+      });
+    }
+    client?.release(broken);
+  }
+}
