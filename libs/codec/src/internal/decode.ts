@@ -321,37 +321,50 @@ const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
  * Whole label sets, keyed by the exact bytes of a series' leading run of label fields (Prometheus writes labels
  * first). The same series arrive in every request, so a hit replaces ten label decodes and the label validation
  * with one hash pass and one compare pass over the bytes, four bytes at a time. Values are validated, frozen
- * arrays. Direct-mapped and bounded (LABEL_SET_SLOTS entries); a collision overwrites the slot.
+ * arrays.
+ *
+ * A Map keyed by the 32-bit hash, bounded to LABEL_SET_MAX entries with first-in-first-out eviction (a Map
+ * iterates in insertion order). It replaced a direct-mapped table of 32,768 slots: an HA pair's two replicas
+ * make two label sets per series, and with a few tens of thousands of series the direct-mapped table lost
+ * most lookups to collisions (the end-to-end benchmark's load, 80,000 sets, missed on most series), so decode
+ * fell back to per-label decoding, validation and fresh allocations. Hash collisions (different bytes, same
+ * hash) are caught by the byte compare and simply replace the entry. Memory bound: about 400 bytes per entry
+ * (key bytes, their view, the label array) for 10-label series, about 50 MB when full.
  */
-const LABEL_SET_SLOTS = 1 << 15;
+const LABEL_SET_MAX = 1 << 17;
+
+interface LabelSetEntry {
+  readonly key: DataView;
+  readonly labels: readonly Label[];
+}
 
 class LabelSetCache {
-  private readonly hashes = new Int32Array(LABEL_SET_SLOTS);
-  private readonly keys = new Array<DataView | undefined>(LABEL_SET_SLOTS).fill(undefined);
-  private readonly values = new Array<readonly Label[] | undefined>(LABEL_SET_SLOTS).fill(undefined);
+  private readonly entries = new Map<number, LabelSetEntry>();
 
   get(view: DataView, start: number, end: number, hash: number): readonly Label[] | undefined {
-    const slot = hash & (LABEL_SET_SLOTS - 1);
-    if (this.hashes[slot] !== hash) return undefined;
-    const key = this.keys[slot];
+    const entry = this.entries.get(hash);
+    if (entry === undefined) return undefined;
+    const key = entry.key;
     const len = end - start;
-    if (key === undefined || key.byteLength !== len) return undefined;
+    if (key.byteLength !== len) return undefined;
     let i = 0;
     for (; i + 4 <= len; i += 4) if (key.getInt32(i, true) !== view.getInt32(start + i, true)) return undefined;
     for (; i < len; i++) if (key.getUint8(i) !== view.getUint8(start + i)) return undefined;
-    return this.values[slot];
+    return entry.labels;
   }
 
   set(buf: Uint8Array, start: number, end: number, hash: number, labels: readonly Label[]): void {
-    const slot = hash & (LABEL_SET_SLOTS - 1);
-    this.hashes[slot] = hash;
-    this.keys[slot] = new DataView(buf.slice(start, end).buffer);
-    this.values[slot] = labels;
+    const entries = this.entries;
+    if (entries.has(hash)) entries.delete(hash);
+    else if (entries.size >= LABEL_SET_MAX) {
+      const oldest = entries.keys().next();
+      if (oldest.done !== true) entries.delete(oldest.value);
+    }
+    entries.set(hash, { key: new DataView(buf.slice(start, end).buffer), labels });
   }
 
   clear(): void {
-    this.keys.fill(undefined);
-    this.values.fill(undefined);
+    this.entries.clear();
   }
 }
 
