@@ -9,6 +9,8 @@ import { decodeHistogram } from './writer.js';
 
 /** Series per sample query: bounds memory while streaming many series. */
 const SERIES_PER_STEP = 500;
+/** Cached label rows (id to name and value); about 100 bytes each. */
+const LABEL_CACHE_MAX = 200_000;
 /** Series ids closer than this are fetched as one id range (chunks hold about this many series). */
 const RANGE_GAP = 64;
 
@@ -48,11 +50,16 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL unnest(c.series, c.ts, c.vs) AS u(s, t, v)
 WHERE u.s = ANY($7::bigint[]) AND u.t >= $6 AND u.t <= $5`;
 
+// Histograms of the same series and range ride along (k = 1, value in h) so that a step costs one round trip.
 const SAMPLES_SQL = `
-SELECT DISTINCT ON (x.s, x.t) x.s AS series, x.t, x.v, CASE WHEN x.v = 'NaN'::float8 THEN float8send(x.v) END AS nan
-FROM (${COMPACTED_SQL}
-UNION ALL${BATCHES_SQL}) x
-ORDER BY x.s, x.t, float8send(x.v)`;
+SELECT DISTINCT ON (x.s, x.k, x.t) x.s AS series, x.k, x.t, x.v, CASE WHEN x.v = 'NaN'::float8 THEN float8send(x.v) END AS nan, x.h
+FROM (
+  SELECT y.s, 0 AS k, y.t, y.v, NULL::jsonb AS h FROM (${COMPACTED_SQL}
+    UNION ALL${BATCHES_SQL}) y
+  UNION ALL
+  SELECT series_id, 1, t, NULL, h FROM histogram_sample WHERE series_id = ANY($7::bigint[]) AND t >= $6 AND t <= $5
+) x
+ORDER BY x.s, x.k, x.t, float8send(x.v)`;
 
 /**
  * Whether series `s` has data in [start, end] (parameters named by `p`): a compacted row overlapping the range
@@ -80,6 +87,8 @@ interface SeriesRow {
 }
 
 export class Reader {
+  private readonly labelCache = new Map<number, Label>();
+
   constructor(private readonly pool: pg.Pool) {}
 
   /**
@@ -154,24 +163,24 @@ export class Reader {
     if (series.length === 0) return;
     for (let i = 0; i < series.length; i += SERIES_PER_STEP) {
       const step = series.slice(i, i + SERIES_PER_STEP);
-      // Independent queries on separate pool connections: one round trip of latency instead of three.
-      const [labels, samples, histograms] = await Promise.all([
-        this.labelsOf(step),
-        this.samplesOf(step, batches, start, end),
-        this.histogramsOf(step, start, end),
-      ]);
+      // Labels (usually cached) and data in parallel: one round trip of latency per step.
+      const [labels, data] = await Promise.all([this.labelsOf(step), this.dataOf(step, batches, start, end)]);
       for (const s of step) {
-        const xs = samples.get(s.id) ?? [];
-        const hs = histograms.get(s.id) ?? [];
-        if (xs.length === 0 && hs.length === 0) continue;
-        yield { labels: labels(s), samples: xs, histograms: hs };
+        const d = data.get(s.id);
+        if (d === undefined) continue;
+        yield { labels: labels(s), samples: d.samples, histograms: d.histograms };
       }
     }
   }
 
-  /** Samples per series id, ascending by time, one per timestamp. */
-  private async samplesOf(step: readonly SeriesRow[], batches: readonly number[], start: number, end: number): Promise<Map<number, Sample[]>> {
-    const out = new Map<number, Sample[]>();
+  /** Samples (ascending by time, one per timestamp) and histograms per series id; series without data are absent. */
+  private async dataOf(
+    step: readonly SeriesRow[],
+    batches: readonly number[],
+    start: number,
+    end: number,
+  ): Promise<Map<number, { samples: Sample[]; histograms: Histogram[] }>> {
+    const out = new Map<number, { samples: Sample[]; histograms: Histogram[] }>();
     const lo: number[] = [];
     const hi: number[] = [];
     for (const s of step) {
@@ -182,7 +191,7 @@ export class Reader {
         hi.push(s.id);
       }
     }
-    const r = await this.q<{ series: number; t: number; v: number; nan: Buffer | null }>(SAMPLES_SQL, [
+    const r = await this.q<{ series: number; k: number; t: number; v: number; nan: Buffer | null; h: unknown }>(SAMPLES_SQL, [
       lo,
       hi,
       batches,
@@ -193,32 +202,36 @@ export class Reader {
       hourOf(start),
     ]);
     for (const row of r.rows) {
-      let list = out.get(row.series);
-      if (list === undefined) out.set(row.series, (list = []));
-      list.push({ timestamp: row.t, value: row.nan === null ? row.v : nanFromBits(row.nan) });
+      let d = out.get(row.series);
+      if (d === undefined) out.set(row.series, (d = { samples: [], histograms: [] }));
+      if (row.k === 0) d.samples.push({ timestamp: row.t, value: row.nan === null ? row.v : nanFromBits(row.nan) });
+      else d.histograms.push(decodeHistogram(row.h));
     }
     return out;
   }
 
-  private async histogramsOf(step: readonly SeriesRow[], start: number, end: number): Promise<Map<number, Histogram[]>> {
-    const r = await this.q<{ series_id: number; h: unknown }>(
-      'SELECT series_id, h FROM histogram_sample WHERE series_id = ANY($1::bigint[]) AND t >= $2 AND t <= $3 ORDER BY series_id, t',
-      [step.map((s) => s.id), start, end],
-    );
-    const out = new Map<number, Histogram[]>();
-    for (const row of r.rows) {
-      let list = out.get(row.series_id);
-      if (list === undefined) out.set(row.series_id, (list = []));
-      list.push(decodeHistogram(row.h));
-    }
-    return out;
-  }
-
+  /** Label lookup for rows; label rows never change once interned, so they are cached (bounded) across reads. */
   private async labelsOf(rows: readonly SeriesRow[]): Promise<(r: SeriesRow) => Label[]> {
-    const ids = [...new Set(rows.flatMap((r) => r.label_ids))];
-    const res = await this.q<{ id: number; name: string; value: string }>('SELECT id, name, value FROM label WHERE id = ANY($1::int[])', [ids]);
-    const byId = new Map(res.rows.map((r) => [r.id, { name: r.name, value: r.value }]));
-    return (r) => r.label_ids.map((id) => byId.get(id)!);
+    const found = new Map<number, Label>();
+    const missing: number[] = [];
+    for (const r of rows) {
+      for (const id of r.label_ids) {
+        if (found.has(id)) continue;
+        const l = this.labelCache.get(id);
+        if (l === undefined) missing.push(id);
+        else found.set(id, l);
+      }
+    }
+    if (missing.length > 0) {
+      const res = await this.q<{ id: number; name: string; value: string }>('SELECT id, name, value FROM label WHERE id = ANY($1::int[])', [[...new Set(missing)]]);
+      if (this.labelCache.size + res.rows.length > LABEL_CACHE_MAX) this.labelCache.clear();
+      for (const row of res.rows) {
+        const l = { name: row.name, value: row.value };
+        found.set(row.id, l);
+        this.labelCache.set(row.id, l);
+      }
+    }
+    return (r) => r.label_ids.map((id) => found.get(id)!);
   }
 
   /** Whether each matcher's regex matches the empty string, decided by PostgreSQL's own regex engine. */
