@@ -1,32 +1,100 @@
+import type { Label } from '@promha/codec';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SeriesCache, seriesKey } from './series-cache.js';
+import { HAS_NUL, hashKey, hashLabels, SeriesCache, seriesKey } from './series-cache.js';
+
+const ls = (...pairs: string[]): Label[] => {
+  const out: Label[] = [];
+  for (let i = 0; i < pairs.length; i += 2) out.push({ name: pairs[i]!, value: pairs[i + 1]! });
+  return out;
+};
+
+/** Interns `labels` as `id`, the way the writer does after a miss. */
+function set(c: SeriesCache, labels: readonly Label[], id: number): void {
+  const k = seriesKey(labels);
+  c.set(k, hashKey(k), id);
+}
+
+/** The same code units in a new string object. */
+const copy = (s: string): string => Buffer.from(s, 'utf16le').toString('utf16le');
+
+const get = (c: SeriesCache, labels: readonly Label[]): number => c.get(labels, hashLabels(labels));
 
 describe('SeriesCache', () => {
   it('keeps series used in the last generation, evicts the rest, stays within its bound', () => {
     const c = new SeriesCache(4); // generations of 2
-    c.set('a', 1);
-    c.set('b', 2); // young = {a, b}
-    c.set('c', 3); // old = {a, b}, young = {c}
-    expect(c.get('a')).toBe(1); // promoted: young = {c, a}
-    c.set('d', 4); // old = {c, a}, young = {d}; b evicted
-    expect(c.get('b')).toBeUndefined();
-    expect(c.get('a')).toBe(1);
-    expect(c.get('c')).toBe(3);
+    const [a, b, cc, d] = [ls('n', 'a'), ls('n', 'b'), ls('n', 'c'), ls('n', 'd')];
+    set(c, a, 1);
+    set(c, b, 2); // young = {a, b}
+    set(c, cc, 3); // old = {a, b}, young = {c}
+    expect(get(c, a)).toBe(1); // copied: young = {c, a}
+    expect(c.size).toBe(3); // a counted once
+    set(c, d, 4); // old = {c, a}, young = {d}; b evicted
+    expect(get(c, b)).toBe(-1);
+    expect(get(c, a)).toBe(1);
+    expect(get(c, cc)).toBe(3);
     expect(c.size).toBeLessThanOrEqual(4);
     expect(c.hits).toBe(3);
     expect(c.misses).toBe(1);
   });
 
-  it('never exceeds its bound', () => {
-    const c = new SeriesCache(10);
-    for (let i = 0; i < 1000; i++) c.set(String(i), i);
-    expect(c.size).toBeLessThanOrEqual(10);
-    expect(c.get('999')).toBe(999);
+  it('never exceeds its bound, and answers what it holds (tables growing past their first size)', () => {
+    const c = new SeriesCache(5000);
+    for (let i = 0; i < 20_000; i++) set(c, ls('__name__', 'm', 'id', String(i)), i);
+    expect(c.size).toBeLessThanOrEqual(5000);
+    for (let i = 19_000; i < 20_000; i++) expect(get(c, ls('__name__', 'm', 'id', String(i)))).toBe(i);
+    expect(get(c, ls('__name__', 'm', 'id', '0'))).toBe(-1);
+  });
+
+  it('setting a series twice (two flushes interned it) keeps one entry', () => {
+    const c = new SeriesCache(100);
+    set(c, ls('a', '1'), 7);
+    set(c, ls('a', '1'), 7);
+    expect(c.size).toBe(1);
+  });
+
+  it('a bound of 0 caches nothing', () => {
+    const c = new SeriesCache(0);
+    set(c, ls('a', '1'), 7);
+    expect(get(c, ls('a', '1'))).toBe(-1);
+    expect(c.size).toBe(0);
   });
 
   it('keys are unambiguous for values that contain separators of other encodings', () => {
-    const a = seriesKey([{ name: 'a', value: 'x,b=y' }]);
-    const b = seriesKey([{ name: 'a', value: 'x' }, { name: 'b', value: 'y' }]);
+    const a = seriesKey(ls('a', 'x,b=y'));
+    const b = seriesKey(ls('a', 'x', 'b', 'y'));
     expect(a).not.toBe(b);
+  });
+
+  it('hashLabels equals hashKey of the key, and flags NUL', () => {
+    expect(hashLabels(ls('a', 'x\u0000y'))).toBe(HAS_NUL);
+    expect(hashLabels(ls('a\u0000', 'x'))).toBe(HAS_NUL);
+    const label = fc.record({ name: fc.string({ unit: 'grapheme', minLength: 1 }), value: fc.string({ unit: 'grapheme' }) });
+    fc.assert(
+      fc.property(fc.array(label, { maxLength: 6 }), (labels) => {
+        const clean = labels.filter((l) => !l.name.includes('\u0000') && !l.value.includes('\u0000'));
+        expect(hashLabels(clean)).toBe(hashKey(seriesKey(clean)));
+        expect(hashLabels(clean)).toBeGreaterThanOrEqual(0);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('finds exactly the label sets it holds: same content in other objects hits, any difference misses', () => {
+    // Strings with tabs, newlines, backslashes, quotes, non-ASCII and astral characters, and sets that differ only
+    // in where a name ends and a value starts.
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', '=', ',', '\t', '\n', '\\', '"', "'", 'é', '日', '😀', '') });
+    const labelSet = fc.array(fc.record({ name: text.filter((s) => s.length > 0), value: text }), { minLength: 1, maxLength: 4 });
+    fc.assert(
+      fc.property(fc.uniqueArray(labelSet, { selector: seriesKey, minLength: 1, maxLength: 30 }), fc.array(labelSet, { maxLength: 30 }), (held, probes) => {
+        const c = new SeriesCache(1000);
+        held.forEach((labels, i) => set(c, labels, i));
+        // Equal content in other string objects (as a decoder builds them per request) must hit too.
+        held.forEach((labels, i) => expect(get(c, labels.map((l) => ({ name: copy(l.name), value: copy(l.value) })))).toBe(i));
+        const index = new Map(held.map((labels, i) => [seriesKey(labels), i]));
+        for (const p of probes) expect(get(c, p)).toBe(index.get(seriesKey(p)) ?? -1);
+      }),
+      { numRuns: 150 },
+    );
   });
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFloat8Array, decodeInt8Array } from './copy-binary.js';
 import { CHUNK_ROWS, DAY_MS } from './migrations.js';
-import { encodeChunks } from './writer.js';
+import { encodeChunks, sortedOrder } from './writer.js';
 
 interface Chunk {
   batch: number;
@@ -52,14 +52,14 @@ describe('encodeChunks', () => {
       id: fc.integer({ min: 1, max: 300 }),
       samples: fc.array(
         fc.record({ timestamp: fc.integer({ min: 0, max: 3 * DAY_MS }), value: fc.double() }),
-        { minLength: 1, maxLength: 150 },
+        { minLength: 0, maxLength: 150 },
       ),
     });
     fc.assert(
       fc.property(fc.uniqueArray(entry, { selector: (e) => e.id, maxLength: 40 }), (entries) => {
-        const input = entries.map((e) => ({ id: e.id, s: { labels: [], samples: e.samples, histograms: [], exemplars: [] } }));
+        const ids = entries.map((e) => e.id);
         const total = entries.reduce((n, e) => n + e.samples.length, 0);
-        const chunks = total === 0 ? [] : parse(encodeChunks((day) => day / DAY_MS + 7, input, total));
+        const chunks = total === 0 ? [] : parse(encodeChunks((day) => day / DAY_MS + 7, ids, entries, total));
         const seen: string[] = [];
         for (const c of chunks) {
           expect(c.batch).toBe(Math.floor(c.minT / DAY_MS) + 7);
@@ -82,6 +82,22 @@ describe('encodeChunks', () => {
         expect(seen.sort()).toEqual(expected.sort());
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('sortedOrder', () => {
+  it('orders positions by id (packed native sort, and the comparator fallback for ids past 2^32)', () => {
+    const id = fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 2 ** 32, max: 2 ** 40 }));
+    fc.assert(
+      fc.property(fc.array(id, { maxLength: 200 }), (ids) => {
+        const order = sortedOrder(ids, ids.length);
+        const positions = order === undefined ? ids.map((_, i) => i) : [...order];
+        expect([...positions].sort((a, b) => a - b)).toEqual(ids.map((_, i) => i));
+        for (let k = 1; k < positions.length; k++) expect(ids[positions[k]!]!).toBeGreaterThanOrEqual(ids[positions[k - 1]!]!);
+        if (order === undefined) for (let k = 1; k < ids.length; k++) expect(ids[k]!).toBeGreaterThanOrEqual(ids[k - 1]!);
+      }),
+      { numRuns: 200 },
     );
   });
 });

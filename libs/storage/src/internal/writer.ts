@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { countWritten, seriesTimeRange, type Histogram, type Label, type MetricMetadata, type TimeSeries } from '@promha/codec';
+import { countWritten, seriesTimeRange, type Histogram, type Label, type MetricMetadata, type Sample, type TimeSeries } from '@promha/codec';
 import type { Fence, FenceFailure } from '@promha/election';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -10,7 +10,7 @@ import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
 import { internSeries } from './intern.js';
 import { LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
 import { CHUNK_ROWS, DAY_MS } from './migrations.js';
-import { SeriesCache, seriesKey } from './series-cache.js';
+import { HAS_NUL, hashKey, hashLabels, SeriesCache, seriesKey } from './series-cache.js';
 
 const NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
@@ -56,6 +56,12 @@ export interface WriterOptions {
 interface Pending {
   readonly part: WritePart;
   readonly samples: number;
+  /** Series id per series of the part; -1 where the cache missed, until the flush interns it. */
+  readonly ids: Float64Array;
+  readonly misses: number;
+  /** Time range of the part's float samples (Infinity/-Infinity without any). */
+  readonly minT: number;
+  readonly maxT: number;
   readonly resolve: (o: WriteOutcome) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -83,11 +89,32 @@ export class SampleWriter {
   ) {}
 
   write(part: WritePart): Promise<WriteOutcome> {
-    validatePart(part);
+    // One pass over the part before it is queued: validates it (NUL) and resolves cached series ids, so a flush
+    // only interns what the cache missed. Ids never change once interned, so resolving early cannot go stale.
+    const series = part.series;
+    const ids = new Float64Array(series.length);
     let samples = 0;
-    for (const s of part.series) samples += s.samples.length + s.histograms.length;
+    let misses = 0;
+    let minT = Infinity;
+    let maxT = -Infinity;
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i]!;
+      const hash = hashLabels(s.labels);
+      if (hash === HAS_NUL) throw nulError(s.labels, i);
+      for (const e of s.exemplars) for (const l of e.labels) rejectNul(l, i);
+      const id = this.cache.get(s.labels, hash);
+      ids[i] = id;
+      if (id < 0) misses++;
+      const xs = s.samples;
+      for (let k = 0; k < xs.length; k++) {
+        const t = xs[k]!.timestamp;
+        if (t < minT) minT = t;
+        if (t > maxT) maxT = t;
+      }
+      samples += xs.length + s.histograms.length;
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ part, samples, resolve, reject });
+      this.queue.push({ part, samples, ids, misses, minT, maxT, resolve, reject });
       // Flush on the next turn of the event loop, not synchronously: parts that arrive in the same turn (requests
       // decoded back to back) share one transaction instead of the first one going alone.
       if (!this.scheduled) {
@@ -120,14 +147,14 @@ export class SampleWriter {
   private async flush(batch: readonly Pending[]): Promise<void> {
     let client: pg.PoolClient | undefined;
     try {
-      const ids = await this.resolveSeries(batch);
+      await this.resolveSeries(batch);
       await this.ensureDays(batch);
       client = await this.pool.connect();
       await client.query('BEGIN');
       const outcomes = await this.checkFences(client, batch);
       await this.hooks.afterFence?.();
       const fresh = await this.claimReceipts(client, batch, outcomes);
-      await this.writeData(client, batch.flatMap((p, i) => (fresh[i] === true ? [{ part: p.part, ids: ids[i]! }] : [])));
+      await this.writeData(client, batch.filter((_p, i) => fresh[i] === true));
       await client.query('COMMIT');
       batch.forEach((p, i) => {
         p.resolve(outcomes[i] ?? stored(p.part));
@@ -141,35 +168,32 @@ export class SampleWriter {
     }
   }
 
-  /** Series ids per part, in series order (-1 only transiently, before interning fills it in). */
-  private async resolveSeries(batch: readonly Pending[]): Promise<number[][]> {
-    const out: number[][] = [];
+  /** Interns the series the cache missed when their parts were queued, filling in their ids. */
+  private async resolveSeries(batch: readonly Pending[]): Promise<void> {
     const missing = new Map<string, readonly Label[]>();
-    const fill: { ids: number[]; i: number; key: string }[] = [];
     for (const p of batch) {
-      const ids = new Array<number>(p.part.series.length);
-      p.part.series.forEach((s, i) => {
-        const key = seriesKey(s.labels);
-        const id = this.cache.get(key);
-        if (id !== undefined) ids[i] = id;
-        else {
-          missing.set(key, s.labels);
-          fill.push({ ids, i, key });
-        }
-      });
-      out.push(ids);
+      if (p.misses === 0) continue;
+      const series = p.part.series;
+      for (let i = 0; i < series.length; i++) if (p.ids[i]! < 0) missing.set(seriesKey(series[i]!.labels), series[i]!.labels);
     }
-    if (missing.size > 0) {
-      const interned = await internSeries(this.pool, missing);
-      for (const [k, id] of interned) this.cache.set(k, id);
-      for (const f of fill) f.ids[f.i] = interned.get(f.key)!;
+    if (missing.size === 0) return;
+    const interned = await internSeries(this.pool, missing);
+    for (const [k, id] of interned) this.cache.set(k, hashKey(k), id);
+    for (const p of batch) {
+      if (p.misses === 0) continue;
+      const series = p.part.series;
+      for (let i = 0; i < series.length; i++) if (p.ids[i]! < 0) p.ids[i] = interned.get(seriesKey(series[i]!.labels))!;
     }
-    return out;
   }
 
   private async ensureDays(batch: readonly Pending[]): Promise<void> {
     const days = new Set<number>();
-    for (const p of batch) for (const s of p.part.series) for (const x of s.samples) days.add(dayOf(x.timestamp));
+    for (const p of batch) {
+      if (p.minT > p.maxT) continue; // no float samples
+      const d = dayOf(p.minT);
+      if (d === dayOf(p.maxT)) days.add(d);
+      else for (const s of p.part.series) for (const x of s.samples) days.add(dayOf(x.timestamp));
+    }
     for (const d of days) {
       if (this.knownDays.has(d)) continue;
       await this.pool.query('SELECT ensure_sample_partition($1)', [d]);
@@ -249,8 +273,7 @@ export class SampleWriter {
     });
   }
 
-  private async writeData(client: pg.PoolClient, batch: readonly { part: WritePart; ids: readonly number[] }[]): Promise<void> {
-    const entries: { id: number; s: TimeSeries }[] = [];
+  private async writeData(client: pg.PoolClient, batch: readonly Pending[]): Promise<void> {
     const hSeries: number[] = [];
     const hTimes: number[] = [];
     const hData: string[] = [];
@@ -260,24 +283,38 @@ export class SampleWriter {
     const eLabels: string[] = [];
     const metadata: MetricMetadata[] = [];
     let sampleCount = 0;
+    let seriesCount = 0;
+    let oneDayParts = true;
     for (const p of batch) {
-      for (let si = 0; si < p.part.series.length; si++) {
-        const s = p.part.series[si]!;
+      seriesCount += p.part.series.length;
+      if (p.minT <= p.maxT && dayOf(p.minT) !== dayOf(p.maxT)) oneDayParts = false;
+    }
+    // Parallel arrays over every series of the batch (one pass; no object per series).
+    const ids = new Float64Array(seriesCount);
+    const all: TimeSeries[] = new Array<TimeSeries>(seriesCount);
+    let n = 0;
+    for (const p of batch) {
+      const series = p.part.series;
+      for (let si = 0; si < series.length; si++) {
+        const s = series[si]!;
         const id = p.ids[si]!;
-        if (s.samples.length > 0) {
-          entries.push({ id, s });
-          sampleCount += s.samples.length;
+        ids[n] = id;
+        all[n++] = s;
+        sampleCount += s.samples.length;
+        if (s.histograms.length > 0) {
+          for (const h of s.histograms) {
+            hSeries.push(id);
+            hTimes.push(h.timestamp);
+            hData.push(encodeHistogram(h));
+          }
         }
-        for (const h of s.histograms) {
-          hSeries.push(id);
-          hTimes.push(h.timestamp);
-          hData.push(encodeHistogram(h));
-        }
-        for (const e of s.exemplars) {
-          eSeries.push(id);
-          eTimes.push(e.timestamp);
-          eValues.push(e.value);
-          eLabels.push(JSON.stringify(e.labels.map((l) => [l.name, l.value])));
+        if (s.exemplars.length > 0) {
+          for (const e of s.exemplars) {
+            eSeries.push(id);
+            eTimes.push(e.timestamp);
+            eValues.push(e.value);
+            eLabels.push(JSON.stringify(e.labels.map((l) => [l.name, l.value])));
+          }
         }
         if (s.metadata !== undefined) metadata.push(s.metadata);
       }
@@ -286,16 +323,20 @@ export class SampleWriter {
       // One write_batch row per day touched: a batch id then names chunks of one day only, which the reader's
       // per-batch series bounds rely on (chunks of different days would interleave in (batch, last_series)).
       const days = new Map<number, [number, number]>();
-      for (const { s } of entries) {
-        for (const x of s.samples) {
-          const d = dayOf(x.timestamp);
-          const r = days.get(d);
-          if (r === undefined) days.set(d, [x.timestamp, x.timestamp]);
-          else {
-            if (x.timestamp < r[0]) r[0] = x.timestamp;
-            if (x.timestamp > r[1]) r[1] = x.timestamp;
-          }
+      const add = (t0: number, t1: number): void => {
+        const d = dayOf(t0);
+        const r = days.get(d);
+        if (r === undefined) days.set(d, [t0, t1]);
+        else {
+          if (t0 < r[0]) r[0] = t0;
+          if (t1 > r[1]) r[1] = t1;
         }
+      };
+      if (oneDayParts) {
+        // Each part's range lies within one day (the usual case): its bounds are the day's contribution.
+        for (const p of batch) if (p.minT <= p.maxT) add(p.minT, p.maxT);
+      } else {
+        for (const s of all) for (const x of s.samples) add(x.timestamp, x.timestamp);
       }
       const ranges = [...days.values()];
       const r = await client.query<{ id: number; min_t: number }>(
@@ -305,7 +346,7 @@ export class SampleWriter {
         [ranges.map((x) => x[0]), ranges.map((x) => x[1])],
       );
       const idOfDay = new Map(r.rows.map((row) => [dayOf(row.min_t), row.id]));
-      const bytes = encodeChunks((day) => idOfDay.get(day)!, entries, sampleCount);
+      const bytes = encodeChunks((day) => idOfDay.get(day)!, ids, all, sampleCount);
       await pipeline(Readable.from([bytes]), client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')));
     }
     if (hSeries.length > 0) {
@@ -324,15 +365,70 @@ export class SampleWriter {
   }
 }
 
+/** Up to this many series per batch, the sort packs (id, position) into one float64 (2^21 > any batch we form). */
+const POSITION_BITS = 2 ** 21;
+const PACKABLE_ID = 2 ** 32; // id * 2^21 + position stays below 2^53
+
+/**
+ * Positions of `ids[0..n)` in ascending id order, or undefined when they are already ascending. Packs each
+ * (id, position) into one float64 and sorts a Float64Array natively (no comparator call per comparison: several
+ * times faster than sorting objects by a field); falls back to a comparator sort for ids or batches too large to pack.
+ */
+export function sortedOrder(ids: ArrayLike<number>, n: number): Int32Array | undefined {
+  let sorted = true;
+  let packable = n <= POSITION_BITS;
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!;
+    if (i > 0 && ids[i - 1]! > id) sorted = false;
+    if (!(id >= 0 && id < PACKABLE_ID)) packable = false;
+  }
+  if (sorted) return undefined;
+  const order = new Int32Array(n);
+  if (packable) {
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = ids[i]! * POSITION_BITS + i;
+    keys.sort();
+    for (let i = 0; i < n; i++) order[i] = keys[i]! % POSITION_BITS;
+  } else {
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => ids[a]! - ids[b]! || a - b);
+  }
+  return order;
+}
+
 /**
  * Encodes the batch's float samples as chunks: series sorted by id, runs of at most CHUNK_ROWS samples cut only
  * at series boundaries (a series with more samples gets chunks of its own), never crossing a day; each day's
- * chunks carry that day's batch id.
+ * chunks carry that day's batch id. `ids[i]` is the id of `series[i]`; series without samples are skipped;
+ * `sampleCount` (the total number of samples) sizes the buffer up front.
  */
-export function encodeChunks(batchOfDay: (day: number) => number, entries: { id: number; s: TimeSeries }[], sampleCount: number): Buffer {
-  let sorted = true;
-  for (let i = 1; i < entries.length && sorted; i++) sorted = entries[i - 1]!.id <= entries[i]!.id;
-  if (!sorted) entries.sort((a, b) => a.id - b.id);
+export function encodeChunks(
+  batchOfDay: (day: number) => number,
+  ids: ArrayLike<number>,
+  series: readonly { readonly samples: readonly Sample[] }[],
+  sampleCount: number,
+): Buffer {
+  const n = series.length;
+  // Copy times and values out in input order first (a sequential pass), so the walk in id order below reads
+  // three typed arrays instead of chasing series -> samples -> sample pointers at random heap addresses: ids are
+  // assigned in label order, so id order is a random permutation of arrival order (measured: the pointer-chasing
+  // walk cost about 140 ns per series, most of the encoding).
+  const start = new Int32Array(n + 1);
+  const ts = new Float64Array(sampleCount);
+  const vs = new Float64Array(sampleCount);
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    start[i] = p;
+    const xs = series[i]!.samples;
+    for (let j = 0; j < xs.length; j++) {
+      const x = xs[j]!;
+      ts[p] = x.timestamp;
+      vs[p] = x.value;
+      p++;
+    }
+  }
+  start[n] = p;
+  const order = sortedOrder(ids, n);
   const w = new CopyBinaryWriter(64 + sampleCount * 40);
   const days = new Map<number, ChunkBuilder>();
   const builder = (day: number): ChunkBuilder => {
@@ -345,21 +441,36 @@ export function encodeChunks(batchOfDay: (day: number) => number, entries: { id:
   };
   let lastDay = NaN;
   let lastBuilder: ChunkBuilder | undefined;
-  for (const { id, s } of entries) {
-    const first = s.samples[0]!;
-    const last = s.samples[s.samples.length - 1]!;
-    const d0 = dayOf(first.timestamp);
-    if (s.samples.length === 1 || (d0 === dayOf(last.timestamp) && s.samples.every((x) => dayOf(x.timestamp) === d0))) {
-      (d0 === lastDay ? lastBuilder! : (lastBuilder = builder((lastDay = d0)))).add(id, s.samples);
+  for (let k = 0; k < n; k++) {
+    const i = order === undefined ? k : order[k]!;
+    const from = start[i]!;
+    const to = start[i + 1]!;
+    if (from === to) continue;
+    const id = ids[i]!;
+    const d0 = dayOf(ts[from]!);
+    let oneDay = true;
+    for (let j = from + 1; j < to && oneDay; j++) oneDay = dayOf(ts[j]!) === d0;
+    if (oneDay) {
+      (d0 === lastDay ? lastBuilder! : (lastBuilder = builder((lastDay = d0)))).add(id, ts, vs, from, to);
     } else {
-      const byDay = new Map<number, { value: number; timestamp: number }[]>();
-      for (const x of s.samples) {
-        const d = dayOf(x.timestamp);
-        const list = byDay.get(d) ?? [];
-        list.push(x);
-        byDay.set(d, list);
+      // Rare (a series whose samples cross midnight): per day, the positions of its samples. Values are copied
+      // typed array to typed array, never through a JS number[] (double arrays may canonicalize NaN payloads).
+      const byDay = new Map<number, number[]>();
+      for (let j = from; j < to; j++) {
+        const d = dayOf(ts[j]!);
+        const list = byDay.get(d);
+        if (list === undefined) byDay.set(d, [j]);
+        else list.push(j);
       }
-      for (const [d, list] of byDay) builder(d).add(id, list);
+      for (const [d, list] of byDay) {
+        const dt = new Float64Array(list.length);
+        const dv = new Float64Array(list.length);
+        list.forEach((j, q) => {
+          dt[q] = ts[j]!;
+          dv[q] = vs[j]!;
+        });
+        builder(d).add(id, dt, dv, 0, list.length);
+      }
     }
   }
   for (const b of days.values()) b.emit();
@@ -367,8 +478,8 @@ export function encodeChunks(batchOfDay: (day: number) => number, entries: { id:
 }
 
 class ChunkBuilder {
-  private readonly series: number[] = [];
-  private readonly ts: number[] = [];
+  private readonly series = new Float64Array(CHUNK_ROWS);
+  private readonly ts = new Float64Array(CHUNK_ROWS);
   private readonly vs = new Float64Array(CHUNK_ROWS);
   private n = 0;
   private minT = Infinity;
@@ -379,16 +490,17 @@ class ChunkBuilder {
     private readonly w: CopyBinaryWriter,
   ) {}
 
-  add(id: number, samples: readonly { value: number; timestamp: number }[]): void {
-    if (this.n > 0 && this.n + samples.length > CHUNK_ROWS) this.emit();
-    for (let i = 0; i < samples.length; i++) {
+  /** Adds one series' samples `[from, to)` of `ts`/`vs`; they start a new chunk unless they fit in this one. */
+  add(id: number, ts: ArrayLike<number>, vs: Float64Array, from: number, to: number): void {
+    if (this.n > 0 && this.n + (to - from) > CHUNK_ROWS) this.emit();
+    for (let i = from; i < to; i++) {
       if (this.n === CHUNK_ROWS) this.emit(); // only reached by a series longer than a chunk: it gets its own
-      const x = samples[i]!;
+      const t = ts[i]!;
       this.series[this.n] = id;
-      this.ts[this.n] = x.timestamp;
-      this.vs[this.n] = x.value;
-      if (x.timestamp < this.minT) this.minT = x.timestamp;
-      if (x.timestamp > this.maxT) this.maxT = x.timestamp;
+      this.ts[this.n] = t;
+      this.vs[this.n] = vs[i]!;
+      if (t < this.minT) this.minT = t;
+      if (t > this.maxT) this.maxT = t;
       this.n++;
     }
   }
@@ -419,12 +531,10 @@ function stored(part: WritePart): WriteOutcome {
   return { kind: 'stored', ...countWritten(part) };
 }
 
-/** NUL cannot be stored in PostgreSQL text: reject the whole part before anything is queued. */
-export function validatePart(part: WritePart): void {
-  part.series.forEach((s, i) => {
-    for (const l of s.labels) rejectNul(l, i);
-    for (const e of s.exemplars) for (const l of e.labels) rejectNul(l, i);
-  });
+/** NUL cannot be stored in PostgreSQL text: the whole part is rejected before anything is queued. */
+function nulError(labels: readonly Label[], seriesIndex: number): StorageError {
+  for (const l of labels) rejectNul(l, seriesIndex);
+  return new StorageError(StorageErrorCodes.INVALID_INPUT, `series ${seriesIndex}: a label contains a NUL byte`, { retryable: false });
 }
 
 function rejectNul(l: Label, seriesIndex: number): void {
