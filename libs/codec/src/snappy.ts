@@ -87,11 +87,10 @@ export function snappyUncompress(data: Uint8Array, maxDecodedBytes: number): Uin
     }
     if (offset === 0 || offset > op) throw corrupt('copy offset out of range');
     if (op + len > length) throw corrupt('copy overflows the declared length');
-    if (offset >= len && len >= 16) {
+    if (offset >= len) {
       out.copyWithin(op, op - offset, op - offset + len);
     } else {
-      // Short copies (most of them: 4-15 bytes) by a loop, which costs less than the copyWithin call; and an
-      // overlapping copy (a run) must go byte by byte, each byte may be one this copy just wrote.
+      // Overlapping copy (a run): byte by byte, each byte may be one this copy just wrote.
       for (let k = 0; k < len; k++) out[op + k] = out[op - offset + k]!;
     }
     op += len;

@@ -332,11 +332,6 @@ const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
  * (key bytes, their view, the label array) for 10-label series, about 50 MB when full.
  */
 const LABEL_SET_MAX = 1 << 17;
-/**
- * Map keys are the hash's low 30 bits: a small integer (Smi) on every V8 build. A full 32-bit hash is a heap
- * number for half the values, which the Map must box and hash as a double on every lookup.
- */
-const SMI_MASK = 0x3fffffff;
 
 interface LabelSetEntry {
   readonly key: DataView;
@@ -347,7 +342,7 @@ class LabelSetCache {
   private readonly entries = new Map<number, LabelSetEntry>();
 
   get(view: DataView, start: number, end: number, hash: number): readonly Label[] | undefined {
-    const entry = this.entries.get(hash & SMI_MASK);
+    const entry = this.entries.get(hash);
     if (entry === undefined) return undefined;
     const key = entry.key;
     const len = end - start;
@@ -360,13 +355,12 @@ class LabelSetCache {
 
   set(buf: Uint8Array, start: number, end: number, hash: number, labels: readonly Label[]): void {
     const entries = this.entries;
-    const k = hash & SMI_MASK;
-    if (entries.has(k)) entries.delete(k);
+    if (entries.has(hash)) entries.delete(hash);
     else if (entries.size >= LABEL_SET_MAX) {
       const oldest = entries.keys().next();
       if (oldest.done !== true) entries.delete(oldest.value);
     }
-    entries.set(k, { key: new DataView(buf.slice(start, end).buffer), labels });
+    entries.set(hash, { key: new DataView(buf.slice(start, end).buffer), labels });
   }
 
   clear(): void {
@@ -411,22 +405,20 @@ function readSeriesV1(r: Reader, end: number): TimeSeries {
     labels = labelSetsV1.get(r.view, runStart, p, hash);
     if (labels !== undefined) r.pos = p;
   }
-  // Allocated only when labels must be decoded (a cache miss): a hit needs no scratch array.
-  let decoded: Label[] | undefined;
+  const decoded: Label[] = [];
   const samples: Sample[] = [];
   let histograms: Histogram[] | undefined;
   let exemplars: Exemplar[] | undefined;
   while (r.pos < stop) {
     const tag = r.uint32(stop);
     if (tag === 0x12) samples.push(readSample(r, stop));
-    else if (tag === 0x0a) (decoded ??= []).push(readLabelV1(r, stop));
+    else if (tag === 0x0a) decoded.push(readLabelV1(r, stop));
     else if (tag === 0x1a) (exemplars ??= []).push(readExemplarV1(r, stop));
     else if (tag === 0x22) (histograms ??= []).push(readHistogram(r, stop));
     else r.skip(tag, stop, SERIES_V1_FIELDS);
   }
-  if (labels === undefined || decoded !== undefined) {
+  if (labels === undefined || decoded.length > 0) {
     // A miss, or labels after other fields (legal protobuf, never sent by Prometheus): decode in full.
-    decoded ??= [];
     if (labels !== undefined) labels = [...labels, ...decoded];
     else labels = decoded;
     validateLabels(r, labels);
