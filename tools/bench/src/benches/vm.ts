@@ -14,10 +14,16 @@
  *   postmaster, its live children - backends, walwriter, checkpointer, autovacuum - and what the postmaster
  *   reaped). VictoriaMetrics: its one process. The sender (this process) is reported apart and counted for neither.
  *
+ * promha runs as one ingest process and as two (instances share one database, senders spread over them as a
+ * load balancer keeping connections would): Node runs JavaScript on one core, and promha scales by instances
+ * (DESIGN: stateless), while VictoriaMetrics uses every core in one process. Each promha system has its own
+ * PostgreSQL server.
+ *
  * Without /usr/bin/victoria-metrics the bench says it skipped it, and still reports promha's figures.
  *
  * Environment: PROMHA_BENCH_VM_ROUNDS (measured rounds, default 5), PROMHA_BENCH_VM_REQUESTS (requests per
- * sender per round, default 12), PROMHA_BENCH_PROFILE=<dir> (promha runs with --cpu-prof, profile written there
+ * sender per round, default 12), PROMHA_BENCH_VM_INSTANCES (promha systems by instance count, default `1,2`),
+ * PROMHA_BENCH_PROFILE=<dir> (promha runs with --cpu-prof, profile written there
  * on exit; summarise with tools/bench/src/profile-summary.ts), PROMHA_BENCH_PG_FAST=1 (throwaway PostgreSQL
  * settings: fsync off; default is PostgreSQL's defaults).
  */
@@ -31,6 +37,8 @@ import { startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target 
 
 const ROUNDS = Number(process.env['PROMHA_BENCH_VM_ROUNDS'] ?? 5);
 const REQUESTS = Number(process.env['PROMHA_BENCH_VM_REQUESTS'] ?? 12);
+/** promha systems to run, by number of ingest processes sharing one database (instances behind a balancer). */
+const INSTANCES = (process.env['PROMHA_BENCH_VM_INSTANCES'] ?? '1,2').split(',').map(Number);
 const PROFILE_DIR = process.env['PROMHA_BENCH_PROFILE'];
 const PG_FAST = process.env['PROMHA_BENCH_PG_FAST'] === '1';
 const CONTENT_TYPE = 'application/x-protobuf';
@@ -73,15 +81,20 @@ function post(agent: Agent, target: Target, body: Buffer): Promise<number> {
 
 type CpuProbe = () => Record<string, number>;
 
-/** Sends every sender's bodies (each sender one request at a time, all senders concurrently). */
-async function sendRound(agent: Agent, target: Target, round: Round, probe: CpuProbe): Promise<RoundResult> {
+/**
+ * Sends every sender's bodies (each sender one request at a time, all senders concurrently). With several
+ * targets (instances behind a load balancer), sender k talks to target k mod n, as a balancer keeping each
+ * remote-write connection on one instance would.
+ */
+async function sendRound(agent: Agent, targets: readonly Target[], round: Round, probe: CpuProbe): Promise<RoundResult> {
   const statuses = new Map<number, number>();
   let failed = 0;
   const cpu0 = probe();
   const self0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await Promise.all(
-    round.senders.map(async (sender) => {
+    round.senders.map(async (sender, k) => {
+      const target = targets[k % targets.length]!;
       for (const body of sender.bodies) {
         const status = await post(agent, target, body);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
@@ -133,35 +146,73 @@ function say(line: string): void {
   process.stderr.write(`  ${line}\n`);
 }
 
+/** One system under test: its endpoints, how to read its CPU, and the parts of that CPU by name. */
+interface System {
+  readonly name: string;
+  readonly targets: readonly Target[];
+  readonly agent: Agent;
+  readonly probe: CpuProbe;
+  readonly rows: RoundResult[];
+}
+
+async function startPromhaSystem(
+  name: string,
+  instances: number,
+  fast: boolean,
+  cleanups: (() => Promise<void>)[],
+  senders: number,
+): Promise<System> {
+  // Each promha system has its own PostgreSQL server, so background work (autovacuum, checkpoints) of one
+  // system never lands in another's rounds.
+  const db = await startTestDatabase({ fast });
+  cleanups.push(() => db.stop());
+  const dbUri = await db.createDatabase();
+  const postmaster = db.source === 'embedded' ? await postmasterPid(db.uri) : undefined;
+  const targets: Target[] = [];
+  for (let i = 0; i < instances; i++) {
+    const t = await startPromha({ dbUri, cpuProfileDir: PROFILE_DIR });
+    cleanups.push(() => t.stop());
+    targets.push(t);
+  }
+  say(
+    `${name}: ${instances} ingest process(es) ${targets.map((t) => t.pid).join(', ')}, HA on, PostgreSQL ${db.source}` +
+      `${fast ? ' (fsync off)' : ' (default settings)'}; CPU counted: the ingest process(es) + ` +
+      (postmaster !== undefined ? `postmaster ${postmaster} and all its descendants` : 'no PostgreSQL (server not local)'),
+  );
+  const agent = new Agent({ keepAlive: true, maxSockets: senders });
+  cleanups.push(() => Promise.resolve(agent.destroy()));
+  return {
+    name,
+    targets,
+    agent,
+    rows: [],
+    probe: () => ({
+      node: targets.reduce((a, t) => a + processCpu(t.pid), 0),
+      postgres: postmaster !== undefined ? treeCpu(postmaster).seconds : 0,
+    }),
+  };
+}
+
 async function* run(): AsyncIterable<Measurement> {
   const missing = victoriaMetricsMissing();
-  const db = await startTestDatabase({ fast: PG_FAST });
-  const agents: Agent[] = [];
-  const targets: Target[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  const shape = DEFAULT_SHAPE;
+  const senders = shape.clusters * shape.replicas * shape.shards;
   try {
-    const dbUri = await db.createDatabase();
-    const postmaster = db.source === 'embedded' ? await postmasterPid(db.uri) : undefined;
-    const promha = await startPromha({ dbUri, cpuProfileDir: PROFILE_DIR });
-    targets.push(promha);
-    const vm = missing === undefined ? await startVictoriaMetrics('__replica__') : undefined;
-    if (vm !== undefined) targets.push(vm);
-    else say(`victoria-metrics skipped: ${missing}`);
-    say(
-      `PostgreSQL: ${db.source}${PG_FAST ? ' (fsync off)' : ' (default settings)'}; CPU counted: ` +
-        (postmaster !== undefined ? `postmaster ${postmaster} and its descendants` : 'not counted (server not local)'),
-    );
-
-    const promhaProbe: CpuProbe = () => {
-      const pgCpu = postmaster !== undefined ? treeCpu(postmaster).seconds : 0;
-      return { node: processCpu(promha.pid), postgres: pgCpu };
-    };
-    const vmProbe: CpuProbe = () => ({ vm: vm !== undefined ? processCpu(vm.pid) : 0 });
-
-    const shape = DEFAULT_SHAPE;
-    const senders = shape.clusters * shape.replicas * shape.shards;
-    const promhaAgent = new Agent({ keepAlive: true, maxSockets: senders });
-    const vmAgent = new Agent({ keepAlive: true, maxSockets: senders });
-    agents.push(promhaAgent, vmAgent);
+    const systems: System[] = [];
+    for (const n of INSTANCES) systems.push(await startPromhaSystem(`promha x${n}`, n, PG_FAST, cleanups, senders));
+    let vm: System | undefined;
+    if (missing === undefined) {
+      const t = await startVictoriaMetrics('__replica__');
+      cleanups.push(() => t.stop());
+      const agent = new Agent({ keepAlive: true, maxSockets: senders });
+      cleanups.push(() => Promise.resolve(agent.destroy()));
+      vm = { name: 'victoria-metrics', targets: [t], agent, rows: [], probe: () => ({ vm: processCpu(t.pid) }) };
+      systems.push(vm);
+      say(`victoria-metrics ${t.pid}: replica label dropped by relabeling, -dedup.minScrapeInterval=1ms; CPU counted: its process`);
+    } else {
+      say(`victoria-metrics skipped: ${missing}`);
+    }
     // Data time an hour back, inside both systems' retention and far from "the future".
     const load = new Load(shape, Date.now() - 3_600_000);
     say(
@@ -169,67 +220,56 @@ async function* run(): AsyncIterable<Measurement> {
         `${REQUESTS} requests each per round, ${shape.minSamplesPerRequest}-${shape.maxSamplesPerRequest} samples/request, 10 labels/series`,
     );
 
-    const rows: { p: RoundResult; v: RoundResult | undefined; unique: number }[] = [];
+    const uniques: number[] = [];
     for (let r = 0; r <= ROUNDS; r++) {
       const round = load.round(REQUESTS);
-      let p: RoundResult;
-      let v: RoundResult | undefined;
-      if (r % 2 === 0 || vm === undefined) {
-        p = await sendRound(promhaAgent, promha, round, promhaProbe);
-        if (vm !== undefined) v = await sendRound(vmAgent, vm, round, vmProbe);
-      } else {
-        v = await sendRound(vmAgent, vm, round, vmProbe);
-        p = await sendRound(promhaAgent, promha, round, promhaProbe);
+      const parts: string[] = [];
+      // Rotate the order every round so no system always runs first.
+      for (let j = 0; j < systems.length; j++) {
+        const sys = systems[(j + r) % systems.length]!;
+        const res = await sendRound(sys.agent, sys.targets, round, sys.probe);
+        const cpu = Object.entries(res.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ');
+        parts.push(`${sys.name} ${Math.round(round.uniqueSamples / res.seconds)}/s [${fmtStatuses(res.statuses)}] cpu ${cpu} (sender ${res.senderCpu.toFixed(2)})`);
+        if (res.failed > 0) throw new Error(`${sys.name}: non-2xx answers in round ${r}: ${fmtStatuses(res.statuses)}`);
+        if (r > 0) sys.rows.push(res);
       }
-      const u = round.uniqueSamples;
-      const line =
-        `round ${r}${r === 0 ? ' (warm-up)' : ''}: ${u} samples/replica, ${round.requests} requests; ` +
-        `promha ${Math.round(u / p.seconds)} samples/s [${fmtStatuses(p.statuses)}] cpu node ${p.cpu['node']?.toFixed(2)} s pg ${p.cpu['postgres']?.toFixed(2)} s sender ${p.senderCpu.toFixed(2)} s` +
-        (v !== undefined
-          ? `; vm ${Math.round(u / v.seconds)} samples/s [${fmtStatuses(v.statuses)}] cpu ${v.cpu['vm']?.toFixed(2)} s sender ${v.senderCpu.toFixed(2)} s`
-          : '');
-      say(line);
-      if (p.failed > 0 || (v?.failed ?? 0) > 0) throw new Error(`non-2xx answers in round ${r}: ${line}`);
-      if (r > 0) rows.push({ p, v, unique: u });
+      if (r > 0) uniques.push(round.uniqueSamples);
+      say(`round ${r}${r === 0 ? ' (warm-up)' : ''}: ${round.uniqueSamples} samples/replica, ${round.requests} requests; ${parts.join('; ')}`);
     }
 
-    const pRate = median(rows.map((x) => x.unique / x.p.seconds));
-    const pCpu = median(rows.map((x) => (total(x.p.cpu) / x.unique) * 1e6));
-    const pNode = median(rows.map((x) => ((x.p.cpu['node'] ?? 0) / x.unique) * 1e6));
-    const pPg = median(rows.map((x) => ((x.p.cpu['postgres'] ?? 0) / x.unique) * 1e6));
-    const sender = median(rows.map((x) => (x.p.senderCpu / x.unique) * 1e6));
-
-    const pm = await promha.metrics();
-    say(
-      `promha counters: stored ${metricValue(pm, 'promha_samples_total', 'outcome="stored"')}, ` +
-        `deduplicated ${metricValue(pm, 'promha_samples_total', 'outcome="deduplicated"')} ` +
-        `(one replica's stream over all rounds: ${load.sent()})`,
-    );
-    if (vm !== undefined) {
-      const vRate = median(rows.map((x) => x.unique / x.v!.seconds));
-      const vCpu = median(rows.map((x) => ((x.v!.cpu['vm'] ?? 0) / x.unique) * 1e6));
-      const vSender = median(rows.map((x) => (x.v!.senderCpu / x.unique) * 1e6));
-      const vmText = await vm.metrics();
+    const rate = (sys: System): number => median(sys.rows.map((x, i) => uniques[i]! / x.seconds));
+    const perM = (sys: System, part?: string): number =>
+      median(sys.rows.map((x, i) => ((part === undefined ? total(x.cpu) : (x.cpu[part] ?? 0)) / uniques[i]!) * 1e6));
+    for (const sys of systems) {
+      if (sys === vm) continue;
+      const m = await sys.targets[0]!.metrics();
       say(
-        `victoria-metrics counters: rows inserted ${metricValue(vmText, 'vm_rows_inserted_total')}, ` +
-          `deduplicated ${metricValue(vmText, 'vm_deduplicated_samples_total')} (dedup runs at merge time)`,
+        `${sys.name} counters (first instance): stored ${metricValue(m, 'promha_samples_total', 'outcome="stored"')}, ` +
+          `deduplicated ${metricValue(m, 'promha_samples_total', 'outcome="deduplicated"')} (one replica's stream over all rounds, all instances: ${load.sent()})`,
       );
-      say(`sender CPU per million samples: to promha ${sender.toFixed(2)} s, to victoria-metrics ${vSender.toFixed(2)} s`);
-      yield measurement('vm.promha.ha-on', 'samples/s', pRate, 'victoria-metrics', vRate);
-      yield measurement('vm.promha.cpu (node+pg)', 'cpu-s/M', pCpu, 'victoria-metrics', vCpu);
-      yield measurement('vm.promha.cpu.node', 'cpu-s/M', pNode, 'victoria-metrics', vCpu);
-      yield measurement('vm.promha.cpu.postgres', 'cpu-s/M', pPg, 'victoria-metrics', vCpu);
-    } else {
-      say(`sender CPU per million samples: ${sender.toFixed(2)} s`);
-      yield measurement('vm.promha.ha-on', 'samples/s', pRate, 'victoria-metrics (skipped)', NaN);
-      yield measurement('vm.promha.cpu (node+pg)', 'cpu-s/M', pCpu, 'victoria-metrics (skipped)', NaN);
-      yield measurement('vm.promha.cpu.node', 'cpu-s/M', pNode, 'victoria-metrics (skipped)', NaN);
-      yield measurement('vm.promha.cpu.postgres', 'cpu-s/M', pPg, 'victoria-metrics (skipped)', NaN);
+      say(`${sys.name}: sender CPU per million samples ${median(sys.rows.map((x, i) => (x.senderCpu / uniques[i]!) * 1e6)).toFixed(2)} s`);
+    }
+    if (vm !== undefined) {
+      const text = await vm.targets[0]!.metrics();
+      say(
+        `victoria-metrics counters: rows inserted ${metricValue(text, 'vm_rows_inserted_total')}, ` +
+          `deduplicated ${metricValue(text, 'vm_deduplicated_samples_total')} (dedup runs at merge time)`,
+      );
+      say(`victoria-metrics: sender CPU per million samples ${median(vm.rows.map((x, i) => (x.senderCpu / uniques[i]!) * 1e6)).toFixed(2)} s`);
+    }
+    const base = vm !== undefined ? vm.name : 'victoria-metrics (skipped)';
+    const vRate = vm !== undefined ? rate(vm) : NaN;
+    const vCpu = vm !== undefined ? perM(vm) : NaN;
+    for (const sys of systems) {
+      if (sys === vm) continue;
+      const id = `vm.${sys.name.replace(' ', '.')}`;
+      yield measurement(`${id}.ha-on`, 'samples/s', rate(sys), base, vRate);
+      yield measurement(`${id}.cpu (node+pg)`, 'cpu-s/M', perM(sys), base, vCpu);
+      yield measurement(`${id}.cpu.node`, 'cpu-s/M', perM(sys, 'node'), base, vCpu);
+      yield measurement(`${id}.cpu.postgres`, 'cpu-s/M', perM(sys, 'postgres'), base, vCpu);
     }
   } finally {
-    for (const a of agents) a.destroy();
-    for (const t of targets) await t.stop().catch(() => undefined);
-    await db.stop();
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
   }
 }
 
