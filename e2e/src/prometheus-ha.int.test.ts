@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { LabelMatcher } from '@promha/codec';
 import { openStorage, type Storage } from '@promha/storage';
 import { startTestDatabase, type TestDatabase } from '@promha/storage/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { largestGap, offGridTime, runsOf, type TimedValue } from './internal/analysis.js';
 import { deduplicatedSamples, haHistory, haLease, REPO_ROOT, startIngest, type IngestInstance, type LeaseChangeJson } from './internal/ingest.js';
 import { freePort, ProcessSet, waitFor } from './internal/processes.js';
@@ -90,11 +90,9 @@ async function recordFailover(record: FailoverRecord): Promise<void> {
   await writeFile(FAILOVER_FILE, `${JSON.stringify(next, null, 2)}\n`);
 }
 
-// One PostgreSQL server for the file (PROMHA_TEST_DB_URI when set, else an embedded one); a database per scenario.
+// One PostgreSQL server for the file (PROMHA_TEST_DB_URI when set, else an embedded one), started by the first
+// scenario once it has found the Prometheus binary; a database per scenario.
 let database: TestDatabase | undefined;
-beforeAll(async () => {
-  database = await startTestDatabase();
-});
 afterAll(async () => {
   await database?.stop();
 });
@@ -117,7 +115,8 @@ describe.each(SCENARIOS)('a real Prometheus HA pair through promha ($name)', (s)
     const bin = findPrometheus();
     dir = await mkdtemp(join(tmpdir(), `promha-e2e-${s.name}-`));
     const workDir = dir;
-    const dbUri = await database!.createDatabase();
+    database ??= await startTestDatabase();
+    const dbUri = await database.createDatabase();
     target = await startScrapeTarget();
     const context = (): Promise<string> => processes.describe();
     const wait = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> =>
