@@ -2,7 +2,10 @@
  * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`, e.g. the ingest child of `npm run bench -- vm` with
  * PROMHA_BENCH_PROFILE=<dir>): self time by component and the top functions by self time.
  *
- *   node --import tsx tools/bench/src/profile-summary.ts <file.cpuprofile> [top=30]
+ *   node --import tsx tools/bench/src/profile-summary.ts <file.cpuprofile> [top=30] [--after=SECONDS]
+ *
+ * `--after` drops the samples of the first SECONDS of the profile (start-up and the warm-up round, which the vm
+ * bench prints), so the summary shows the steady state.
  */
 import { readFileSync } from 'node:fs';
 
@@ -16,6 +19,7 @@ interface Profile {
   readonly nodes: readonly ProfileNode[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
+  readonly startTime: number;
 }
 
 /** Component of a call frame, by where its code lives. */
@@ -41,11 +45,14 @@ export interface Summary {
   readonly byFunction: readonly (readonly [string, number])[];
 }
 
-export function summarise(profile: Profile): Summary {
+export function summarise(profile: Profile, afterSeconds = 0): Summary {
   const byId = new Map<number, ProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
   const self = new Map<number, number>();
+  let at = 0; // microseconds since the profile started
   for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < afterSeconds * 1e6) continue;
     const id = profile.samples[i]!;
     self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
   }
@@ -73,11 +80,13 @@ function main(): void {
     process.exitCode = 2;
     return;
   }
-  const top = Number(process.argv[3] ?? 30);
-  const s = summarise(JSON.parse(readFileSync(file, 'utf8')) as Profile);
+  const rest = process.argv.slice(3);
+  const top = Number(rest.find((a) => !a.startsWith('--')) ?? 30);
+  const after = Number(rest.find((a) => a.startsWith('--after='))?.slice('--after='.length) ?? 0);
+  const s = summarise(JSON.parse(readFileSync(file, 'utf8')) as Profile, after);
   const busy = s.totalMs - (s.byComponent.find(([c]) => c === 'idle')?.[1] ?? 0);
   const pct = (ms: number): string => `${((ms / busy) * 100).toFixed(1).padStart(5)}%`;
-  process.stdout.write(`profile ${file}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(busy / 1000).toFixed(1)} s busy (percent of busy)\n\nby component:\n`);
+  process.stdout.write(`profile ${file}: ${(s.totalMs / 1000).toFixed(1)} s sampled${after > 0 ? ` after ${after} s` : ''}, ${(busy / 1000).toFixed(1)} s busy (percent of busy)\n\nby component:\n`);
   for (const [c, ms] of s.byComponent) if (c !== 'idle') process.stdout.write(`  ${pct(ms)}  ${(ms / 1000).toFixed(2).padStart(7)} s  ${c}\n`);
   process.stdout.write(`\ntop ${top} functions by self time:\n`);
   for (const [f, ms] of s.byFunction.slice(0, top)) {

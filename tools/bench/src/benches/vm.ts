@@ -23,6 +23,7 @@
  *
  * Environment: PROMHA_BENCH_VM_ROUNDS (measured rounds, default 5), PROMHA_BENCH_VM_REQUESTS (requests per
  * sender per round, default 12), PROMHA_BENCH_VM_INSTANCES (promha systems by instance count, default `1,2`),
+ * PROMHA_BENCH_NODE_FLAGS (one more promha system, one instance, with these Node flags),
  * PROMHA_BENCH_PROFILE=<dir> (promha runs with --cpu-prof, profile written there
  * on exit; summarise with tools/bench/src/profile-summary.ts), PROMHA_BENCH_PG_FAST=1 (throwaway PostgreSQL
  * settings: fsync off; default is PostgreSQL's defaults).
@@ -39,6 +40,8 @@ const ROUNDS = Number(process.env['PROMHA_BENCH_VM_ROUNDS'] ?? 5);
 const REQUESTS = Number(process.env['PROMHA_BENCH_VM_REQUESTS'] ?? 12);
 /** promha systems to run, by number of ingest processes sharing one database (instances behind a balancer). */
 const INSTANCES = (process.env['PROMHA_BENCH_VM_INSTANCES'] ?? '1,2').split(',').map(Number);
+/** When set, one more promha system (one instance) runs with these Node flags. */
+const NODE_FLAGS = (process.env['PROMHA_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
 const PROFILE_DIR = process.env['PROMHA_BENCH_PROFILE'];
 const PG_FAST = process.env['PROMHA_BENCH_PG_FAST'] === '1';
 const CONTENT_TYPE = 'application/x-protobuf';
@@ -158,6 +161,7 @@ interface System {
 async function startPromhaSystem(
   name: string,
   instances: number,
+  nodeFlags: readonly string[],
   fast: boolean,
   cleanups: (() => Promise<void>)[],
   senders: number,
@@ -170,7 +174,7 @@ async function startPromhaSystem(
   const postmaster = db.source === 'embedded' ? await postmasterPid(db.uri) : undefined;
   const targets: Target[] = [];
   for (let i = 0; i < instances; i++) {
-    const t = await startPromha({ dbUri, cpuProfileDir: PROFILE_DIR });
+    const t = await startPromha({ dbUri, cpuProfileDir: PROFILE_DIR, nodeFlags });
     cleanups.push(() => t.stop());
     targets.push(t);
   }
@@ -200,7 +204,11 @@ async function* run(): AsyncIterable<Measurement> {
   const senders = shape.clusters * shape.replicas * shape.shards;
   try {
     const systems: System[] = [];
-    for (const n of INSTANCES) systems.push(await startPromhaSystem(`promha x${n}`, n, PG_FAST, cleanups, senders));
+    for (const n of INSTANCES) systems.push(await startPromhaSystem(`promha x${n}`, n, [], PG_FAST, cleanups, senders));
+    if (NODE_FLAGS.length > 0) {
+      // The same service with extra Node flags, as a same-run candidate against the default.
+      systems.push(await startPromhaSystem(`promha x1 ${NODE_FLAGS.join(' ')}`, 1, NODE_FLAGS, PG_FAST, cleanups, senders));
+    }
     let vm: System | undefined;
     if (missing === undefined) {
       const t = await startVictoriaMetrics('__replica__');
@@ -223,6 +231,14 @@ async function* run(): AsyncIterable<Measurement> {
     const uniques: number[] = [];
     for (let r = 0; r <= ROUNDS; r++) {
       const round = load.round(REQUESTS);
+      if (r === 1 && PROFILE_DIR !== undefined) {
+        for (const sys of systems) {
+          for (const t of sys.targets) {
+            if (sys === vm) continue;
+            say(`profile of ${t.pid}: measured rounds start ${((Date.now() - t.spawnedAt) / 1000).toFixed(1)} s after spawn (profile-summary --after=that)`);
+          }
+        }
+      }
       const parts: string[] = [];
       // Rotate the order every round so no system always runs first.
       for (let j = 0; j < systems.length; j++) {
@@ -262,7 +278,7 @@ async function* run(): AsyncIterable<Measurement> {
     const vCpu = vm !== undefined ? perM(vm) : NaN;
     for (const sys of systems) {
       if (sys === vm) continue;
-      const id = `vm.${sys.name.replace(' ', '.')}`;
+      const id = `vm.${sys.name.replaceAll(' ', '.')}`;
       yield measurement(`${id}.ha-on`, 'samples/s', rate(sys), base, vRate);
       yield measurement(`${id}.cpu (node+pg)`, 'cpu-s/M', perM(sys), base, vCpu);
       yield measurement(`${id}.cpu.node`, 'cpu-s/M', perM(sys, 'node'), base, vCpu);

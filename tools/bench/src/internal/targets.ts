@@ -21,6 +21,8 @@ export interface Target {
   readonly port: number;
   /** Path that takes remote-write 1.0 bodies. */
   readonly writePath: string;
+  /** Date.now() when the process was spawned (a CPU profile's clock starts about then). */
+  readonly spawnedAt: number;
   /** Plain-text Prometheus metrics of the target. */
   metrics(): Promise<string>;
   stop(): Promise<void>;
@@ -86,12 +88,14 @@ export interface PromhaOptions {
   readonly extraArgs?: readonly string[];
   /** When set, the child runs with `--cpu-prof` and writes its profile into this directory on exit. */
   readonly cpuProfileDir?: string | undefined;
+  /** Extra Node/V8 flags for the child (e.g. `--max-semi-space-size=64`). */
+  readonly nodeFlags?: readonly string[];
 }
 
 /** Starts the ingest service as a child process (HA on unless `extraArgs` say otherwise) and waits for /ready. */
 export async function startPromha(options: PromhaOptions): Promise<Target> {
   const port = await freePort();
-  const nodeArgs = ['--conditions=@promha/source', '--import', 'tsx'];
+  const nodeArgs = ['--conditions=@promha/source', '--import', 'tsx', ...(options.nodeFlags ?? [])];
   if (options.cpuProfileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
   const args = [
     ...nodeArgs,
@@ -102,6 +106,7 @@ export async function startPromha(options: PromhaOptions): Promise<Target> {
     ...(options.extraArgs ?? []),
   ];
   const log: string[] = [];
+  const spawnedAt = Date.now();
   const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', tail(log));
   child.stderr.on('data', tail(log));
@@ -113,6 +118,7 @@ export async function startPromha(options: PromhaOptions): Promise<Target> {
     name: 'promha',
     pid: child.pid ?? 0,
     port,
+    spawnedAt,
     writePath: '/api/v1/write',
     metrics: async () => (await httpGet(port, '/metrics')).body,
     stop: () => stopChild(child, 30_000),
@@ -135,6 +141,7 @@ export async function startVictoriaMetrics(replicaLabel: string): Promise<Target
   const relabel = join(dir, 'relabel.yml');
   await writeFile(relabel, `- action: labeldrop\n  regex: ${replicaLabel}\n`);
   const log: string[] = [];
+  const spawnedAt = Date.now();
   const child = spawn(
     VICTORIA_METRICS_BIN,
     [
@@ -161,6 +168,7 @@ export async function startVictoriaMetrics(replicaLabel: string): Promise<Target
     name: 'victoria-metrics',
     pid: child.pid ?? 0,
     port,
+    spawnedAt,
     writePath: '/api/v1/write',
     metrics: async () => (await httpGet(port, '/metrics')).body,
     stop: cleanup,
