@@ -2,12 +2,18 @@ import type { Label } from '@promha/codec';
 
 /**
  * Series key: label pairs joined with NUL, which no name or value may contain (checked before a write), so the key
- * is unambiguous. Built only for series the cache misses; a hit never builds it (see {@link SeriesCache.get}).
+ * is unambiguous. Built only for series the cache missed (to deduplicate them for interning); a hit never builds it.
  */
 export function seriesKey(labels: readonly Label[]): string {
-  let k = '';
-  for (const l of labels) k += `${l.name}\u0000${l.value}\u0000`;
-  return k;
+  // join() builds one flat string; `+=` would build a tree of cons strings, and the cache keeps the key: every
+  // later comparison would read it through an extra indirection, and the tree's root costs 32 bytes more.
+  const parts = new Array<string>(labels.length * 2 + 1);
+  for (let i = 0; i < labels.length; i++) {
+    parts[2 * i] = labels[i]!.name;
+    parts[2 * i + 1] = labels[i]!.value;
+  }
+  parts[labels.length * 2] = '';
+  return parts.join('\u0000');
 }
 
 /** Returned by {@link hashLabels} when a name or value contains a NUL (which PostgreSQL text cannot hold). */
@@ -28,9 +34,9 @@ function finish(h: number): number {
 }
 
 /**
- * Hash of a label set over its UTF-16 code units, equal to {@link hashKey} of its {@link seriesKey} (NUL stands
- * for each separator), computed without building the key. Returns HAS_NUL when a name or value contains a NUL:
- * the writer's validation rides on this pass over the characters instead of a pass of its own.
+ * Hash of a label set over its UTF-16 code units (a NUL stands for each separator, as in {@link seriesKey}).
+ * Returns HAS_NUL when a name or value contains a NUL: the writer's validation rides on this pass over the
+ * characters instead of a pass of its own.
  */
 export function hashLabels(labels: readonly Label[]): number {
   let h = FNV_OFFSET;
@@ -54,44 +60,23 @@ export function hashLabels(labels: readonly Label[]): number {
   return finish(h);
 }
 
-/** Hash of a series key; `hashKey(seriesKey(ls)) === hashLabels(ls)` for labels without NUL. */
-export function hashKey(key: string): number {
-  let h = FNV_OFFSET;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), FNV_PRIME);
-  return finish(h);
-}
-
-/** Whether `key` is the series key of `labels`, compared in place (no key is built). */
-function keyMatches(key: string, labels: readonly Label[]): boolean {
-  let p = 0;
-  const end = key.length;
-  for (let j = 0; j < labels.length; j++) {
-    const l = labels[j]!;
-    const n = l.name;
-    const v = l.value;
-    if (p + n.length + v.length + 2 > end) return false;
-    for (let i = 0; i < n.length; i++) if (key.charCodeAt(p + i) !== n.charCodeAt(i)) return false;
-    p += n.length;
-    if (key.charCodeAt(p++) !== 0) return false;
-    for (let i = 0; i < v.length; i++) if (key.charCodeAt(p + i) !== v.charCodeAt(i)) return false;
-    p += v.length;
-    if (key.charCodeAt(p++) !== 0) return false;
-  }
-  return p === end;
-}
-
 const MIN_SLOTS = 1024;
 
 /**
- * One generation: an open-addressing hash table (linear probing, load <= 1/2, no deletions) of series key → id.
- * Entries live in parallel typed arrays and one array of key strings, so an entry costs its key string plus
- * about 28 bytes, against a Map entry plus a cons string per lookup before.
+ * One generation: an open-addressing hash table (linear probing, load <= 1/2, no deletions) of label set → id.
+ * An entry's label strings are kept in one append-only array (name, value, name, value, ...), referenced, not
+ * copied: names and common values are the same string objects across series (and across requests, from the
+ * decoder's string caches), so an entry costs 16 bytes per label plus its unshared strings, and verifying a hit is
+ * one `===` per string, usually a pointer comparison (comparing characters of a joined key string in JavaScript
+ * cost twice the hashing).
  */
 class Generation {
   private slots: Int32Array; // entry index + 1; 0 = empty
   private hashes: Int32Array;
   private ids: Float64Array;
-  private keys: string[] = [];
+  /** Entry e's strings are strings[starts[e] .. starts[e + 1]). */
+  private starts: Int32Array;
+  private readonly strings: string[] = [];
   count = 0;
 
   constructor(private readonly capacity: number) {
@@ -99,46 +84,43 @@ class Generation {
     this.slots = new Int32Array(slots);
     this.hashes = new Int32Array(slots >> 1);
     this.ids = new Float64Array(slots >> 1);
+    this.starts = new Int32Array((slots >> 1) + 1);
   }
 
   get full(): boolean {
     return this.count >= this.capacity;
   }
 
-  /** Entry index of `labels` (hash from {@link hashLabels}), or -1. */
-  findLabels(labels: readonly Label[], hash: number): number {
+  /** The id of `labels` (hash from {@link hashLabels}), or -1. */
+  find(labels: readonly Label[], hash: number): number {
     const mask = this.slots.length - 1;
     for (let s = hash & mask; ; s = (s + 1) & mask) {
       const e = this.slots[s]! - 1;
       if (e < 0) return -1;
-      if (this.hashes[e] === hash && keyMatches(this.keys[e]!, labels)) return e;
+      if (this.hashes[e] === hash && this.matches(e, labels)) return this.ids[e]!;
     }
   }
 
-  findKey(key: string, hash: number): number {
-    const mask = this.slots.length - 1;
-    for (let s = hash & mask; ; s = (s + 1) & mask) {
-      const e = this.slots[s]! - 1;
-      if (e < 0) return -1;
-      if (this.hashes[e] === hash && this.keys[e] === key) return e;
+  private matches(e: number, labels: readonly Label[]): boolean {
+    let p = this.starts[e]!;
+    if (this.starts[e + 1]! - p !== labels.length * 2) return false;
+    const strings = this.strings;
+    for (let j = 0; j < labels.length; j++, p += 2) {
+      const l = labels[j]!;
+      if (strings[p] !== l.name || strings[p + 1] !== l.value) return false;
     }
-  }
-
-  id(e: number): number {
-    return this.ids[e]!;
-  }
-
-  key(e: number): string {
-    return this.keys[e]!;
+    return true;
   }
 
   /** Adds an entry known to be absent; the caller checks `full` first. */
-  insert(key: string, hash: number, id: number): void {
+  insert(labels: readonly Label[], hash: number, id: number): void {
     if ((this.count + 1) * 2 > this.slots.length) this.grow();
     const e = this.count++;
     this.hashes[e] = hash;
     this.ids[e] = id;
-    this.keys[e] = key;
+    const strings = this.strings;
+    for (const l of labels) strings.push(l.name, l.value);
+    this.starts[e + 1] = strings.length;
     this.place(e, hash);
   }
 
@@ -158,6 +140,9 @@ class Generation {
     const ids = new Float64Array(n >> 1);
     ids.set(this.ids);
     this.ids = ids;
+    const starts = new Int32Array((n >> 1) + 1);
+    starts.set(this.starts);
+    this.starts = starts;
     for (let e = 0; e < this.count; e++) this.place(e, hashes[e]!);
   }
 }
@@ -174,9 +159,9 @@ function pow2AtLeast(n: number): number {
  * evicts exactly the series not seen for a whole generation (an LRU approximation with O(1) hits and no
  * per-hit reordering). Ids never change once interned, so an entry cannot go stale.
  *
- * A lookup hashes the label strings in place and compares them against the stored key in place: a hit allocates
- * nothing. (Building the key string per lookup and probing a Map with it cost about 1.2 us per series, most of
- * the writer's CPU.)
+ * A lookup hashes the label strings in place and compares them with the entry's strings: a hit allocates nothing.
+ * (Building a key string per lookup and probing a Map with it cost about 1.2 us per series, most of the writer's
+ * CPU.)
  */
 export class SeriesCache {
   private young: Generation;
@@ -199,37 +184,36 @@ export class SeriesCache {
 
   /** The id of `labels`, or -1; `hash` is `hashLabels(labels)` (not HAS_NUL). Counts a hit or a miss. */
   get(labels: readonly Label[], hash: number): number {
-    const y = this.young.findLabels(labels, hash);
+    const y = this.young.find(labels, hash);
     if (y >= 0) {
       this.hits++;
-      return this.young.id(y);
+      return y;
     }
-    const o = this.old.findLabels(labels, hash);
+    const o = this.old.find(labels, hash);
     if (o < 0) {
       this.misses++;
       return -1;
     }
     this.hits++;
-    const id = this.old.id(o);
-    this.put(this.old.key(o), hash, id, true);
-    return id;
+    this.put(labels, hash, o, true);
+    return o;
   }
 
-  /** Records `key` (a {@link seriesKey}) → `id`; `hash` is `hashKey(key)`. */
-  set(key: string, hash: number, id: number): void {
+  /** Records `labels` → `id` (after interning); `hash` is `hashLabels(labels)`. */
+  set(labels: readonly Label[], hash: number, id: number): void {
     if (this.max <= 0) return;
-    if (this.young.findKey(key, hash) >= 0) return; // interned by a concurrent flush too
-    this.put(key, hash, id, this.old.findKey(key, hash) >= 0);
+    if (this.young.find(labels, hash) >= 0) return; // interned by a concurrent flush too
+    this.put(labels, hash, id, this.old.find(labels, hash) >= 0);
   }
 
-  private put(key: string, hash: number, id: number, inOld: boolean): void {
+  private put(labels: readonly Label[], hash: number, id: number, inOld: boolean): void {
     if (this.young.full) {
       this.old = this.young;
       this.young = new Generation(this.half);
       this.promoted = 0;
       inOld = false; // that old generation was just dropped
     }
-    this.young.insert(key, hash, id);
+    this.young.insert(labels, hash, id);
     if (inOld) this.promoted++;
   }
 }

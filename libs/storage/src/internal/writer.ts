@@ -10,7 +10,7 @@ import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
 import { internSeries } from './intern.js';
 import { LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
 import { CHUNK_ROWS, DAY_MS } from './migrations.js';
-import { HAS_NUL, hashKey, hashLabels, SeriesCache, seriesKey } from './series-cache.js';
+import { HAS_NUL, hashLabels, SeriesCache, seriesKey } from './series-cache.js';
 
 const NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
@@ -178,7 +178,7 @@ export class SampleWriter {
     }
     if (missing.size === 0) return;
     const interned = await internSeries(this.pool, missing);
-    for (const [k, id] of interned) this.cache.set(k, hashKey(k), id);
+    for (const [k, labels] of missing) this.cache.set(labels, hashLabels(labels), interned.get(k)!);
     for (const p of batch) {
       if (p.misses === 0) continue;
       const series = p.part.series;
