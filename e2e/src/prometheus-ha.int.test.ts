@@ -25,13 +25,13 @@ const LEASE_TIMEOUT_MS = 5000;
 const LEASE_REFRESH_MS = 1000;
 const BATCH_SEND_DEADLINE_MS = 250;
 /**
- * The largest hole allowed in a stored `up` series across the failover. The new lease starts where the old one
- * ends, at most `timeout` after the old leader's last stored sample (its `until` is written at least every
- * `refresh` of data time); the follower's first sample at or after that instant comes up to one scrape interval
- * later, and the takeover may wait up to another refresh for the wall-clock half of the rule (the row's
- * last-heard time is written with the lease). Three scrape intervals cover scrape-phase differences and scrapes
- * delayed by a loaded machine; the batch send deadline is how much later the follower's batch may arrive than
- * the leader's would have.
+ * The largest hole allowed in a stored `up` series across the failover. The new lease starts at the old one's
+ * `until`, which is never more than `timeout` past the old leader's last stored sample (the leader extends the
+ * row to `maxTime + timeout`, at most once per `refresh` of data time). The follower's first sample at or after
+ * that instant comes at most one scrape interval later, provided the wall-clock half of the rule holds by then;
+ * it may hold later by as much as the leader's batches took longer to arrive than the follower's, up to the batch
+ * send deadline. `refresh` and two more scrape intervals are the allowance for a loaded machine (scrapes and
+ * requests delayed by other work on the same 2 cores).
  */
 const FAILOVER_BOUND_MS = LEASE_TIMEOUT_MS + LEASE_REFRESH_MS + 3 * SCRAPE_INTERVAL_MS + BATCH_SEND_DEADLINE_MS;
 const FAILOVER_FILE = join(REPO_ROOT, 'out', 'e2e', 'failover.json');
@@ -104,10 +104,15 @@ describe.each(SCENARIOS)('a real Prometheus HA pair through promha ($name)', (s)
   let storage: Storage | undefined;
 
   afterAll(async () => {
-    await processes.stopAll(5_000);
-    await storage?.close();
-    await target?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    try {
+      await processes.stopAll(5_000);
+    } finally {
+      await storage?.close();
+      await target?.close();
+      // PROMHA_E2E_KEEP=1 keeps the configurations, TSDBs and logs for a post-mortem.
+      if (dir !== undefined && process.env['PROMHA_E2E_KEEP'] === '1') process.stdout.write(`e2e ${s.name}: kept ${dir}\n`);
+      else if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('keeps one replica, fails over on kill -9, keeps the new leader, and answers PromQL with what it stored', async () => {
