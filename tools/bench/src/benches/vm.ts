@@ -22,7 +22,7 @@
  * Without /usr/bin/victoria-metrics the bench says it skipped it, and still reports promha's figures.
  *
  * Environment: PROMHA_BENCH_VM_ROUNDS (measured rounds, default 5), PROMHA_BENCH_VM_REQUESTS (requests per
- * sender per round, default 12), PROMHA_BENCH_VM_INSTANCES (promha systems by instance count, default `1,2`),
+ * sender per round, default 20), PROMHA_BENCH_VM_INSTANCES (promha systems by instance count, default `1,2`),
  * PROMHA_BENCH_NODE_FLAGS (one more promha system, one instance, with these Node flags),
  * PROMHA_BENCH_PROFILE=<dir> (promha runs with --cpu-prof, profile written there
  * on exit; summarise with tools/bench/src/profile-summary.ts), PROMHA_BENCH_PG_FAST=1 (throwaway PostgreSQL
@@ -37,7 +37,7 @@ import { parentOf, processCpu, treeCpu } from '../internal/procs.js';
 import { startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
 
 const ROUNDS = Number(process.env['PROMHA_BENCH_VM_ROUNDS'] ?? 5);
-const REQUESTS = Number(process.env['PROMHA_BENCH_VM_REQUESTS'] ?? 12);
+const REQUESTS = Number(process.env['PROMHA_BENCH_VM_REQUESTS'] ?? 20);
 /** promha systems to run, by number of ingest processes sharing one database (instances behind a balancer). */
 const INSTANCES = (process.env['PROMHA_BENCH_VM_INSTANCES'] ?? '1,2').split(',').map(Number);
 /** When set, one more promha system (one instance) runs with these Node flags. */
