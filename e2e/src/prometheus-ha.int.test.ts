@@ -16,7 +16,7 @@ import { startTestDatabase, type TestDatabase } from '@promha/storage/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { largestGap, offGridTime, runsOf, type TimedValue } from './internal/analysis.js';
 import { deduplicatedSamples, haHistory, haLease, REPO_ROOT, startIngest, type IngestInstance, type LeaseChangeJson } from './internal/ingest.js';
-import { freePort, ProcessSet, waitFor } from './internal/processes.js';
+import { freePorts, GiveUp, ProcessSet, waitFor } from './internal/processes.js';
 import { findPrometheus, instantQuery, prometheusConfig, startPrometheus, type PrometheusServer } from './internal/prometheus.js';
 import { SCRAPER_METRIC, startScrapeTarget, type ScrapeTarget } from './internal/target.js';
 
@@ -128,9 +128,11 @@ describe.each(SCENARIOS)('a real Prometheus HA pair through promha ($name)', (s)
       waitFor(what, probe, { timeoutMs, intervalMs: 250, context });
 
     const ingestFlags = [`--ha.lease-timeout=${LEASE_TIMEOUT_MS}ms`, `--ha.lease-refresh=${LEASE_REFRESH_MS}ms`, ...s.flags];
-    const [port0, port1] = [await freePort(), await freePort()];
+    // Ports of the two ingest instances, the two replicas and the reader.
+    const ports = await freePorts(5);
+    const port = (i: number): number => ports[i]!;
     const ingests: readonly IngestInstance[] = await Promise.all(
-      [port0, port1].map((port, i) => startIngest({ name: `ingest-${i}`, dbUri, port, dir: workDir, flags: ingestFlags, processes })),
+      [port(0), port(1)].map((listen, i) => startIngest({ name: `ingest-${i}`, dbUri, port: listen, dir: workDir, flags: ingestFlags, processes })),
     );
     const ingest = (i: number): IngestInstance => ingests[i]!;
     storage = await openStorage({ uri: dbUri, maxConnections: 2, seriesCacheMax: 10_000, applicationName: 'promha-e2e' });
@@ -151,7 +153,6 @@ describe.each(SCENARIOS)('a real Prometheus HA pair through promha ($name)', (s)
     const promhaTargets = ingests.map((i) => `127.0.0.1:${i.port}`);
     const replicas: Replica[] = [];
     for (const [index, name] of s.replicas.entries()) {
-      const port = await freePort();
       const config = prometheusConfig({
         scrapeIntervalMs: SCRAPE_INTERVAL_MS,
         externalLabels: { [s.clusterLabel]: s.cluster, [s.replicaLabel]: name },
@@ -162,9 +163,8 @@ describe.each(SCENARIOS)('a real Prometheus HA pair through promha ($name)', (s)
         remoteWriteUrl: `${ingest(index).url}/write`,
         batchSendDeadlineMs: BATCH_SEND_DEADLINE_MS,
       });
-      replicas.push({ name, scraper: index + 1, index, dir: join(workDir, name.replaceAll('/', '_')), port, config });
+      replicas.push({ name, scraper: index + 1, index, dir: join(workDir, name.replaceAll('/', '_')), port: port(2 + index), config });
     }
-    const readerPort = await freePort();
     const start = (r: Replica): Promise<PrometheusServer> =>
       startPrometheus({ bin, name: `prometheus ${r.name}`, dir: r.dir, port: r.port, config: r.config, processes });
     const servers = new Map<string, PrometheusServer>();
@@ -175,7 +175,7 @@ describe.each(SCENARIOS)('a real Prometheus HA pair through promha ($name)', (s)
         bin,
         name: 'prometheus reader',
         dir: join(workDir, 'reader'),
-        port: readerPort,
+        port: port(4),
         config: prometheusConfig({ scrapeIntervalMs: SCRAPE_INTERVAL_MS, remoteReadUrl: `${ingest(0).url}/read` }),
         processes,
       }),
@@ -184,7 +184,8 @@ describe.each(SCENARIOS)('a real Prometheus HA pair through promha ($name)', (s)
 
     const replicaNamed = (name: string): Replica => {
       const r = replicas.find((x) => x.name === name);
-      if (r === undefined) throw new Error(`unknown replica ${name} in the HA history`);
+      // Not something waiting longer can fix.
+      if (r === undefined) throw new GiveUp(`unknown replica ${name} in the HA history`);
       return r;
     };
 
