@@ -365,33 +365,86 @@ export class SampleWriter {
   }
 }
 
-/** Up to this many series per batch, the sort packs (id, position) into one float64 (2^21 > any batch we form). */
-const POSITION_BITS = 2 ** 21;
-const PACKABLE_ID = 2 ** 32; // id * 2^21 + position stays below 2^53
+const RADIX_BITS = 11;
+const RADIX = 1 << RADIX_BITS;
+/** Keys of the radix sort are Uint32: larger ids (none in practice) take the comparator sort. */
+const RADIX_LIMIT = 2 ** 32;
 
 /**
- * Positions of `ids[0..n)` in ascending id order, or undefined when they are already ascending. Packs each
- * (id, position) into one float64 and sorts a Float64Array natively (no comparator call per comparison: several
- * times faster than sorting objects by a field); falls back to a comparator sort for ids or batches too large to pack.
+ * Scratch arrays of the chunk encoder, reused across flushes: encoding is synchronous, so one set serves every
+ * flush of the process. (Fresh typed arrays per flush are off-heap allocations that V8 counts as external memory;
+ * they made garbage collection a seventh of the writer's CPU.) Grown to the largest batch seen, never shrunk.
+ */
+const scratch = {
+  keys: new Uint32Array(0),
+  keys2: new Uint32Array(0),
+  order: new Int32Array(0),
+  order2: new Int32Array(0),
+  counts: new Int32Array(RADIX),
+  start: new Int32Array(0),
+  ts: new Float64Array(0),
+  vs: new Float64Array(0),
+};
+
+function growScratch(n: number, samples: number): void {
+  if (scratch.keys.length < n) {
+    const size = Math.max(n, scratch.keys.length * 2);
+    scratch.keys = new Uint32Array(size);
+    scratch.keys2 = new Uint32Array(size);
+    scratch.order = new Int32Array(size);
+    scratch.order2 = new Int32Array(size);
+    scratch.start = new Int32Array(size + 1);
+  }
+  if (scratch.ts.length < samples) {
+    const size = Math.max(samples, scratch.ts.length * 2);
+    scratch.ts = new Float64Array(size);
+    scratch.vs = new Float64Array(size);
+  }
+}
+
+/**
+ * Positions of `ids[0..n)` in ascending id order (ties in input order), or undefined when they are already
+ * ascending. The result is scratch memory, valid until the next call. Ids below 2^32 (all, in practice) are sorted
+ * by an LSD radix sort over 11-bit digits, skipping digits above the largest id: measured 0.7 ms for 32,000 ids
+ * against 3 ms for a native Float64Array sort of packed (id, position) keys; larger ids fall back to a comparator.
  */
 export function sortedOrder(ids: ArrayLike<number>, n: number): Int32Array | undefined {
+  growScratch(n, 0);
   let sorted = true;
-  let packable = n <= POSITION_BITS;
+  let max = 0;
+  let min = 0;
+  let keys = scratch.keys;
   for (let i = 0; i < n; i++) {
     const id = ids[i]!;
     if (i > 0 && ids[i - 1]! > id) sorted = false;
-    if (!(id >= 0 && id < PACKABLE_ID)) packable = false;
+    if (id > max) max = id;
+    if (id < min) min = id;
+    keys[i] = id;
   }
   if (sorted) return undefined;
-  const order = new Int32Array(n);
-  if (packable) {
-    const keys = new Float64Array(n);
-    for (let i = 0; i < n; i++) keys[i] = ids[i]! * POSITION_BITS + i;
-    keys.sort();
-    for (let i = 0; i < n; i++) order[i] = keys[i]! % POSITION_BITS;
-  } else {
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => ids[a]! - ids[b]! || a - b);
+  let order = scratch.order;
+  for (let i = 0; i < n; i++) order[i] = i;
+  if (!(max < RADIX_LIMIT && min >= 0)) return order.subarray(0, n).sort((a, b) => ids[a]! - ids[b]! || a - b);
+  let keys2 = scratch.keys2;
+  let order2 = scratch.order2;
+  const counts = scratch.counts;
+  for (let shift = 0; shift < 32 && max >>> shift > 0; shift += RADIX_BITS) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[(keys[i]! >>> shift) & (RADIX - 1)]!++;
+    let sum = 0;
+    for (let b = 0; b < RADIX; b++) {
+      const c = counts[b]!;
+      counts[b] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const k = keys[i]!;
+      const d = counts[(k >>> shift) & (RADIX - 1)]!++;
+      order2[d] = order[i]!;
+      keys2[d] = k;
+    }
+    [order, order2] = [order2, order];
+    [keys, keys2] = [keys2, keys];
   }
   return order;
 }
@@ -409,13 +462,12 @@ export function encodeChunks(
   sampleCount: number,
 ): Buffer {
   const n = series.length;
+  growScratch(n, sampleCount);
   // Copy times and values out in input order first (a sequential pass), so the walk in id order below reads
   // three typed arrays instead of chasing series -> samples -> sample pointers at random heap addresses: ids are
   // assigned in label order, so id order is a random permutation of arrival order (measured: the pointer-chasing
   // walk cost about 140 ns per series, most of the encoding).
-  const start = new Int32Array(n + 1);
-  const ts = new Float64Array(sampleCount);
-  const vs = new Float64Array(sampleCount);
+  const { start, ts, vs } = scratch;
   let p = 0;
   for (let i = 0; i < n; i++) {
     start[i] = p;
