@@ -50,13 +50,20 @@ interface RoundResult {
   readonly seconds: number;
   /** 2xx answers by status. */
   readonly statuses: ReadonlyMap<number, number>;
+  /** Answers other than 2xx (first few), with their bodies. */
+  readonly reasons: readonly string[];
+  /** Requests not acknowledged after the resends. */
   readonly failed: number;
   /** CPU seconds of the system under test, by part. */
   readonly cpu: Readonly<Record<string, number>>;
   readonly senderCpu: number;
 }
 
-function post(agent: Agent, target: Target, body: Buffer): Promise<number> {
+/** A 5xx is resent after a pause, as Prometheus' queue does; the first reason seen is kept for the log. */
+const RESENDS = 5;
+const RESEND_PAUSE_MS = 100;
+
+function post(agent: Agent, target: Target, body: Buffer): Promise<{ status: number; reason: string }> {
   return new Promise((ok, fail) => {
     const req = request(
       {
@@ -73,8 +80,12 @@ function post(agent: Agent, target: Target, body: Buffer): Promise<number> {
         },
       },
       (res) => {
-        res.resume();
-        res.on('end', () => ok(res.statusCode ?? 0));
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => {
+          if (status >= 300) chunks.push(c);
+        });
+        res.on('end', () => ok({ status, reason: Buffer.concat(chunks).toString('utf8').trim() }));
       },
     );
     req.on('error', fail);
@@ -91,6 +102,7 @@ type CpuProbe = () => Record<string, number>;
  */
 async function sendRound(agent: Agent, targets: readonly Target[], round: Round, probe: CpuProbe): Promise<RoundResult> {
   const statuses = new Map<number, number>();
+  const reasons = new Set<string>();
   let failed = 0;
   const cpu0 = probe();
   const self0 = process.cpuUsage();
@@ -99,9 +111,19 @@ async function sendRound(agent: Agent, targets: readonly Target[], round: Round,
     round.senders.map(async (sender, k) => {
       const target = targets[k % targets.length]!;
       for (const body of sender.bodies) {
-        const status = await post(agent, target, body);
-        statuses.set(status, (statuses.get(status) ?? 0) + 1);
-        if (status < 200 || status > 299) failed++;
+        for (let attempt = 0; ; attempt++) {
+          const { status, reason } = await post(agent, target, body);
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          if (status >= 200 && status <= 299) break;
+          if (status >= 500 && attempt < RESENDS) {
+            if (reasons.size < 3) reasons.add(`${status} ${reason}`);
+            await new Promise((ok) => setTimeout(ok, RESEND_PAUSE_MS));
+            continue;
+          }
+          reasons.add(`${status} ${reason}`);
+          failed++;
+          break;
+        }
       }
     }),
   );
@@ -110,7 +132,7 @@ async function sendRound(agent: Agent, targets: readonly Target[], round: Round,
   const cpu1 = probe();
   const cpu: Record<string, number> = {};
   for (const k of Object.keys(cpu1)) cpu[k] = (cpu1[k] ?? 0) - (cpu0[k] ?? 0);
-  return { seconds, statuses, failed, cpu, senderCpu: (self.user + self.system) / 1e6 };
+  return { seconds, statuses, reasons: [...reasons], failed, cpu, senderCpu: (self.user + self.system) / 1e6 };
 }
 
 function total(cpu: Readonly<Record<string, number>>): number {
@@ -246,7 +268,8 @@ async function* run(): AsyncIterable<Measurement> {
         const res = await sendRound(sys.agent, sys.targets, round, sys.probe);
         const cpu = Object.entries(res.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ');
         parts.push(`${sys.name} ${Math.round(round.uniqueSamples / res.seconds)}/s [${fmtStatuses(res.statuses)}] cpu ${cpu} (sender ${res.senderCpu.toFixed(2)})`);
-        if (res.failed > 0) throw new Error(`${sys.name}: non-2xx answers in round ${r}: ${fmtStatuses(res.statuses)}`);
+        if (res.reasons.length > 0) say(`${sys.name} round ${r}: non-2xx answers (resent): ${res.reasons.join(' | ')}`);
+        if (res.failed > 0) throw new Error(`${sys.name}: requests failed after ${RESENDS} resends in round ${r}: ${fmtStatuses(res.statuses)}`);
         if (r > 0) sys.rows.push(res);
       }
       if (r > 0) uniques.push(round.uniqueSamples);
