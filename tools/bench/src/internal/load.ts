@@ -8,8 +8,21 @@
  * Both replicas' bodies of one request hold identical samples (same series after the replica label is removed,
  * same timestamps and values), so a deduplicating receiver stores exactly one replica's stream.
  */
-import type { TimeSeries } from '@promha/codec';
-import { series, writeBody } from '@promha/ingest';
+import { encodeWriteRequest, snappyCompress, type Label, type TimeSeries } from '@promha/codec';
+
+/** A snappy-compressed remote-write 1.0 body (the ingest's testkit does the same; importing it drags in pg). */
+function writeBody(series: readonly TimeSeries[]): Buffer {
+  const bytes = snappyCompress(encodeWriteRequest({ version: 1, series, metadata: [] }, 1));
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A float series with one sample; labels sorted by name as remote write requires (names here are ASCII). */
+function series(name: string, labels: Readonly<Record<string, string>>, timestamp: number, value: number): TimeSeries {
+  const all: Label[] = [{ name: '__name__', value: name }];
+  for (const [n, v] of Object.entries(labels)) all.push({ name: n, value: v });
+  all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { labels: all, samples: [{ timestamp, value }], histograms: [], exemplars: [] };
+}
 
 export interface LoadShape {
   readonly clusters: number;
@@ -138,7 +151,7 @@ export class Load {
               const s = (start + j) % seriesPerShard;
               const labels = baseLabels(c, h, s);
               labels['__replica__'] = `replica-${r}`;
-              ts.push(series(this.names[c]![h]![s]!, labels, [[t, (i * 31 + s) % 1000]]));
+              ts.push(series(this.names[c]![h]![s]!, labels, t, (i * 31 + s) % 1000));
             }
             perReplica[r]!.push(writeBody(ts));
           }
