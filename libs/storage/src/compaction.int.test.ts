@@ -49,9 +49,10 @@ const labelsOf = (k: number): Label[] => [
 
 /** Big-endian bits of a double as hex: the order PostgreSQL's float8send bytea comparison uses. */
 function bits(v: number): string {
-  const b = Buffer.alloc(8);
-  b.writeDoubleBE(v);
-  return b.toString('hex');
+  // Not `new Float64Array([v])`: V8 canonicalises NaNs held in plain double arrays, which would quiet the marker.
+  const f = new Float64Array(1);
+  f[0] = v;
+  return new BigUint64Array(f.buffer)[0]!.toString(16).padStart(16, '0');
 }
 
 type Read = Record<string, [number, string][]>;
@@ -220,6 +221,28 @@ describe('reads over many series', () => {
       }
       // Every series once (ids follow interning order, not k), each with both hours' samples.
       expect(got.sort((a, b) => Number(a.k) - Number(b.k))).toEqual(Array.from({ length: N }, (_, k) => ({ k: String(k), samples: [k, k] })));
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('compacted values', () => {
+  it('keep the stale marker NaN bits exactly', async () => {
+    const s = await openStorage({ uri: await db.createDatabase() });
+    try {
+      await s.migrate();
+      const stale = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0]!;
+      const samples = [
+        { timestamp: T0, value: 1.5 },
+        { timestamp: T0 + 60_000, value: stale },
+        { timestamp: T0 + 120_000, value: -0 },
+        { timestamp: T0 + 180_000, value: NaN },
+      ];
+      await s.write({ series: [{ labels: labelsOf(0), samples, histograms: [], exemplars: [] }] });
+      await s.maintain(T0 + HOUR_MS + COMPACTION_LAG_MS);
+      const got = await readAll(s, T0, T0 + HOUR_MS);
+      expect(got['0']!.map(([, b]) => b)).toEqual(['3ff8000000000000', '7ff0000000000002', '8000000000000000', '7ff8000000000000']);
     } finally {
       await s.close();
     }

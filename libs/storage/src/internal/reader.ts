@@ -26,89 +26,35 @@ const RANGE_GAP = 64;
 // series, and of one day, so that is exactly the set of chunks holding series in [lo, hi]; both ends are btree
 // bounds on (batch, last_series).
 //
-// One value per timestamp (DISTINCT ON): unkeyed duplicate deliveries can store a timestamp twice; the value with
-// the lowest float8 bit pattern wins, a rule that depends only on the stored values, so compaction (which applies
-// the same rule) never changes what a read returns. Rows come out sorted by series and time.
-// A NaN also comes as its exact bits (float8send): the Prometheus stale marker is a NaN with a payload, which
-// the float8 text form would flatten.
-/** Where a data statement takes its inputs from: SQL expressions (bind parameters or CTE references). */
-interface DataInputs {
-  /** bigint[] of the step's series ids. */
-  readonly ids: string;
-  /** A FROM item yielding `g(lo, hi)`: the step's series ids as ranges (ids closer than RANGE_GAP merged). */
-  readonly ranges: string;
-  readonly start: string;
-  readonly end: string;
-  /** Start of the hour holding `start`, and of its day. */
-  readonly hour: string;
-  readonly day: string;
-}
-
-/**
- * The data of a step of series: rows (series, k, t, v, nan, h), k = 0 a float sample, k = 1 a histogram (in h).
- * Histograms ride along so that a step costs one round trip.
- */
-function dataSql(p: DataInputs): string {
-  return `
-SELECT DISTINCT ON (x.s, x.k, x.t) x.s AS series, x.k, x.t, x.v, CASE WHEN x.v = 'NaN'::float8 THEN float8send(x.v) END AS nan, x.h
-FROM (
-  SELECT c.series AS s, 0 AS k, u.t, u.v, NULL::jsonb AS h
-  FROM series_chunk c CROSS JOIN LATERAL unnest(c.ts, c.vs) AS u(t, v)
-  WHERE c.series = ANY(${p.ids}) AND c.min_t >= ${p.hour} AND c.min_t <= ${p.end} AND c.max_t >= ${p.start}
-    AND u.t >= ${p.start} AND u.t <= ${p.end}
-  UNION ALL
-  SELECT u.s, 0, u.t, u.v, NULL
-  FROM ${p.ranges}
-  CROSS JOIN (SELECT id FROM write_batch WHERE max_t >= ${p.start} AND min_t <= ${p.end}) AS b
-  CROSS JOIN LATERAL (
-    SELECT series, ts, vs FROM sample_chunk c
-    WHERE c.batch = b.id AND c.min_t >= ${p.day} AND c.min_t <= ${p.end} AND c.max_t >= ${p.start}
-      AND c.last_series >= g.lo
-      AND c.last_series <= coalesce((
-        SELECT min(x.last_series) FROM sample_chunk x
-        WHERE x.batch = b.id AND x.min_t >= ${p.day} AND x.min_t <= ${p.end} AND x.last_series >= g.hi), 9223372036854775807)
-  ) c
-  CROSS JOIN LATERAL unnest(c.series, c.ts, c.vs) AS u(s, t, v)
-  WHERE u.s = ANY(${p.ids}) AND u.t >= ${p.start} AND u.t <= ${p.end}
-  UNION ALL
-  SELECT series_id, 1, t, NULL, h FROM histogram_sample WHERE series_id = ANY(${p.ids}) AND t >= ${p.start} AND t <= ${p.end}
-) x
-ORDER BY x.s, x.k, x.t, float8send(x.v)`;
-}
-
-/** A step of series whose ids are known: $1 ids, $2/$3 ranges, $4 start, $5 end, $6 hour, $7 day. */
-const STEP_SQL = dataSql({
-  ids: '$1::bigint[]',
-  ranges: 'unnest($2::bigint[], $3::bigint[]) AS g(lo, hi)',
-  start: '$4::bigint',
-  end: '$5::bigint',
-  hour: '$6::bigint',
-  day: '$7::bigint',
-});
-
-/**
- * The first step of a read in one statement: selects up to SERIES_PER_STEP matching series (the WHERE's own
- * parameters follow $4), returns each as a k = 2 row with its label names and values, and their data. A read of a
- * few series costs this statement plus the matcher resolution: two round trips. Params: $1 start, $2 end,
- * $3 hour, $4 day.
- */
-function firstStepSql(where: string): string {
-  return `
-WITH sel AS MATERIALIZED (SELECT s.id, s.label_ids FROM series s WHERE ${where} ORDER BY s.id LIMIT ${SERIES_PER_STEP}),
-ids AS MATERIALIZED (SELECT coalesce(array_agg(id), '{}')::bigint[] AS a FROM sel),
-g AS MATERIALIZED (
-  SELECT min(id) AS lo, max(id) AS hi FROM (
-    SELECT id, sum(brk) OVER (ORDER BY id) AS grp FROM (
-      SELECT id, CASE WHEN id - lag(id) OVER (ORDER BY id) <= ${RANGE_GAP} THEN 0 ELSE 1 END AS brk FROM sel) a) b
-  GROUP BY grp)
-SELECT d.*, NULL::text[] AS names, NULL::text[] AS vals
-FROM (${dataSql({ ids: '(SELECT a FROM ids)::bigint[]', ranges: 'g', start: '$1::bigint', end: '$2::bigint', hour: '$3::bigint', day: '$4::bigint' })}) d
+// One value per timestamp: unkeyed duplicate deliveries can store a timestamp twice; the value with the lowest
+// float8 bit pattern wins (`lowerBits`), a rule that depends only on the stored values, so compaction (which applies
+// the same rule in SQL) never changes what a read returns.
+//
+// Row shapes (k): 2 = a whole compacted row (ts, vs arrays: one protocol row per series and hour instead of one per
+// sample; the time filter is applied in JS), 0 = one sample of the open hours, 1 = a histogram (in h). A NaN comes
+// as its exact bits (the Prometheus stale marker is a NaN with a payload, which the float8 text form flattens):
+// float8send for a single sample, array_send of the whole vs array for a compacted row holding a NaN.
+const SAMPLES_SQL = `
+SELECT c.series, 2 AS k, NULL::bigint AS t, NULL::float8 AS v, NULL::bytea AS nan, NULL::jsonb AS h, c.ts, c.vs,
+  CASE WHEN 'NaN'::float8 = ANY(c.vs) THEN array_send(c.vs) END AS vbin
+FROM series_chunk c
+WHERE c.series = ANY($7::bigint[]) AND c.min_t >= $8 AND c.min_t <= $5 AND c.max_t >= $6
 UNION ALL
-SELECT sel.id, 2, NULL::bigint, NULL::float8, NULL::bytea, NULL::jsonb,
-  ARRAY(SELECT l.name FROM unnest(sel.label_ids) WITH ORDINALITY AS u(id, o) JOIN label l ON l.id = u.id ORDER BY u.o),
-  ARRAY(SELECT l.value FROM unnest(sel.label_ids) WITH ORDINALITY AS u(id, o) JOIN label l ON l.id = u.id ORDER BY u.o)
-FROM sel`;
-}
+SELECT u.s, 0, u.t, u.v, CASE WHEN u.v = 'NaN'::float8 THEN float8send(u.v) END, NULL, NULL, NULL, NULL
+FROM unnest($1::bigint[], $2::bigint[]) AS g(lo, hi)
+CROSS JOIN unnest($3::bigint[]) AS b(id)
+CROSS JOIN LATERAL (
+  SELECT series, ts, vs FROM sample_chunk c
+  WHERE c.batch = b.id AND c.min_t >= $4 AND c.min_t <= $5 AND c.max_t >= $6
+    AND c.last_series >= g.lo
+    AND c.last_series <= coalesce((
+      SELECT min(x.last_series) FROM sample_chunk x
+      WHERE x.batch = b.id AND x.min_t >= $4 AND x.min_t <= $5 AND x.last_series >= g.hi), 9223372036854775807)
+) c
+CROSS JOIN LATERAL unnest(c.series, c.ts, c.vs) AS u(s, t, v)
+WHERE u.s = ANY($7::bigint[]) AND u.t >= $6 AND u.t <= $5
+UNION ALL
+SELECT series_id, 1, t, NULL, NULL, h, NULL, NULL, NULL FROM histogram_sample WHERE series_id = ANY($7::bigint[]) AND t >= $6 AND t <= $5`;
 
 interface DataRow {
   series: number;
@@ -117,30 +63,43 @@ interface DataRow {
   v: number | null;
   nan: Buffer | null;
   h: unknown;
+  ts: number[] | null;
+  vs: number[] | null;
+  vbin: Buffer | null;
 }
 
 interface SeriesData {
   samples: Sample[];
   histograms: Histogram[];
-  /** Whether samples arrived out of time order (the statement sorts; this guards against a plan that does not). */
-  unsorted: boolean;
+  /** False once a sample arrived at or before the previous one: sort and deduplicate before yielding. */
+  ordered: boolean;
 }
 
-/** Adds a data row (k 0 or 1) to its series' entry. */
-function addData(out: Map<number, SeriesData>, row: DataRow): void {
-  let d = out.get(row.series);
-  if (d === undefined) out.set(row.series, (d = { samples: [], histograms: [], unsorted: false }));
-  if (row.k === 0) {
-    const t = row.t!;
-    const last = d.samples[d.samples.length - 1];
-    if (last !== undefined && last.timestamp >= t) d.unsorted = true;
-    d.samples.push({ timestamp: t, value: row.nan === null ? row.v! : nanFromBits(row.nan) });
-  } else d.histograms.push(decodeHistogram(row.h));
+const scratch = new DataView(new ArrayBuffer(8));
+
+/** Orders doubles by their big-endian bit patterns, as PostgreSQL compares float8send bytes. */
+function compareBits(a: number, b: number): number {
+  scratch.setFloat64(0, a);
+  const ah = scratch.getUint32(0);
+  const al = scratch.getUint32(4);
+  scratch.setFloat64(0, b);
+  const bh = scratch.getUint32(0);
+  const bl = scratch.getUint32(4);
+  return ah !== bh ? ah - bh : al - bl;
 }
 
-function finish(d: SeriesData): SeriesSamples['samples'] {
-  if (d.unsorted) d.samples.sort((a, b) => a.timestamp - b.timestamp);
-  return d.samples;
+/** Sorted by time, one sample per timestamp (the lowest bit pattern), as compaction keeps it. */
+function finish(d: SeriesData): Sample[] {
+  const xs = d.samples;
+  if (d.ordered) return xs;
+  xs.sort((a, b) => a.timestamp - b.timestamp || compareBits(a.value, b.value));
+  let w = 0;
+  for (let i = 0; i < xs.length; i++) {
+    if (w > 0 && xs[w - 1]!.timestamp === xs[i]!.timestamp) continue;
+    xs[w++] = xs[i]!;
+  }
+  xs.length = w;
+  return xs;
 }
 
 /**
@@ -177,11 +136,10 @@ export class Reader {
    * Series matching every matcher, by id. With a time range, only series with data in it (see `presentIn`);
    * without one (or an unbounded one), every series interned within retention.
    */
-  async selectSeries(matchers: readonly LabelMatcher[], limit?: number, range?: readonly [number, number], afterId?: number): Promise<SeriesRow[]> {
+  async selectSeries(matchers: readonly LabelMatcher[], limit?: number, range?: readonly [number, number]): Promise<SeriesRow[]> {
     const { where, params } = await this.seriesWhere(matchers, 0, range);
     const lim = limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
-    const after = afterId === undefined ? '' : ` AND s.id > ${Math.floor(afterId)}`;
-    return (await this.q<SeriesRow>(`SELECT s.id, s.label_ids FROM series s WHERE ${where}${after} ORDER BY s.id${lim}`, params)).rows;
+    return (await this.q<SeriesRow>(`SELECT s.id, s.label_ids FROM series s WHERE ${where} ORDER BY s.id${lim}`, params)).rows;
   }
 
   /**
@@ -235,46 +193,29 @@ export class Reader {
     return (await this.q<{ value: string }>(sql, params)).rows.map((r) => r.value);
   }
 
-  /**
-   * Streams series with samples or histograms in `[start, end]`, in series-id order, a step of series at a time.
-   * The first step is one statement (series, labels and data); later steps select the next series by id.
-   */
+  /** Streams series with samples or histograms in `[start, end]`, in series-id order, a step of series at a time. */
   async *querySamples(matchers: readonly LabelMatcher[], start: number, end: number): AsyncGenerator<SeriesSamples> {
-    const { where, params } = await this.seriesWhere(matchers, 4);
-    const r = await this.q<DataRow & { names: string[] | null; vals: string[] | null }>(firstStepSql(where), [
-      start,
-      end,
-      hourOf(start),
-      dayOf(start),
-      ...params,
+    const [series, batches] = await Promise.all([
+      this.selectSeries(matchers),
+      this.q<{ id: number }>('SELECT id FROM write_batch WHERE max_t >= $1 AND min_t <= $2 ORDER BY id', [start, end]).then((r) =>
+        r.rows.map((x) => x.id),
+      ),
     ]);
-    const first: { id: number; labels: Label[] }[] = [];
-    const data = new Map<number, SeriesData>();
-    for (const row of r.rows) {
-      if (row.k === 2) first.push({ id: row.series, labels: row.names!.map((name, i) => ({ name, value: row.vals![i]! })) });
-      else addData(data, row);
-    }
-    first.sort((a, b) => a.id - b.id);
-    for (const s of first) {
-      const d = data.get(s.id);
-      if (d !== undefined) yield { labels: s.labels, samples: finish(d), histograms: d.histograms };
-    }
-    if (first.length < SERIES_PER_STEP) return;
-    // More series than one step: the rest by id, then a statement per step.
-    const rest = await this.selectSeries(matchers, undefined, undefined, first[first.length - 1]!.id);
-    for (let i = 0; i < rest.length; i += SERIES_PER_STEP) {
-      const step = rest.slice(i, i + SERIES_PER_STEP);
+    if (series.length === 0) return;
+    for (let i = 0; i < series.length; i += SERIES_PER_STEP) {
+      const step = series.slice(i, i + SERIES_PER_STEP);
       // Labels (usually cached) and data in parallel: one round trip of latency per step.
-      const [labels, stepData] = await Promise.all([this.labelsOf(step), this.dataOf(step, start, end)]);
+      const [labels, data] = await Promise.all([this.labelsOf(step), this.dataOf(step, batches, start, end)]);
       for (const s of step) {
-        const d = stepData.get(s.id);
-        if (d !== undefined) yield { labels: labels(s), samples: finish(d), histograms: d.histograms };
+        const d = data.get(s.id);
+        if (d === undefined || (d.samples.length === 0 && d.histograms.length === 0)) continue;
+        yield { labels: labels(s), samples: finish(d), histograms: d.histograms };
       }
     }
   }
 
-  /** Samples (ascending by time, one per timestamp) and histograms per series id; series without data are absent. */
-  private async dataOf(step: readonly SeriesRow[], start: number, end: number): Promise<Map<number, SeriesData>> {
+  /** Samples and histograms per series id; series without rows are absent. */
+  private async dataOf(step: readonly SeriesRow[], batches: readonly number[], start: number, end: number): Promise<Map<number, SeriesData>> {
     const out = new Map<number, SeriesData>();
     const lo: number[] = [];
     const hi: number[] = [];
@@ -286,8 +227,33 @@ export class Reader {
         hi.push(s.id);
       }
     }
-    const r = await this.q<DataRow>(STEP_SQL, [step.map((s) => s.id), lo, hi, start, end, hourOf(start), dayOf(start)]);
-    for (const row of r.rows) addData(out, row);
+    const r = await this.q<DataRow>(SAMPLES_SQL, [lo, hi, batches, dayOf(start), end, start, step.map((s) => s.id), hourOf(start)]);
+    for (const row of r.rows) {
+      let d = out.get(row.series);
+      if (d === undefined) out.set(row.series, (d = { samples: [], histograms: [], ordered: true }));
+      if (row.k === 1) {
+        d.histograms.push(decodeHistogram(row.h));
+        continue;
+      }
+      const xs = d.samples;
+      if (row.k === 0) {
+        const t = row.t!;
+        if (xs.length > 0 && xs[xs.length - 1]!.timestamp >= t) d.ordered = false;
+        xs.push({ timestamp: t, value: row.nan === null ? row.v! : nanFromBits(row.nan) });
+        continue;
+      }
+      // A compacted row: timestamps ascending and unique within it; keep those in [start, end].
+      const ts = row.ts!;
+      const vs = row.vs!;
+      const bin = row.vbin;
+      for (let j = 0; j < ts.length; j++) {
+        const t = ts[j]!;
+        if (t < start || t > end) continue;
+        if (xs.length > 0 && xs[xs.length - 1]!.timestamp >= t) d.ordered = false;
+        // array_send: 20 header bytes (1 dimension), then per element a 4-byte length and 8 bytes of float8.
+        xs.push({ timestamp: t, value: bin === null ? vs[j]! : nanFromBits(bin.subarray(24 + j * 12, 32 + j * 12)) });
+      }
+    }
     return out;
   }
 
