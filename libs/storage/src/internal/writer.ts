@@ -101,10 +101,13 @@ export class SampleWriter {
     // cache: the encoder later reads the arrays instead of chasing the objects again (in id order, at random).
     const series = part.series;
     const n = series.length;
-    const ids = new Float64Array(n);
-    const start = new Int32Array(n + 1);
-    let ts = new Float64Array(n);
-    let vs = new Float64Array(n);
+    // One allocation for the part's arrays, sized for one sample per series (grown when a series has more):
+    // each typed array of its own would be a separate off-heap allocation, which V8 pays for in GC work.
+    const memory = new ArrayBuffer(n * 24 + (n + 1) * 4);
+    const ids = new Float64Array(memory, 0, n);
+    let ts = new Float64Array(memory, n * 8, n);
+    let vs = new Float64Array(memory, n * 16, n);
+    const start = new Int32Array(memory, n * 24, n + 1);
     let p = 0;
     let samples = 0;
     let misses = 0;
