@@ -72,6 +72,10 @@ describe('reads', () => {
         const expected = universe.filter((ls) => ms.every((m) => matches(ls, m))).map(key).sort();
         const got = (await storage.series(ms, T0, T0 + DAY_MS)).map(key).sort();
         expect(got).toEqual(expected);
+        // querySamples resolves matchers inside its series statement: same selection (every series has samples).
+        const read: string[] = [];
+        for await (const x of storage.querySamples(ms, T0, T0 + DAY_MS)) read.push(key(x.labels));
+        expect(read.sort()).toEqual(expected);
       }),
       { numRuns: 60 },
     );

@@ -137,7 +137,7 @@ export class Reader {
    * without one (or an unbounded one), every series interned within retention.
    */
   async selectSeries(matchers: readonly LabelMatcher[], limit?: number, range?: readonly [number, number]): Promise<SeriesRow[]> {
-    const { where, params } = await this.seriesWhere(matchers, 0, range);
+    const { where, params } = await this.seriesWhere(matchers, 0, range, range === undefined);
     const lim = limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
     return (await this.q<SeriesRow>(`SELECT s.id, s.label_ids FROM series s WHERE ${where} ORDER BY s.id${lim}`, params)).rows;
   }
@@ -150,11 +150,18 @@ export class Reader {
     matchers: readonly LabelMatcher[],
     offset: number,
     range?: readonly [number, number],
+    inline = false,
   ): Promise<{ where: string; params: unknown[] }> {
     const plan = planMatchers(matchers, await this.emptyMatches(matchers));
     const params: unknown[] = [];
     let where = 'true';
-    if (plan.arrays.length > 0) {
+    if (plan.arrays.length > 0 && inline && offset === 0) {
+      // The label-id arrays as sub-selects of the series statement: one round trip less. PostgreSQL 18 still
+      // takes the GIN index for them (measured on 100k series: a bitmap scan for =, and for = combined with !=;
+      // 0.05-1.2 ms), estimating 1% of the series per array instead of the real count.
+      params.push(...plan.params);
+      where = plan.where((i) => `(${plan.arrays[i]!})`);
+    } else if (plan.arrays.length > 0) {
       const row = (await this.q<Record<string, number[]>>(`SELECT ${plan.arrays.map((a, i) => `${a} AS a${i}`).join(', ')}`, [...plan.params])).rows[0]!;
       params.push(...plan.arrays.map((_, i) => row[`a${i}`]));
       where = plan.where((i) => `$${offset + i + 1}::int[]`);
