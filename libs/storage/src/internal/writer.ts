@@ -86,6 +86,8 @@ export class SampleWriter {
   private active = 0;
   private scheduled = false;
   private readonly knownDays = new Set<number>();
+  /** COPY buffers of finished flushes, reused by the next ones (at most one per concurrent flush). */
+  private readonly spareBuffers: Uint8Array[] = [];
   hooks: WriterHooks = {};
 
   constructor(
@@ -368,8 +370,10 @@ export class SampleWriter {
         [ranges.map((x) => x[0]), ranges.map((x) => x[1])],
       );
       const idOfDay = new Map(r.rows.map((row) => [dayOf(row.min_t), row.id]));
-      const bytes = encodeChunks((day) => idOfDay.get(day)!, concatParts(batch, seriesCount, sampleCount));
-      await pipeline(Readable.from([bytes]), client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')));
+      const out = encodeChunks((day) => idOfDay.get(day)!, concatParts(batch, seriesCount, sampleCount), this.spareBuffers.pop());
+      await pipeline(Readable.from([out.bytes]), client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')));
+      // The COPY has completed, so the socket is done with the bytes. (After a failure the buffer is dropped.)
+      if (this.spareBuffers.length < this.options.maxConcurrentFlushes) this.spareBuffers.push(out.memory);
     }
     if (hSeries.length > 0) {
       await client.query(
@@ -518,12 +522,17 @@ function grow(a: Float64Array, size: number): Float64Array<ArrayBuffer> {
  * chunks carry that day's batch id. Series without samples are skipped. Reads the flat arrays in id order:
  * ids are assigned in label order, so id order is a random permutation of arrival order, and typed arrays are
  * what makes that walk cheap (chasing series -> samples -> sample objects at random cost ~140 ns per series).
+ * Writes into `reuse` when it is large enough; `memory` is what was written into, for the next call to reuse.
  */
-export function encodeChunks(batchOfDay: (day: number) => number, flat: FlatSamples): Buffer {
+export function encodeChunks(
+  batchOfDay: (day: number) => number,
+  flat: FlatSamples,
+  reuse?: Uint8Array,
+): { readonly bytes: Buffer; readonly memory: Uint8Array } {
   const { n, ids, start, ts, vs } = flat;
   const sampleCount = start[n]!;
   const order = sortedOrder(ids, n);
-  const w = new CopyBinaryWriter(64 + sampleCount * 40);
+  const w = new CopyBinaryWriter(64 + sampleCount * 40, reuse);
   const days = new Map<number, ChunkBuilder>();
   const builder = (day: number): ChunkBuilder => {
     let b = days.get(day);
@@ -568,7 +577,7 @@ export function encodeChunks(batchOfDay: (day: number) => number, flat: FlatSamp
     }
   }
   for (const b of days.values()) b.emit();
-  return w.end();
+  return { bytes: w.end(), memory: w.memory };
 }
 
 class ChunkBuilder {
