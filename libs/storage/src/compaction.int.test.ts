@@ -17,7 +17,7 @@ afterAll(async () => {
   await db.stop();
 });
 
-/** One seed per property, printed so a failure can be replayed with FC_SEED=<seed>. */
+/** One seed per property, printed so a failure can be replayed with FC_SEED=<seed> (and FC_PATH=<path> to skip shrinking). */
 function propertySeed(name: string): number {
   const seed = process.env['FC_SEED'] === undefined ? (Date.now() ^ (process.pid << 8)) >>> 1 : Number(process.env['FC_SEED']);
   console.log(`[${name}] fast-check seed ${seed} (replay with FC_SEED=${seed})`);
@@ -147,9 +147,18 @@ describe('compaction', () => {
               compacted ||= o.hours > 0;
               expect(await readAll(s, T0 - HOUR_MS, T0 + 5 * HOUR_MS)).toEqual(before);
               const rawAfter = await rawSamples(c);
-              // Nothing lost (same distinct samples), nothing duplicated (never more rows than before).
-              expect([...new Set(rawAfter)]).toEqual([...new Set(rawBefore)]);
-              expect(rawAfter.length).toBeLessThanOrEqual(rawBefore.length);
+              // Nothing lost: every (series, timestamp) is still stored. Nothing duplicated or invented: every stored
+              // sample was there before, at most as often (compaction drops the duplicates of a timestamp that
+              // reads never return).
+              const seriesTime = (xs: string[]) => [...new Set(xs.map((x) => x.slice(0, x.lastIndexOf('/'))))];
+              expect(seriesTime(rawAfter)).toEqual(seriesTime(rawBefore));
+              const left = new Map<string, number>();
+              for (const x of rawBefore) left.set(x, (left.get(x) ?? 0) + 1);
+              for (const x of rawAfter) {
+                const n = left.get(x) ?? 0;
+                expect(n, `${x} stored more often after compaction`).toBeGreaterThan(0);
+                left.set(x, n - 1);
+              }
             }
           }
           expect(await readAll(s, T0 - HOUR_MS, T0 + 5 * HOUR_MS)).toEqual(model(written, T0 - HOUR_MS, T0 + 5 * HOUR_MS));
@@ -163,9 +172,9 @@ describe('compaction', () => {
           await s.close();
         }
       }),
-      { seed, numRuns: 12 },
+      { seed, numRuns: 10, ...(process.env['FC_PATH'] === undefined ? {} : { path: process.env['FC_PATH'] }) },
     );
-  });
+  }, 180_000); // a fresh database per run; shrinking a failure on a loaded machine takes minutes
 
   it('two instances compacting at once move every chunk exactly once', async () => {
     const uri = await db.createDatabase();
