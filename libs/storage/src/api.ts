@@ -67,11 +67,20 @@ export interface Storage {
    * Throws StorageError `STORAGE_INVALID_INPUT` for a regex PostgreSQL cannot express.
    */
   querySamples(matchers: readonly LabelMatcher[], start: number, end: number): AsyncIterable<SeriesSamples>;
-  /** Series matching the matchers. Not filtered by time: every series interned within retention. */
+  /**
+   * Series matching the matchers with samples or histograms in `[start, end]` (hours not yet compacted are judged
+   * by their chunks' series-id spans, a superset); `start <= 0` with `end >= Number.MAX_SAFE_INTEGER` (the HTTP
+   * API's default) lists every interned series.
+   */
   series(matchers: readonly LabelMatcher[], start: number, end: number, limit?: number): Promise<readonly (readonly Label[])[]>;
+  /** Label names of the series `series()` would return for the same arguments. */
   labelNames(matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]>;
+  /** Values of label `name` among the series `series()` would return for the same arguments. */
   labelValues(name: string, matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]>;
-  /** Drops partitions older than retention, creates partitions ahead, prunes lease history. */
+  /**
+   * Drops partitions older than retention, creates partitions ahead, prunes lease history and receipts, and
+   * compacts write batches of closed hours into per-series rows (one instance at a time).
+   */
   maintain(wallNow: number): Promise<void>;
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
