@@ -5,10 +5,10 @@ import { DAY_MS } from './migrations.js';
 export const HOUR_MS = 3_600_000;
 
 /**
- * An hour of data time is compacted once wall time is this far past its end. Live Prometheus data arrives within
- * seconds of its timestamps; waiting a little longer keeps the data of one hour in one compaction pass (one row per
- * series and hour). Later writes (retry queues, closed lease intervals under DESIGN rule 7) are still accepted and
- * compacted by a later pass into a further row: this lag is a performance choice, never a correctness one.
+ * An hour of data time is merged (its rows rewritten to one per series) once wall time is this far past its end.
+ * Live Prometheus data arrives within seconds of its timestamps; waiting a little longer keeps the merge to one
+ * pass per hour. Later writes (retry queues, closed lease intervals under DESIGN rule 7) are still accepted,
+ * compacted by a later pass and merged again: this lag is a performance choice, never a correctness one.
  */
 export const COMPACTION_LAG_MS = 10 * 60_000;
 
@@ -41,9 +41,32 @@ WITH moved AS (
   INSERT INTO series_chunk (series, min_t, max_t, ts, vs)
   SELECT s, min(t), max(t), array_agg(t ORDER BY t), array_agg(v ORDER BY t)
   FROM samples GROUP BY s, t - ((t % ${HOUR_MS}) + ${HOUR_MS}) % ${HOUR_MS}
-  RETURNING 1
+  RETURNING min_t
+), hours AS (
+  INSERT INTO compaction_hour (hour, gen)
+  SELECT DISTINCT min_t - ((min_t % ${HOUR_MS}) + ${HOUR_MS}) % ${HOUR_MS}, 1 FROM ins
+  ON CONFLICT (hour) DO UPDATE SET gen = compaction_hour.gen + 1
 )
 SELECT (SELECT count(*) FROM moved)::int AS chunks, (SELECT count(*) FROM ins)::int AS rows`;
+
+// Rewrites the rows of one closed hour of the series in [lo, hi) that have more than one into a single row each,
+// with the same one-statement DELETE ... RETURNING discipline (and the same one-value-per-timestamp rule).
+const MERGE_SQL = `
+WITH many AS (
+  SELECT series FROM series_chunk
+  WHERE series >= $2 AND series < $3 AND min_t >= $1 AND min_t < $1 + ${HOUR_MS}
+  GROUP BY series HAVING count(*) > 1
+), moved AS (
+  DELETE FROM series_chunk c USING many
+  WHERE c.series = many.series AND c.min_t >= $1 AND c.min_t < $1 + ${HOUR_MS}
+  RETURNING c.series, c.ts, c.vs
+), samples AS (
+  SELECT DISTINCT ON (moved.series, x.t) moved.series AS s, x.t, x.v
+  FROM moved CROSS JOIN LATERAL unnest(moved.ts, moved.vs) AS x(t, v)
+  ORDER BY moved.series, x.t, float8send(x.v)
+)
+INSERT INTO series_chunk (series, min_t, max_t, ts, vs)
+SELECT s, min(t), max(t), array_agg(t ORDER BY t), array_agg(v ORDER BY t) FROM samples GROUP BY s`;
 
 // A batch row goes once none of its chunks is left; until then readers still probe it for the rest.
 const DROP_BATCHES_SQL = `
@@ -68,6 +91,8 @@ export interface CompactOptions {
   readonly lock?: boolean;
   /** Series ids per statement (default 10,000). */
   readonly sliceSeries?: number;
+  /** Merge the rows of hours ending at or before this data time (default: `before`). */
+  readonly mergeBefore?: number;
 }
 
 /** Start of the UTC day holding t. */
@@ -86,9 +111,10 @@ export function compactBefore(wallNow: number, lagMs = COMPACTION_LAG_MS): numbe
 }
 
 /**
- * Compacts every write batch whose data lies entirely before `before` (ms, data time) into `series_chunk`.
- * Each statement commits on its own; a pass interrupted half-way leaves a state reads handle (some chunks moved,
- * the rest still found through their batches) and the next pass continues.
+ * Compacts every write batch whose data lies entirely before `before` (ms, data time) into `series_chunk`, then
+ * merges, in every hour ending at or before `options.mergeBefore` (default `before`) that received rows since its
+ * last merge, each series' rows into one. Each statement commits on its own; a pass interrupted half-way leaves a
+ * state reads handle (some chunks moved, the rest still found through their batches) and the next pass continues.
  */
 export async function compact(pool: pg.Pool, before: number, options: CompactOptions = {}): Promise<CompactionResult> {
   const slice = options.sliceSeries ?? SLICE_SERIES;
@@ -105,7 +131,6 @@ export async function compact(pool: pg.Pool, before: number, options: CompactOpt
       `SELECT DISTINCT min_t - ((min_t % ${DAY_MS}) + ${DAY_MS}) % ${DAY_MS} AS day FROM write_batch WHERE max_t < $1 ORDER BY 1`,
       [before],
     );
-    if (days.rows.length === 0) return { skipped: false, chunks: 0, rows: 0, batches: 0 };
     const top = await client.query<{ id: number | null }>('SELECT max(id) AS id FROM series');
     const maxId = top.rows[0]?.id ?? 0;
     let chunks = 0;
@@ -119,6 +144,15 @@ export async function compact(pool: pg.Pool, before: number, options: CompactOpt
         rows += r.rows[0]?.rows ?? 0;
       }
       batches += (await client.query(DROP_BATCHES_SQL, [before, day])).rowCount ?? 0;
+    }
+    const hours = await client.query<{ hour: number; gen: number }>(
+      `SELECT hour, gen FROM compaction_hour WHERE hour + ${HOUR_MS} <= $1 ORDER BY hour`,
+      [options.mergeBefore ?? before],
+    );
+    for (const { hour, gen } of hours.rows) {
+      for (let lo = 0; lo <= maxId; lo += slice) await client.query(MERGE_SQL, [hour, lo, lo + slice]);
+      // Done unless a move wrote into the hour meanwhile (gen changed): then the next pass merges it again.
+      await client.query('DELETE FROM compaction_hour WHERE hour = $1 AND gen = $2', [hour, gen]);
     }
     return { skipped: false, chunks, rows, batches };
   } catch (e: unknown) {

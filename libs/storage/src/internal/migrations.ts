@@ -181,6 +181,18 @@ BEGIN
 END $$;
 `,
   },
+  {
+    version: 3,
+    name: 'hours to merge after compaction',
+    sql: `
+-- An hour that compaction wrote series_chunk rows into since it was last merged (gen counts those moves). Once the
+-- hour is closed, a merge pass rewrites each series' rows of it into one and deletes the entry if gen is unchanged.
+CREATE TABLE compaction_hour (
+  hour bigint PRIMARY KEY,
+  gen bigint NOT NULL
+);
+`,
+  },
 ];
 
 /** The newest schema version this build knows. */

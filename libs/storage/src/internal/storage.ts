@@ -157,9 +157,12 @@ class PgStorage implements Storage {
     await this.q('DELETE FROM histogram_sample WHERE t < $1', [cutoff]);
     await this.q('DELETE FROM exemplar WHERE t < $1', [cutoff]);
     await this.q('DELETE FROM write_receipt WHERE written_wall < $1', [wallNow - this.o.receiptRetentionMs]);
-    // Closed hours into per-series rows (a read of them is one probe per series); one instance at a time. After
-    // the retention drops, so nothing about to be dropped is rewritten first.
-    await compact(this.pool, compactBefore(wallNow));
+    await this.q('DELETE FROM compaction_hour WHERE hour < $1', [cutoff]);
+    // Every committed batch into per-series rows (reads of them are one probe per series and hour), then each
+    // closed hour's rows merged into one per series; one instance at a time. After the retention drops, so
+    // nothing about to be dropped is rewritten first. Run every 10 minutes by the service, so at most that much
+    // data is read through write batches.
+    await compact(this.pool, Number.MAX_SAFE_INTEGER, { mergeBefore: compactBefore(wallNow) });
     await this.leases.pruneHistory(wallNow - this.o.historyRetentionMs);
   }
 
