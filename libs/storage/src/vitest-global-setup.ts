@@ -13,11 +13,19 @@
  */
 const EXIT_EVENTS = ['beforeExit', 'exit', 'message'] as const;
 
+type Listener = (...args: unknown[]) => void;
+
+function listenersOf(event: string): Listener[] {
+  // Node's typings overload `listeners` per event name; the plain EventEmitter signature is the one needed here.
+  const emitter: NodeJS.EventEmitter = process;
+  return emitter.listeners(event) as Listener[];
+}
+
 async function importProvider(): Promise<typeof import('./internal/provider.js')> {
-  const before = new Map(EXIT_EVENTS.map((e) => [e, new Set(process.listeners(e))]));
+  const before = new Map(EXIT_EVENTS.map((e) => [e, new Set(listenersOf(e))]));
   const provider = await import('./internal/provider.js');
   for (const event of EXIT_EVENTS) {
-    for (const listener of process.listeners(event)) {
+    for (const listener of listenersOf(event)) {
       if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
     }
   }
