@@ -2,7 +2,7 @@
  * `npm run bench [-- NAME...]`: runs every benchmark module under ./benches (or those whose names start with one
  * of the NAMEs), prints one JSON line per measurement on stdout and a table on stderr.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Bench, Measurement } from './harness.js';
@@ -32,6 +32,39 @@ function fmt(x: number): string {
   return Math.abs(x) >= 1000 ? Math.round(x).toLocaleString('en-US') : String(x);
 }
 
+/** What the real-Prometheus e2e suite wrote about its last run (`e2e/README.md`): one entry per scenario. */
+interface FailoverRecord {
+  readonly scenario: string;
+  readonly gapMs: number;
+  readonly boundMs: number;
+  readonly leaseTimeoutMs: number;
+  readonly leaseRefreshMs: number;
+  readonly scrapeIntervalMs: number;
+  readonly measuredAt: string;
+}
+
+const FAILOVER_FILE = 'out/e2e/failover.json';
+
+/**
+ * The failover gap is measured by the e2e suite against real Prometheus processes (a minute of real time per
+ * scenario), not by a benchmark round; the table quotes its last run so that one command shows every figure.
+ */
+async function failoverLines(): Promise<string> {
+  let records: FailoverRecord[];
+  try {
+    records = JSON.parse(await readFile(FAILOVER_FILE, 'utf8')) as FailoverRecord[];
+  } catch {
+    return `failover gap: no ${FAILOVER_FILE} yet; \`npx nx test @promha/e2e\` measures it with a real Prometheus HA pair\n`;
+  }
+  return records
+    .map(
+      (r) =>
+        `failover gap (real Prometheus, e2e ${r.scenario}, ${r.measuredAt}): ${fmt(r.gapMs)} ms of data time ` +
+        `(bound ${fmt(r.boundMs)} ms; lease timeout ${r.leaseTimeoutMs} ms, refresh ${r.leaseRefreshMs} ms, scrape ${r.scrapeIntervalMs} ms)\n`,
+    )
+    .join('');
+}
+
 async function main(): Promise<void> {
   const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const all = await loadBenches();
@@ -51,6 +84,7 @@ async function main(): Promise<void> {
     }
   }
   process.stderr.write(`\n${table(results)}\n`);
+  if (filters.length === 0) process.stderr.write(`\n${await failoverLines()}`);
 }
 
 await main();
