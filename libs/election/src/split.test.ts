@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { clipSeries, splitByCluster } from './split.js';
+import { clipSeries, splitByCluster, storedSeries } from './split.js';
 
 interface S {
   readonly labels: readonly { readonly name: string; readonly value: string }[];
@@ -64,13 +64,19 @@ describe('splitByCluster', () => {
     if (r.kind === 'ok') expect(r.nonHa[0]!.labels).toEqual([{ name: '__name__', value: 'm' }, { name: 'cluster', value: 'a' }]);
   });
 
-  it('rule 3: leader data keeps the cluster label and loses the replica label', () => {
-    const r = splitByCluster([series({ __name__: 'm', cluster: 'a', __replica__: 'r', job: 'j' }, [1])], L);
-    expect(r.kind === 'ok' && r.parts[0]!.series[0]!.labels).toEqual([
+  it('rule 3: stored leader data keeps the cluster label and loses the replica label; the split itself copies nothing', () => {
+    const input = [series({ __name__: 'm', cluster: 'a', __replica__: 'r', job: 'j' }, [1])];
+    const r = splitByCluster(input, L);
+    if (r.kind !== 'ok') throw new Error('expected ok');
+    // The part holds the series as sent: a dropped (non-leader) part is never copied.
+    expect(r.parts[0]!.series[0]).toBe(input[0]);
+    const stored = storedSeries(r.parts[0]!.series, 0, 10, L.replicaLabel);
+    expect(stored.series[0]!.labels).toEqual([
       { name: '__name__', value: 'm' },
       { name: 'cluster', value: 'a' },
       { name: 'job', value: 'j' },
     ]);
+    expect(input[0]!.labels).toHaveLength(4);
   });
 
   it('rule 10: a metadata-only request (no series) yields no part, so no lease step runs for it', () => {
@@ -116,8 +122,14 @@ describe('splitByCluster', () => {
         expect(r.nonHa.length + r.parts.reduce((n, p) => n + p.series.length, 0)).toBe(input.length);
         for (const p of r.parts) {
           for (const s of p.series) {
-            expect(s.labels.some((l) => l.name === '__replica__')).toBe(false);
+            expect(s.labels.find((l) => l.name === '__replica__')?.value).toBe(p.replica);
+            expect(s.labels.find((l) => l.name === 'cluster')?.value).toBe(p.cluster);
             for (const x of s.samples) expect(x.timestamp >= p.minTime && x.timestamp <= p.maxTime).toBe(true);
+          }
+          // Rule 3: what a store decision writes has no replica label, keeps the cluster label.
+          for (const s of storedSeries(p.series, p.minTime, p.maxTime + 1, '__replica__').series) {
+            expect(s.labels.some((l) => l.name === '__replica__')).toBe(false);
+            expect(s.labels.find((l) => l.name === 'cluster')?.value).toBe(p.cluster);
           }
         }
       }),
@@ -137,5 +149,62 @@ describe('clipSeries (rule 4, 6: the decided window)', () => {
     expect(r.dropped).toBe(3);
     expect(r.series.map((s) => s.samples.map((x) => x.timestamp))).toEqual([[2, 3], [2]]);
     expect(r.series[1]!.exemplars).toEqual([]);
+  });
+});
+
+describe('storedSeries (rules 3, 4, 6: what a store decision writes)', () => {
+  const replica = (s: S): string | undefined => s.labels.find((l) => l.name === '__replica__')?.value;
+
+  it('keeps from <= t < until, removes the replica label, counts the dropped, omits emptied series', () => {
+    const r = storedSeries(
+      [
+        series({ a: '1', __replica__: 'r' }, [1, 2, 3, 4]),
+        series({ a: '2', __replica__: 'r' }, [9]),
+        series({ a: '3', __replica__: 'r' }, [2], { exemplars: [{ timestamp: 9 }] }),
+        series({ a: '4', __replica__: 'r' }, [3]),
+      ],
+      2,
+      4,
+      '__replica__',
+    );
+    expect(r.kept).toBe(4);
+    expect(r.dropped).toBe(3);
+    expect(r.series.map((s) => s.samples.map((x) => x.timestamp))).toEqual([[2, 3], [2], [3]]);
+    expect(r.series.map((s) => s.labels)).toEqual([[{ name: 'a', value: '1' }], [{ name: 'a', value: '3' }], [{ name: 'a', value: '4' }]]);
+    expect(r.series[1]!.exemplars).toEqual([]);
+  });
+
+  it('property: equals clipSeries followed by removing the replica label, and leaves its input untouched', () => {
+    const item = fc.integer({ min: 0, max: 20 }).map((timestamp) => ({ timestamp }));
+    const arb = fc.array(
+      fc.record({
+        times: fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 3 }),
+        histograms: fc.array(item, { maxLength: 2 }),
+        exemplars: fc.array(item, { maxLength: 2 }),
+        hasReplica: fc.boolean(),
+        name: fc.constantFrom('m', 'n'),
+      }),
+      { maxLength: 8 },
+    );
+    fc.assert(
+      fc.property(arb, fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 21 }), (specs, from, until) => {
+        const input = specs.map((x) => {
+          const labels: Record<string, string> = { __name__: x.name, cluster: 'c' };
+          if (x.hasReplica) labels['__replica__'] = 'r';
+          return series(labels, x.times, { histograms: x.histograms, exemplars: x.exemplars });
+        });
+        const before = JSON.stringify(input);
+        const got = storedSeries(input, from, until, '__replica__');
+        const want = clipSeries(input, from, until);
+        expect(JSON.stringify(input)).toBe(before);
+        expect(got.kept).toBe(want.kept);
+        expect(got.dropped).toBe(want.dropped);
+        expect(got.series).toEqual(
+          want.series.map((s) => ({ ...s, labels: s.labels.filter((l) => l.name !== '__replica__') })),
+        );
+        for (const s of got.series) expect(replica(s)).toBeUndefined();
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -21,7 +21,7 @@ const codec: CodecPort = {
   }),
 };
 
-/** Test split: the documented classification rules, enough to drive the pipeline. */
+/** Test split: the documented classification rules, enough to drive the pipeline; like the real one it leaves the replica label on. */
 const split: SplitFn = (series, { clusterLabel, replicaLabel }) => {
   const nonHa: TimeSeries[] = [];
   const parts = new Map<string, { cluster: string; replica: string; minTime: number; maxTime: number; series: TimeSeries[] }>();
@@ -35,7 +35,7 @@ const split: SplitFn = (series, { clusterLabel, replicaLabel }) => {
     }
     const k = `${cluster}\0${replica}`;
     const p = parts.get(k) ?? { cluster, replica, minTime: Infinity, maxTime: -Infinity, series: [] };
-    p.series.push({ ...s, labels: s.labels.filter((l) => l.name !== replicaLabel) });
+    p.series.push(s);
     for (const x of s.samples) {
       p.minTime = Math.min(p.minTime, x.timestamp);
       p.maxTime = Math.max(p.maxTime, x.timestamp);

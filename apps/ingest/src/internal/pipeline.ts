@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { seriesTimeRange, type TimeSeries } from '@promha/codec';
-import { clipSeries, type Fence } from '@promha/election';
+import { storedSeries, type Fence } from '@promha/election';
 import type { WritePipeline, WriteResult } from '../app.js';
 import { IngestError } from '../errors.js';
 import type { IngestMetrics } from '../metrics.js';
@@ -215,7 +215,8 @@ export class Pipeline implements WritePipeline {
           `no leader for cluster ${JSON.stringify(part.cluster)}: ${decision.reason}`,
         );
       }
-      const { series: kept, kept: keptCount, dropped } = clipSeries(part.series, decision.from, decision.until);
+      // Only now, and only for what is kept, the replica label comes off (rule 3): dropped parts are never copied.
+      const { series: kept, kept: keptCount, dropped } = storedSeries(part.series, decision.from, decision.until, this.o.replicaLabel);
       if (keptCount === 0) {
         metrics.haDeduplicated.inc({ cluster: part.cluster }, count);
         return { stored: 0, deduplicated: count };

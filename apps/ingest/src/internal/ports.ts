@@ -32,7 +32,10 @@ export interface ReadCodecPort {
   ): Uint8Array;
 }
 
-/** One (cluster, replica) part of a request, replica label removed, with its data-time range. */
+/**
+ * One (cluster, replica) part of a request with its data-time range. Its series still carry the replica label: the
+ * pipeline removes it from what a `store` decision keeps (rule 3).
+ */
 export interface HaPart {
   readonly cluster: string;
   readonly replica: string;
