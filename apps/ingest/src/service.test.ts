@@ -159,7 +159,7 @@ describe('startService', () => {
     state.migrateFailures = 1_000_000;
     const haLibs: Libraries = {
       ...libs,
-      split: (series) => ({ kind: 'ok', nonHa: [], parts: [{ cluster: 'a', replica: 'r', minTime: 1, maxTime: 1, series }] }),
+      split: (series) => ({ kind: 'ok', nonHa: [], parts: [{ cluster: 'a', replica: 'r', minTime: 1, maxTime: 1, series, samples: series.length }] }),
     };
     const svc = await startService(config(), haLibs);
     try {

@@ -54,6 +54,20 @@ describe('splitByCluster', () => {
     expect(r).toMatchObject({ kind: 'ok', parts: [{ cluster: 'p', replica: 'x' }] });
   });
 
+  it('rule 1: finds the HA labels wherever they sort in the set, and a replica label alone after other labels', () => {
+    const L2 = { clusterLabel: 'zone', replicaLabel: 'zone_replica' };
+    const r = splitByCluster(
+      [
+        series({ a: '1', b: '2', zone: 'z', zone_replica: 'r', zz: '3' }, [1]),
+        series({ a: '1', zone_replica: 'r', zz: '3' }, [1]),
+      ],
+      L2,
+    );
+    expect(r).toMatchObject({ kind: 'invalid', seriesIndex: 1 });
+    const ok = splitByCluster([series({ a: '1', b: '2', zone: 'z', zone_replica: 'r', zz: '3' }, [1])], L2);
+    expect(ok).toMatchObject({ kind: 'ok', parts: [{ cluster: 'z', replica: 'r', samples: 1 }] });
+  });
+
   it('rule 2: replica without cluster is invalid and names the series; cluster only is non-HA data', () => {
     expect(splitByCluster([series({ cluster: 'a' }, [1]), series({ __replica__: 'r' }, [1])], L)).toMatchObject({
       kind: 'invalid',

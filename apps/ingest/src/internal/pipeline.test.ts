@@ -24,7 +24,7 @@ const codec: CodecPort = {
 /** Test split: the documented classification rules, enough to drive the pipeline; like the real one it leaves the replica label on. */
 const split: SplitFn = (series, { clusterLabel, replicaLabel }) => {
   const nonHa: TimeSeries[] = [];
-  const parts = new Map<string, { cluster: string; replica: string; minTime: number; maxTime: number; series: TimeSeries[] }>();
+  const parts = new Map<string, { cluster: string; replica: string; minTime: number; maxTime: number; series: TimeSeries[]; samples: number }>();
   for (const [i, s] of series.entries()) {
     const cluster = s.labels.find((l) => l.name === clusterLabel)?.value;
     const replica = s.labels.find((l) => l.name === replicaLabel)?.value;
@@ -34,8 +34,9 @@ const split: SplitFn = (series, { clusterLabel, replicaLabel }) => {
       continue;
     }
     const k = `${cluster}\0${replica}`;
-    const p = parts.get(k) ?? { cluster, replica, minTime: Infinity, maxTime: -Infinity, series: [] };
+    const p = parts.get(k) ?? { cluster, replica, minTime: Infinity, maxTime: -Infinity, series: [], samples: 0 };
     p.series.push(s);
+    p.samples += s.samples.length + s.histograms.length;
     for (const x of s.samples) {
       p.minTime = Math.min(p.minTime, x.timestamp);
       p.maxTime = Math.max(p.maxTime, x.timestamp);

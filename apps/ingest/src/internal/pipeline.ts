@@ -36,12 +36,6 @@ interface PartOutcome {
   readonly deduplicated: number;
 }
 
-function sampleCount(series: readonly TimeSeries[]): number {
-  let n = 0;
-  for (const s of series) n += s.samples.length + s.histograms.length;
-  return n;
-}
-
 function unavailable(what: string, e: unknown): IngestError {
   const detail = e instanceof Error ? e.message : String(e);
   return new IngestError('PROMHA_INGEST_UNAVAILABLE', `${what}: ${detail}`, { cause: e });
@@ -191,7 +185,7 @@ export class Pipeline implements WritePipeline {
 
   private async storePart(part: HaPart, key: (suffix: string) => string): Promise<PartOutcome> {
     const { metrics, election } = this.o;
-    const count = sampleCount(part.series);
+    const count = part.samples;
     for (let attempt = 0; attempt < 2; attempt++) {
       let decision;
       try {

@@ -42,6 +42,8 @@ export interface HaPart {
   readonly minTime: number;
   readonly maxTime: number;
   readonly series: readonly TimeSeries[];
+  /** Float samples plus histogram samples of `series` (counted by the split, so the pipeline need not walk them). */
+  readonly samples: number;
 }
 
 export type SplitResult =
