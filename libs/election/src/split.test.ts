@@ -134,6 +134,13 @@ describe('splitByCluster', () => {
         }
         if (r.kind !== 'ok') throw new Error('expected ok');
         expect(r.nonHa.length + r.parts.reduce((n, p) => n + p.series.length, 0)).toBe(input.length);
+        // Each part holds exactly its series, in input order (also when it is the whole input, shared).
+        for (const p of r.parts) {
+          const want = input.filter((x, k) => specs[k]!.cluster === p.cluster && specs[k]!.replica === p.replica);
+          expect(p.series).toEqual(want);
+          expect(p.series.every((x, k) => x === want[k])).toBe(true);
+        }
+        expect(r.nonHa).toEqual(input.filter((_, k) => specs[k]!.replica === ''));
         for (const p of r.parts) {
           for (const s of p.series) {
             expect(s.labels.find((l) => l.name === '__replica__')?.value).toBe(p.replica);
