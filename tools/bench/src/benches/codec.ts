@@ -26,6 +26,7 @@ import {
   type WriteRequest,
 } from '@promha/codec';
 import protobuf from 'protobufjs';
+import { prng } from '../internal/load.js';
 import { interleave, measurement, type Bench, type Measurement } from '../harness.js';
 
 const require = createRequire(import.meta.url);
@@ -41,18 +42,6 @@ function loadTypes(): { readonly v1: protobuf.Type; readonly v2: protobuf.Type }
   root.resolvePath = (_origin, target) => join(protoDir, target);
   root.loadSync(['prometheus/remote.proto', 'io/prometheus/write/v2/types.proto']);
   return { v1: root.lookupType('prometheus.WriteRequest'), v2: root.lookupType('io.prometheus.write.v2.Request') };
-}
-
-/** A small deterministic PRNG (mulberry32) so every run benchmarks the same bytes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const METRIC_STEMS = [
