@@ -44,6 +44,21 @@ describe('PostgreSQL lease store races', () => {
     expect(h[0]).toMatchObject({ oldLeader: 'a', oldStart: 0, oldUntil: T, newStart: T, newLeader: lease?.leader });
   });
 
+  it('many instances creating the first lease of a cluster at once: exactly one wins, the rest lose (no error)', async () => {
+    // Each create races on two unique indexes (cluster) and (cluster, epoch); one lost insert must read as a lost
+    // compare-and-set, never as a database error (which the ingest would answer 503).
+    for (let round = 0; round < 20; round++) {
+      const c = `race-create-${round}`;
+      const results = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map((l) => storage.leases.create(c, l, 0, T, 0)));
+      const won = results.filter((r) => r.kind === 'won');
+      expect(won).toHaveLength(1);
+      const winner = won[0]?.kind === 'won' ? won[0].lease.leader : undefined;
+      for (const r of results) if (r.kind === 'lost') expect(r.current?.leader).toBe(winner);
+      const h = await storage.leases.history({ cluster: c, limit: 10 });
+      expect(h.map((x) => [x.reason, x.newLeader])).toEqual([['initial', winner]]);
+    }
+  });
+
   it('a takeover racing extensions starts exactly at the until it replaced', async () => {
     const c = 'race-extend';
     await storage.leases.create(c, 'a', 0, T, 0);

@@ -44,7 +44,9 @@ const CREATE_SQL = `
 WITH ins AS (
   INSERT INTO ha_lease (${LEASE_COLUMNS})
   VALUES ($1, $2, 1, $3, $4, $3, $5, $5)
-  ON CONFLICT (cluster) DO NOTHING
+  -- No conflict target: a racing create of the same cluster can collide on UNIQUE (cluster, epoch) before the
+  -- primary key, and only arbiter indexes turn a collision into DO NOTHING (with a target it is an error).
+  ON CONFLICT DO NOTHING
   RETURNING ${LEASE_COLUMNS}
 ), h AS (
   INSERT INTO ha_lease_history (cluster, epoch, old_leader, new_leader, old_start, old_until, new_start, wall_time, reason)
