@@ -45,6 +45,45 @@ describe('SeriesCache', () => {
     expect(get(c, ls('__name__', 'm', 'id', '0'))).toBe(-1);
   });
 
+  it('a frozen label array seen before resolves by identity, counted as a hit; a mutable one never does', () => {
+    const c = new SeriesCache(100);
+    const frozen = Object.freeze(ls('a', '1', 'b', '2').map((l) => Object.freeze(l)));
+    expect(c.getByIdentity(frozen)).toBe(-1);
+    expect(c.hits + c.misses).toBe(0); // an identity miss counts nothing: the caller looks up by content next
+    set(c, frozen, 7);
+    expect(c.getByIdentity(frozen)).toBe(7);
+    expect(c.hits).toBe(1);
+    // Same content in another array: found by content, then remembered by its own identity too.
+    const other = Object.freeze(ls('a', '1', 'b', '2').map((l) => Object.freeze(l)));
+    expect(c.getByIdentity(other)).toBe(-1);
+    expect(get(c, other)).toBe(7);
+    expect(c.getByIdentity(other)).toBe(7);
+    // A mutable array (or frozen array of mutable labels) could change after being seen: never by identity.
+    const mutable = ls('a', '1', 'b', '2');
+    expect(get(c, mutable)).toBe(7);
+    expect(c.getByIdentity(mutable)).toBe(-1);
+    const shallow = Object.freeze(ls('a', '1', 'b', '2'));
+    expect(get(c, shallow)).toBe(7);
+    expect(c.getByIdentity(shallow)).toBe(-1);
+    expect(c.size).toBe(1);
+  });
+
+  it('identity entries live and die with their generation (no hit for an evicted series)', () => {
+    const c = new SeriesCache(4); // generations of 2
+    const f = (v: string): readonly Label[] => Object.freeze(ls('n', v).map((l) => Object.freeze(l)));
+    const [a, b, cc, d] = [f('a'), f('b'), f('c'), f('d')];
+    set(c, a, 1);
+    set(c, b, 2); // young = {a, b}
+    set(c, cc, 3); // old = {a, b}, young = {c}
+    expect(c.getByIdentity(a)).toBe(-1); // in old: the content lookup promotes it
+    expect(get(c, a)).toBe(1);
+    expect(c.getByIdentity(a)).toBe(1);
+    set(c, d, 4); // old = {c, a}, young = {d}; b evicted
+    expect(c.getByIdentity(b)).toBe(-1);
+    expect(get(c, b)).toBe(-1);
+    expect(c.size).toBeLessThanOrEqual(4);
+  });
+
   it('setting a series twice (two flushes interned it) keeps one entry', () => {
     const c = new SeriesCache(100);
     set(c, ls('a', '1'), 7);

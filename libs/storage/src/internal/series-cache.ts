@@ -78,6 +78,15 @@ class Generation {
   private starts: Int32Array;
   private readonly strings: string[] = [];
   count = 0;
+  /**
+   * Frozen label arrays (of frozen labels) already matched in this generation → id. The codec hands the same
+   * frozen array for the same label set in every request while its label-set cache holds it, and a frozen array
+   * can never change, so its identity alone names the series: a hit skips hashing and comparing the strings.
+   * Weak keys: an array the decoder dropped costs nothing here. Dropped with the generation.
+   */
+  readonly byArray = new WeakMap<readonly Label[], number>();
+  /** Arrays recorded in `byArray` (at most `capacity`, so the map's own size stays bounded by the cache's). */
+  arrays = 0;
 
   constructor(private readonly capacity: number) {
     const slots = Math.min(MIN_SLOTS, pow2AtLeast(capacity * 2));
@@ -89,6 +98,15 @@ class Generation {
 
   get full(): boolean {
     return this.count >= this.capacity;
+  }
+
+  /** Remembers `labels` by identity when it cannot change (a frozen array of frozen labels). */
+  remember(labels: readonly Label[], id: number): void {
+    if (this.arrays >= this.capacity || !Object.isFrozen(labels)) return;
+    for (let j = 0; j < labels.length; j++) if (!Object.isFrozen(labels[j])) return;
+    if (this.byArray.has(labels)) return;
+    this.byArray.set(labels, id);
+    this.arrays++;
   }
 
   /** The id of `labels` (hash from {@link hashLabels}), or -1. */
@@ -182,11 +200,24 @@ export class SeriesCache {
     return this.young.count + this.old.count - this.promoted;
   }
 
+  /**
+   * The id of `labels` when this very array object was matched in the young generation (see `byArray`), else -1
+   * without counting anything: the caller then hashes and calls {@link get}. A hit here counts as a hit. Only
+   * arrays that passed {@link hashLabels} (no NUL) and are frozen are remembered, so a hit needs no NUL check.
+   */
+  getByIdentity(labels: readonly Label[]): number {
+    const id = this.young.byArray.get(labels);
+    if (id === undefined) return -1;
+    this.hits++;
+    return id;
+  }
+
   /** The id of `labels`, or -1; `hash` is `hashLabels(labels)` (not HAS_NUL). Counts a hit or a miss. */
   get(labels: readonly Label[], hash: number): number {
     const y = this.young.find(labels, hash);
     if (y >= 0) {
       this.hits++;
+      this.young.remember(labels, y);
       return y;
     }
     const o = this.old.find(labels, hash);
@@ -202,7 +233,10 @@ export class SeriesCache {
   /** Records `labels` → `id` (after interning); `hash` is `hashLabels(labels)`. */
   set(labels: readonly Label[], hash: number, id: number): void {
     if (this.max <= 0) return;
-    if (this.young.find(labels, hash) >= 0) return; // interned by a concurrent flush too
+    if (this.young.find(labels, hash) >= 0) {
+      this.young.remember(labels, id); // interned by a concurrent flush too
+      return;
+    }
     this.put(labels, hash, id, this.old.find(labels, hash) >= 0);
   }
 
@@ -214,6 +248,7 @@ export class SeriesCache {
       inOld = false; // that old generation was just dropped
     }
     this.young.insert(labels, hash, id);
+    this.young.remember(labels, id);
     if (inOld) this.promoted++;
   }
 }

@@ -118,9 +118,14 @@ export class SampleWriter {
     let extras = false;
     for (let i = 0; i < n; i++) {
       const s = series[i]!;
-      const hash = hashLabels(s.labels);
-      if (hash === HAS_NUL) throw nulError(s.labels, i);
-      const id = this.cache.get(s.labels, hash);
+      const labels = s.labels;
+      // The same frozen array as in an earlier request: already hashed, checked for NUL and matched.
+      let id = this.cache.getByIdentity(labels);
+      if (id < 0) {
+        const hash = hashLabels(labels);
+        if (hash === HAS_NUL) throw nulError(labels, i);
+        id = this.cache.get(labels, hash);
+      }
       ids[i] = id;
       if (id < 0) misses++;
       start[i] = p;

@@ -3,7 +3,11 @@
  * provider with PostgreSQL's default settings, or PROMHA_TEST_DB_URI):
  * - storage.write: samples/s through the writer (batched, fenced path off, idempotency receipts on) against a raw
  *   COPY text of the same rows into an index-free table with node-postgres, with the writer's concurrency (two
- *   COPYs in flight on two connections); storage.write.vs-binary: the same against raw COPY binary.
+ *   COPYs in flight on two connections); storage.write.vs-binary: the same against raw COPY binary. Requests
+ *   carry what the codec's remote-write 1.0 decoder hands over for a series it has seen before: the same frozen
+ *   label array (of frozen labels) in every request. storage.write.fresh-labels: the same against raw COPY text,
+ *   with a new label array per series per request, as HA leader data arrives (the election builds a copy without
+ *   the replica label) and as remote-write 2.0 decodes.
  * - storage.copy.binary: raw COPY binary against raw COPY text of the same rows (why the writer uses binary).
  * - storage.read.*: ms to read one series' hour and 1,000 series' hour out of 100,000 stored series, against a
  *   plain index scan of a (series, time) btree holding the same rows.
@@ -58,7 +62,7 @@ function labelsOf(i: number, extra: readonly Label[] = []): Label[] {
   return ls.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function series(labels: Label[], timestamp: number, value: number): TimeSeries {
+function series(labels: readonly Label[], timestamp: number, value: number): TimeSeries {
   return { labels, samples: [{ timestamp, value }], histograms: [], exemplars: [] };
 }
 
@@ -96,27 +100,33 @@ async function* writeBench(): AsyncGenerator<Measurement> {
     const SERIES = 20_000;
     const PER_REQUEST = 2_000; // a large Prometheus remote-write request
     const IN_FLIGHT = 8; // concurrent requests, batched by the writer
-    const labels = Array.from({ length: SERIES }, (_, i) => labelsOf(i));
+    // Frozen arrays of frozen labels, shared by every request: what the 1.0 decoder's label-set cache returns.
+    const labels = Array.from({ length: SERIES }, (_, i) => Object.freeze(labelsOf(i).map((l) => Object.freeze(l))));
     const ids = Array.from({ length: PER_REQUEST * IN_FLIGHT }, (_, i) => i);
     await env.client.query('CREATE TABLE raw_samples (series bigint, t bigint, v float8)');
     await env.client.query('CREATE TABLE raw_samples_bin (series bigint, t bigint, v float8)');
     // Requests are built before timing (decoding them is the codec's cost, not the writer's); each call sends
     // a prepared set under fresh idempotency keys, so every call stores its samples again.
-    const prepared = Array.from({ length: 4 }, (_, set) => {
-      const t = T0 + set * 15_000;
-      return Array.from({ length: IN_FLIGHT }, (_, r) =>
-        Array.from({ length: PER_REQUEST }, (_, k) => {
-          const i = (set * 4_000 + r * PER_REQUEST + k) % SERIES;
-          return series(labels[i]!, t, i * 0.5);
-        }),
-      );
-    });
+    const prepare = (labelsFor: (i: number) => readonly Label[]): TimeSeries[][][] =>
+      Array.from({ length: 4 }, (_, set) => {
+        const t = T0 + set * 15_000;
+        return Array.from({ length: IN_FLIGHT }, (_, r) =>
+          Array.from({ length: PER_REQUEST }, (_, k) => {
+            const i = (set * 4_000 + r * PER_REQUEST + k) % SERIES;
+            return series(labelsFor(i), t, i * 0.5);
+          }),
+        );
+      });
+    const shared = prepare((i) => labels[i]!);
+    // A new, mutable array per series and request (the label objects and strings are still the shared ones,
+    // as the election's copy keeps them): the writer cannot rely on its identity.
+    const fresh = prepare((i) => [...labels[i]!]);
     // Steady ingest keeps requests in flight continuously (Prometheus sends from many shards): each call issues
     // IN_FLIGHT requests and waits for the previous call's, so the writer can intern and encode one batch while
     // the previous one is in COPY. Counting is per call, so the rate is exact over whole rounds.
     let round = 0;
     let previous: Promise<unknown> = Promise.resolve();
-    const candidate = async (): Promise<void> => {
+    const candidate = async (prepared: readonly TimeSeries[][][]): Promise<void> => {
       const requests = prepared[++round % prepared.length]!;
       const now = Promise.all(requests.map((s, r) => env.storage.write({ idempotencyKey: `bench-${round}-${r}`, series: s })));
       await previous;
@@ -144,16 +154,19 @@ async function* writeBench(): AsyncGenerator<Measurement> {
     const rawBinary = raw(async (client, t) => {
       await pipeline(Readable.from([rowsBinary(ids, t)]), client.query(copyFrom('COPY raw_samples_bin FROM STDIN (FORMAT binary)')));
     });
-    const writer = async (): Promise<void> => {
+    const writerOf = (prepared: readonly TimeSeries[][][]) => async (): Promise<void> => {
       await rawPrevious; // and the other way round
-      await candidate();
+      await candidate(prepared);
     };
+    const writer = writerOf(shared);
     const perCall = PER_REQUEST * IN_FLIGHT;
     try {
       const w = await interleave(writer, rawText, perCall, { rounds: 5, minRoundMs: 1000 });
       yield measurement('storage.write', 'samples/s', w.a, 'raw COPY text, no index, 2 connections', w.b);
       const wb = await interleave(writer, rawBinary, perCall, { rounds: 5, minRoundMs: 1000 });
       yield measurement('storage.write.vs-binary', 'samples/s', wb.a, 'raw COPY binary, no index, 2 connections', wb.b);
+      const wf = await interleave(writerOf(fresh), rawText, perCall, { rounds: 5, minRoundMs: 1000 });
+      yield measurement('storage.write.fresh-labels', 'samples/s', wf.a, 'raw COPY text, no index, 2 connections', wf.b);
       const c = await interleave(rawBinary, rawText, perCall, { rounds: 5, minRoundMs: 500 });
       yield measurement('storage.copy.binary', 'rows/s', c.a, 'raw COPY text', c.b);
     } finally {
