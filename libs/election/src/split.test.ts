@@ -195,6 +195,26 @@ describe('storedSeries (rules 3, 4, 6: what a store decision writes)', () => {
     expect(r.series[1]!.exemplars).toEqual([]);
   });
 
+  it('a frozen label set (as the codec caches them) gets the same frozen stripped array in every request', () => {
+    const frozen = (labels: Record<string, string>): S['labels'] =>
+      Object.freeze(Object.entries(labels).map(([name, value]) => Object.freeze({ name, value })));
+    const labels = frozen({ __replica__: 'r', a: '1', cluster: 'c' });
+    const request = (t: number): S => ({ ...series({}, [t]), labels });
+    const first = storedSeries([request(1)], 0, 10, '__replica__').series[0]!.labels;
+    const second = storedSeries([request(2)], 0, 10, '__replica__').series[0]!.labels;
+    expect(second).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(first).toEqual([{ name: 'a', value: '1' }, { name: 'cluster', value: 'c' }]);
+    // Another replica label name is not answered from the entry of the first.
+    expect(storedSeries([request(3)], 0, 10, 'a').series[0]!.labels.map((l) => l.name)).toEqual(['__replica__', 'cluster']);
+    // A mutable input may change after the call: it is copied each time, never remembered.
+    const mutable = series({ __replica__: 'r', a: '1' }, [1]);
+    const m1 = storedSeries([mutable], 0, 10, '__replica__').series[0]!.labels;
+    const m2 = storedSeries([mutable], 0, 10, '__replica__').series[0]!.labels;
+    expect(m2).not.toBe(m1);
+    expect(m2).toEqual(m1);
+  });
+
   it('property: equals clipSeries followed by removing the replica label, and leaves its input untouched', () => {
     const item = fc.integer({ min: 0, max: 20 }).map((timestamp) => ({ timestamp }));
     const arb = fc.array(
