@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { countWritten, seriesTimeRange, type Histogram, type Label, type MetricMetadata } from '@promha/codec';
+import { countWritten, type Histogram, type Label, type MetricMetadata } from '@promha/codec';
 import type { Fence, FenceFailure } from '@promha/election';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -66,6 +66,9 @@ interface Pending {
   /** Time range of the part's float samples (Infinity/-Infinity without any). */
   readonly minT: number;
   readonly maxT: number;
+  /** Time range of the data the fence must cover: float samples and histograms (what `seriesTimeRange` spans). */
+  readonly dataMin: number;
+  readonly dataMax: number;
   /** Whether any series has histograms, exemplars or metadata (the flush skips the pass over series without). */
   readonly extras: boolean;
   readonly resolve: (o: WriteOutcome) => void;
@@ -115,6 +118,8 @@ export class SampleWriter {
     let misses = 0;
     let minT = Infinity;
     let maxT = -Infinity;
+    let histMin = Infinity;
+    let histMax = -Infinity;
     let extras = false;
     for (let i = 0; i < n; i++) {
       const s = series[i]!;
@@ -149,12 +154,18 @@ export class SampleWriter {
       samples += len + histograms;
       if (histograms > 0 || s.exemplars.length > 0 || s.metadata !== undefined) {
         extras = true;
+        for (const h of s.histograms) {
+          if (h.timestamp < histMin) histMin = h.timestamp;
+          if (h.timestamp > histMax) histMax = h.timestamp;
+        }
         for (const e of s.exemplars) for (const l of e.labels) rejectNul(l, i);
       }
     }
     start[n] = p;
     return new Promise((resolve, reject) => {
-      this.queue.push({ part, samples, ids, misses, start, ts, vs, minT, maxT, extras, resolve, reject });
+      const dataMin = Math.min(minT, histMin);
+      const dataMax = Math.max(maxT, histMax);
+      this.queue.push({ part, samples, ids, misses, start, ts, vs, minT, maxT, dataMin, dataMax, extras, resolve, reject });
       // Flush on the next turn of the event loop, not synchronously: parts that arrive in the same turn (requests
       // decoded back to back) share one transaction instead of the first one going alone.
       if (!this.scheduled) {
@@ -271,9 +282,10 @@ export class SampleWriter {
         out.push(undefined);
         continue;
       }
-      const { minTime: dataMin, maxTime: dataMax } = seriesTimeRange(p.part.series);
-      const minTime = Math.min(f.minTime, dataMin);
-      const maxTime = Math.max(f.maxTime, dataMax);
+      // The data's own range, taken in write()'s pass, not the caller's word: a fence declared too narrow still
+      // covers every sample written.
+      const minTime = Math.min(f.minTime, p.dataMin);
+      const maxTime = Math.max(f.maxTime, p.dataMax);
       const lease = leases.get(f.cluster);
       const holds =
         lease !== undefined &&
