@@ -1,5 +1,5 @@
 /**
- * End to end with a real Prometheus HA pair (issue 7): two ingest processes on one PostgreSQL database, two
+ * End to end with a real Prometheus HA pair: two ingest processes on one PostgreSQL database, two
  * Prometheus replicas scraping the same targets every second and remote-writing to promha (one instance each),
  * and a third Prometheus that only remote-reads from promha. Checks, on stored data time rather than wall-clock
  * timing: one replica's data at a time, the replica label removed and the cluster label kept; a kill -9 of the

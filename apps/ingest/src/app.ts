@@ -2,7 +2,7 @@
  * The HTTP surface of the ingest service as a Fastify plugin. It receives only narrow ports (a write pipeline,
  * readers, a health source, metrics), so route tests run with `inject()` and fakes, and `main.ts` alone listens.
  *
- * Status mapping (DESIGN.md wire contract): 204 stored, 202 all deduplicated, 400/413/415 from the codec with
+ * Status mapping (`docs/design.md`, "Wire contract"): 204 stored, 202 all deduplicated, 400/413/415 from the codec with
  * its message, 401 without valid credentials, 503 with Retry-After for overload and for any database or
  * lease-store trouble (never 429, never 4xx for a database error).
  */

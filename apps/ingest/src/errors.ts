@@ -5,7 +5,7 @@
  */
 export const INGEST_ERROR_STATUS = {
   PROMHA_INGEST_CONFIG: 500,
-  /** A series carries the replica label but not the cluster label (DESIGN rule 2). */
+  /** A series carries the replica label but not the cluster label (docs/design.md rule 2). */
   PROMHA_INGEST_REPLICA_WITHOUT_CLUSTER: 400,
   /** A malformed request that is not a codec error (bad query parameter, bad selector). */
   PROMHA_INGEST_BAD_REQUEST: 400,

@@ -1,5 +1,5 @@
 /**
- * Model-based properties of the whole protocol (DESIGN rules 4-8): several election instances (each with its own
+ * Model-based properties of the whole protocol (docs/design.md rules 4-8): several election instances (each with its own
  * skewed wall clock) share one in-memory lease store; replicas with skewed data clocks send, fall silent, come
  * back, resend old batches; writes may stay in flight while time passes; the store fails now and then. Every
  * write goes through `checkFence`, as the database write would.

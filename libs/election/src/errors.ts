@@ -7,7 +7,7 @@ export const ElectionErrorCodes = {
   INVALID_LABEL: 'HA_ERR_INVALID_LABEL',
   /** A duration option is not a positive safe integer. */
   INVALID_DURATION: 'HA_ERR_INVALID_DURATION',
-  /** `leaseRefreshMs` is not below `leaseTimeoutMs` (DESIGN rule 5). */
+  /** `leaseRefreshMs` is not below `leaseTimeoutMs` (docs/design.md rule 5). */
   REFRESH_NOT_BELOW_TIMEOUT: 'HA_ERR_REFRESH_NOT_BELOW_TIMEOUT',
 } as const;
 

@@ -38,7 +38,7 @@ export type LeaseChangeReason = 'initial' | 'takeover';
 /**
  * A leader change, as recorded in the history. For a takeover, `[oldStart, oldUntil)` is the closed interval the
  * old leader held under `epoch - 1`: it never changes again, and the old leader's late samples inside it stay
- * storable (DESIGN rule 6).
+ * storable (docs/design.md rule 6).
  */
 export interface LeaseChange {
   readonly cluster: string;
@@ -103,7 +103,7 @@ export interface LeaseStore {
 }
 
 /**
- * The precondition a storage write checks in its own transaction (DESIGN rule 7) before its samples commit.
+ * The precondition a storage write checks in its own transaction (docs/design.md rule 7) before its samples commit.
  * It holds when either
  * - the cluster's current lease has `leader === replica`, `epoch === epoch`, `start <= minTime` and
  *   `maxTime < until` (after applying `extendUntil`, if given, as an extension in the same transaction), or

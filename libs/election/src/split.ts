@@ -1,5 +1,5 @@
 /**
- * Splitting a request by HA cluster (DESIGN rules 1-3). Pure and generic over a structural series type, so the
+ * Splitting a request by HA cluster (docs/design.md rules 1-3). Pure and generic over a structural series type, so the
  * election depends on no codec: `@promha/codec`'s `TimeSeries` satisfies {@link HaSeries}.
  */
 

@@ -10,7 +10,7 @@ import { SampleWriter } from './internal/writer.js';
 import { startTestDatabase, type TestDatabase } from './testing.js';
 
 /**
- * DESIGN rule 7, proven with real transactions: a fenced write paused inside its transaction (after its fence
+ * docs/design.md rule 7, proven with real transactions: a fenced write paused inside its transaction (after its fence
  * check, before commit) does not block another writer of the same cluster, nor a lease extension; a takeover
  * waits for it, and once the takeover commits, a write under the old epoch past the old `until` fails its fence.
  */

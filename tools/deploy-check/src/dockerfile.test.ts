@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { deployPaths } from './internal/paths.js';
 
-// No container engine runs here, so the image definition is checked statically: the properties the issue asks
-// for are each one instruction, and each is asserted below.
+// No container engine runs here, so the image definition is checked statically: the properties the image must
+// have (deploy/README.md) are each one instruction, and each is asserted below.
 interface Instruction {
   readonly op: string;
   readonly args: string;

@@ -31,7 +31,7 @@ function serviceEnvNames(): Set<string> {
 }
 
 describe('Kustomize overlays', () => {
-  it('has the overlays the issue asks for', () => {
+  it('has the production and operator overlays', () => {
     expect(overlays.map((d) => basename(d))).toEqual(expect.arrayContaining(['production', 'operator']));
   });
 

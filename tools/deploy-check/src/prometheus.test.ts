@@ -44,7 +44,7 @@ describe('alert rules', () => {
     expect(promtool('test', 'rules', deployPaths.rulesTest)).toMatch(/SUCCESS/);
   });
 
-  it('cover the alerts the issue asks for', () => {
+  it('cover leaderless clusters, flapping leaders, fence failures, write errors, 503s, the database and unled samples', () => {
     const exprs = alerts.map((a) => a.expr).join('\n');
     for (const metric of [
       'promha_ha_leader', // cluster with no leader

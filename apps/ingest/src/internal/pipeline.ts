@@ -96,7 +96,7 @@ export class Pipeline implements WritePipeline {
       return `${digest}|${suffix}`;
     };
     {
-      // Metadata bypasses the election (DESIGN rule 10): the upsert is idempotent, so every replica may send it.
+      // Metadata bypasses the election (docs/design.md rule 10): the upsert is idempotent, so every replica may send it.
       if (metadata.length > 0) {
         await this.o.writer.upsertMetadata(metadata).catch((e: unknown) => {
           metrics.samples.inc({ outcome: 'failed' }, total);

@@ -418,7 +418,7 @@ export function checkRun(input: CheckInput): CheckResult {
         for (const f of globalFaults(s0, s1)) involved.add(f);
         if (own.length === 0) healthy.push(r);
       }
-      // Leases live in data time (DESIGN rule 5), so skew stretches a failover: a challenger running ahead of the
+      // Leases live in data time (docs/design.md rule 5), so skew stretches a failover: a challenger running ahead of the
       // leader reaches the lease end before the wall-clock guard lets it take over (what it sends meanwhile is
       // deduplicated), and one running behind reaches it late (if the leader comes back first, its own gap is all
       // there is). Either way the gap grows by the skew difference between the leader and the replica that could

@@ -6,7 +6,7 @@ import { checkRun } from './checkers.js';
 import { encodeValue, clusterName } from './values.js';
 
 describe('cli', () => {
-  it('parses the issue example and round-trips through the reproduce command', () => {
+  it('parses the README example and round-trips through the reproduce command', () => {
     const cli = parseCli(
       '--clusters 3 --replicas 2 --ingesters 2 --duration 60s --scrape-interval 1s --skew 0-3s --faults all --seed 42 --report out/sim'.split(
         ' ',

@@ -15,7 +15,7 @@ interface ClusterLease {
 }
 
 /**
- * A reference model of the ingest tier for tests of the simulator itself: the HA rules of DESIGN.md in their
+ * A reference model of the ingest tier for tests of the simulator itself: the HA rules of docs/design.md in their
  * simplest form (one lease per cluster in data time, takeover when the challenger's data reached `until` and
  * nobody heard from the leader for a timeout of wall time), over an in-memory store shared by every instance.
  * It stores each (series, time, value) once, so retries and duplicate deliveries are idempotent.

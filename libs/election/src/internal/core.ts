@@ -4,7 +4,7 @@ import type { ExtendRequest, Fence, Lease, TakeoverRequest } from '../ports.js';
 
 /**
  * A closed interval `[start, until)` that `leader` held under `epoch`. It never changes again once the next
- * leader took over, so a cache can never hold a stale one (DESIGN rule 6).
+ * leader took over, so a cache can never hold a stale one (docs/design.md rule 6).
  */
 export interface ClosedInterval {
   readonly leader: string;
@@ -31,7 +31,7 @@ export type Step =
 export type Policy = (view: ClusterView, part: PartRange, wallNow: number, options: ResolvedElectionOptions) => Step;
 
 /**
- * The decision core (DESIGN rules 4-8): a pure function of what the instance knows, the part's data-time range
+ * The decision core (docs/design.md rules 4-8): a pure function of what the instance knows, the part's data-time range
  * and the wall time passed in. It never reads a clock and does no I/O; a CAS step is answered by the store and
  * the caller decides again with the store's answer, so the database decides leadership, never a cache.
  */

@@ -154,7 +154,7 @@ export class InMemoryLeaseStore implements LeaseStore {
   }
 
   /**
-   * The fence check of a storage write (DESIGN rule 7), atomic like the write's transaction: passes when the
+   * The fence check of a storage write (docs/design.md rule 7), atomic like the write's transaction: passes when the
    * current lease matches (after applying `extendUntil`, which then stays applied, as the committed write's
    * extension does) or when a history row holds a closed interval of the replica containing the range.
    */

@@ -7,7 +7,7 @@ export const HOUR_MS = 3_600_000;
 /**
  * An hour of data time is merged (its rows rewritten to one per series) once wall time is this far past its end.
  * Live Prometheus data arrives within seconds of its timestamps; waiting a little longer keeps the merge to one
- * pass per hour. Later writes (retry queues, closed lease intervals under DESIGN rule 7) are still accepted,
+ * pass per hour. Later writes (retry queues, closed lease intervals under docs/design.md rule 7) are still accepted,
  * compacted by a later pass and merged again: this lag is a performance choice, never a correctness one.
  */
 export const COMPACTION_LAG_MS = 10 * 60_000;

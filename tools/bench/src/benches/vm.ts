@@ -16,7 +16,7 @@
  *
  * promha runs as one ingest process and as two (instances share one database, senders spread over them as a
  * load balancer keeping connections would): Node runs JavaScript on one core, and promha scales by instances
- * (DESIGN: stateless), while VictoriaMetrics uses every core in one process. Each promha system has its own
+ * (docs/design.md: instances are stateless), while VictoriaMetrics uses every core in one process. Each promha system has its own
  * PostgreSQL server.
  *
  * Without /usr/bin/victoria-metrics the bench says it skipped it, and still reports promha's figures.
