@@ -25,24 +25,27 @@ function pool(): pg.Pool {
   return p;
 }
 
-function writer(): SampleWriter {
-  return new SampleWriter(pool(), new SeriesCache(100), { maxBatchSamples: 10_000, maxConcurrentFlushes: 1 });
+function writer(afterFence?: () => Promise<void>): SampleWriter {
+  return new SampleWriter(pool(), new SeriesCache(100), {
+    maxBatchSamples: 10_000,
+    maxConcurrentFlushes: 1,
+    ...(afterFence === undefined ? {} : { afterFence }),
+  });
 }
 
-/** A writer whose next flush stops after its fence check until released. */
+/** A writer whose first flush stops after its fence check until released (later flushes go straight through). */
 function pausedWriter(): { w: SampleWriter; entered: Promise<void>; release: () => void } {
-  const w = writer();
   let release!: () => void;
   let enter!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const entered = new Promise<void>((r) => (enter = r));
-  w.hooks = {
-    afterFence: async () => {
-      w.hooks = {};
-      enter();
-      await gate;
-    },
-  };
+  let paused = false;
+  const w = writer(async () => {
+    if (paused) return;
+    paused = true;
+    enter();
+    await gate;
+  });
   return { w, entered, release };
 }
 

@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import { toStorageError } from './errors.js';
 import { DAY_MS } from './migrations.js';
-
-export const HOUR_MS = 3_600_000;
+import { HOUR_MS } from './time.js';
 
 /**
  * An hour of data time is merged (its rows rewritten to one per series) once wall time is this far past its end.
@@ -93,16 +92,6 @@ export interface CompactOptions {
   readonly sliceSeries?: number;
   /** Merge the rows of hours ending at or before this data time (default: `before`). */
   readonly mergeBefore?: number;
-}
-
-/** Start of the UTC day holding t. */
-export function dayOf(t: number): number {
-  return Math.floor(t / DAY_MS) * DAY_MS;
-}
-
-/** Start of the hour holding t: the bucket of a series_chunk row. */
-export function hourOf(t: number): number {
-  return Math.floor(t / HOUR_MS) * HOUR_MS;
 }
 
 /** The data-time bound below which write batches are compacted at wall time `wallNow`: whole hours only. */

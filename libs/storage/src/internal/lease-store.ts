@@ -56,13 +56,15 @@ SELECT * FROM ins`;
 
 // The store keeps the greater of the stored and requested values, so a late or reordered extension never moves
 // `until` (or last-seen) backwards. Only non-key columns change: FOR NO KEY UPDATE, compatible with fenced writers.
-const EXTEND_SQL = `
+// The fenced writer runs the same extension inside its flush transaction (fence.ts).
+export const EXTEND_LEASE_SQL = `
 UPDATE ha_lease SET
   until_t = greatest(until_t, $4),
   last_leader_sample_t = greatest(last_leader_sample_t, $5),
   leader_last_seen_wall = greatest(leader_last_seen_wall, $6),
   updated_wall = $6
-WHERE cluster = $1 AND leader = $2 AND epoch = $3
+WHERE cluster = $1 AND leader = $2 AND epoch = $3`;
+const EXTEND_SQL = `${EXTEND_LEASE_SQL}
 RETURNING ${LEASE_COLUMNS}`;
 
 // The takeover changes epoch (covered by UNIQUE (cluster, epoch)), so PostgreSQL takes FOR UPDATE on the row and

@@ -2,10 +2,10 @@ import type { Histogram, Label, LabelMatcher, Sample } from '@promha/codec';
 import type pg from 'pg';
 import type { SeriesSamples } from '../api.js';
 import { nanFromBits } from './copy-binary.js';
-import { dayOf, hourOf } from './compaction.js';
+import { dayOf, hourOf } from './time.js';
 import { toStorageError } from './errors.js';
 import { literalAlternatives, planMatchers, translateRegex } from './matchers.js';
-import { decodeHistogram } from './writer.js';
+import { decodeHistogram } from './histogram-json.js';
 
 /** Series per sample query: bounds memory while streaming many series. */
 const SERIES_PER_STEP = 500;

@@ -9,7 +9,8 @@ import { checkSchemaVersion, DAY_MS, migrate, SCHEMA } from './migrations.js';
 import { promhaTypes } from './pg-types.js';
 import { Reader } from './reader.js';
 import { SeriesCache } from './series-cache.js';
-import { METADATA_SQL, metadataParams, SampleWriter } from './writer.js';
+import { METADATA_SQL, metadataParams } from './metadata.js';
+import { SampleWriter } from './writer.js';
 
 /** StorageOptions with every default applied. */
 export interface ResolvedStorageOptions {
@@ -87,11 +88,6 @@ class PgStorage implements Storage {
     // lease operations and reads.
     this.writer = new SampleWriter(pool, this.cache, { maxBatchSamples: o.maxBatchSamples, maxConcurrentFlushes: 2 });
     this.reader = new Reader(pool);
-  }
-
-  /** Test hook access (interleaving tests). */
-  get sampleWriter(): SampleWriter {
-    return this.writer;
   }
 
   async migrate(): Promise<void> {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFloat8Array, decodeInt8Array } from './copy-binary.js';
 import { CHUNK_ROWS, DAY_MS } from './migrations.js';
-import { encodeChunks, sortedOrder, type FlatSamples } from './writer.js';
+import { encodeChunks, sortedOrder, type FlatSamples } from './chunks.js';
 
 interface Chunk {
   batch: number;

@@ -1,0 +1,71 @@
+/**
+ * The fence of a flush (DESIGN rule 7), run inside the flush's transaction: lease extensions carried by the parts,
+ * then each cluster's lease row locked FOR KEY SHARE and every fenced part checked against it or, failing that,
+ * against a closed interval of its replica in the history.
+ *
+ * FOR KEY SHARE is compatible with other fenced writers and with extensions (FOR NO KEY UPDATE), but not with a
+ * takeover, which changes `epoch` (in UNIQUE (cluster, epoch)) and so needs FOR UPDATE: it waits for the flush to
+ * commit, and a flush that locks after the takeover sees the new epoch.
+ */
+import type { Fence, FenceFailure } from '@promha/election';
+import type pg from 'pg';
+import { EXTEND_LEASE_SQL, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
+
+const LOCK_LEASES_SQL = `SELECT ${LEASE_COLUMNS} FROM ha_lease WHERE cluster = ANY($1::text[]) ORDER BY cluster FOR KEY SHARE`;
+
+const HISTORY_FENCE_SQL = `
+SELECT 1 FROM ha_lease_history
+WHERE cluster = $1 AND old_leader = $2 AND old_start <= $3 AND old_until > $4 LIMIT 1`;
+
+/** What the fence needs of a part: its fence (absent for non-HA data) and the time range of its data. */
+export interface FencedData {
+  readonly fence: Fence | undefined;
+  /** The data's own range, taken from the samples themselves: a fence declared too narrow still covers them. */
+  readonly dataMin: number;
+  readonly dataMax: number;
+}
+
+/** Returns, per part, its fence failure, or undefined when it may be written. */
+export async function checkFences(client: pg.PoolClient, parts: readonly FencedData[]): Promise<(FenceFailure | undefined)[]> {
+  const clusters = [...new Set(parts.flatMap((p) => (p.fence === undefined ? [] : [p.fence.cluster])))].sort();
+  if (clusters.length === 0) return parts.map(() => undefined);
+  // Extensions first, in cluster order (row locks taken in one order across flushes: no deadlock between them).
+  const extensions = new Map<string, { f: Fence; until: number; maxTime: number; wall: number }>();
+  for (const { fence: f } of parts) {
+    if (f?.extendUntil === undefined) continue;
+    const k = `${f.cluster}\u0000${f.replica}\u0000${f.epoch}`;
+    const e = extensions.get(k);
+    extensions.set(k, {
+      f,
+      until: Math.max(e?.until ?? -Infinity, f.extendUntil),
+      maxTime: Math.max(e?.maxTime ?? -Infinity, f.maxTime),
+      wall: Math.max(e?.wall ?? -Infinity, f.wallNow),
+    });
+  }
+  for (const e of [...extensions.values()].sort((a, b) => (a.f.cluster < b.f.cluster ? -1 : a.f.cluster > b.f.cluster ? 1 : 0))) {
+    await client.query(EXTEND_LEASE_SQL, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, e.wall]);
+  }
+  const rows = await client.query<LeaseRow>(LOCK_LEASES_SQL, [clusters]);
+  const leases = new Map(rows.rows.map((r) => [r.cluster, r]));
+  const out: (FenceFailure | undefined)[] = [];
+  for (const p of parts) {
+    const f = p.fence;
+    if (f === undefined) {
+      out.push(undefined);
+      continue;
+    }
+    const minTime = Math.min(f.minTime, p.dataMin);
+    const maxTime = Math.max(f.maxTime, p.dataMax);
+    const lease = leases.get(f.cluster);
+    const holds =
+      lease !== undefined && lease.leader === f.replica && lease.epoch === f.epoch && lease.start_t <= minTime && maxTime < lease.until_t;
+    if (holds) {
+      out.push(undefined);
+      continue;
+    }
+    // A closed interval of this replica in the history never changes again: no lock needed to rely on it.
+    const h = await client.query(HISTORY_FENCE_SQL, [f.cluster, f.replica, minTime, maxTime]);
+    out.push(h.rowCount === 0 ? { kind: 'fence-failed', cluster: f.cluster, current: lease === undefined ? undefined : toLease(lease) } : undefined);
+  }
+  return out;
+}

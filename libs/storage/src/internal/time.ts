@@ -1,0 +1,13 @@
+import { DAY_MS } from './migrations.js';
+
+export const HOUR_MS = 3_600_000;
+
+/** Start of the UTC day holding t: the lower bound of its sample partition. */
+export function dayOf(t: number): number {
+  return Math.floor(t / DAY_MS) * DAY_MS;
+}
+
+/** Start of the hour holding t: the bucket of a series_chunk row. */
+export function hourOf(t: number): number {
+  return Math.floor(t / HOUR_MS) * HOUR_MS;
+}
