@@ -138,7 +138,7 @@ function oneOf<T extends string>(values: readonly T[]): (raw: string) => T {
 const FLAGS = {
   listenAddress: spec({
     flag: 'web.listen-address',
-    help: 'Address to listen on for HTTP(S): ":port" for every interface, or "host:port".',
+    help: 'Address to listen on for HTTP(S): ":port" for every interface, or "host:port" / "[v6]:port".',
     default: ':9201',
     parse: parseListenAddress,
   }),
@@ -229,13 +229,13 @@ const FLAGS = {
   }),
   bearerTokenFile: spec<string | undefined>({
     flag: 'web.auth.bearer-token-file',
-    help: 'File holding the bearer token clients must send (Authorization: Bearer ...).',
+    help: 'File whose first non-empty line is the bearer token clients must send (Authorization: Bearer ...).',
     default: undefined,
     parse: nonEmpty,
   }),
   basicUsersFile: spec<string | undefined>({
     flag: 'web.auth.basic-users-file',
-    help: 'File of "user:scrypt$..." lines for HTTP basic auth (see README: hash-password).',
+    help: 'File of "user:scrypt$N$r$p$salt$hash" lines for HTTP basic auth (make one with hash-password).',
     default: undefined,
     parse: nonEmpty,
   }),
