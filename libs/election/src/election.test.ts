@@ -23,15 +23,6 @@ class RecordingMetrics implements ElectionMetrics {
   fenceFailure(cluster: string): void {
     this.events.push(`fence ${cluster}`);
   }
-  samplesDeduplicated(cluster: string, samples: number): void {
-    this.events.push(`dedup ${cluster} ${samples}`);
-  }
-  nonHaSamples(samples: number): void {
-    this.events.push(`non-ha ${samples}`);
-  }
-  unledSamples(cluster: string, samples: number): void {
-    this.events.push(`unled ${cluster} ${samples}`);
-  }
 }
 
 function setup(instances = 1, failOn?: (op: LeaseStoreOp) => boolean) {

@@ -2,9 +2,8 @@
 export type StoreOp = 'load' | 'create' | 'extend' | 'takeover' | 'refresh';
 
 /**
- * Metric hooks (docs/metrics.md); the service implements them with prom-client. The election calls
- * `leader`, `leaderChange`, `storeRoundTrip` and `fenceFailure` itself; the ingest, which sees the samples,
- * calls `samplesDeduplicated`, `nonHaSamples` and `unledSamples` after applying a decision.
+ * What the election reports about itself (docs/metrics.md); the service implements it with prom-client. Sample
+ * counts (deduplicated, non-HA, unled) are the ingest's: it sees the samples and counts them directly.
  */
 export interface ElectionMetrics {
   /** `promha_ha_leader{cluster,replica}`: `replica` now leads `cluster` (as this instance knows); `previous` no longer does. */
@@ -15,12 +14,6 @@ export interface ElectionMetrics {
   storeRoundTrip(op: StoreOp): void;
   /** `promha_ha_fence_failures_total{cluster}`. */
   fenceFailure(cluster: string): void;
-  /** `promha_ha_deduplicated_samples_total{cluster}`. */
-  samplesDeduplicated(cluster: string, samples: number): void;
-  /** `promha_ha_non_ha_samples_total`. */
-  nonHaSamples(samples: number): void;
-  /** `promha_ha_unled_samples_total{cluster}`: samples answered 503 because no leader could be settled. */
-  unledSamples(cluster: string, samples: number): void;
 }
 
 const ignore = (): void => undefined;
@@ -31,7 +24,4 @@ export const noopElectionMetrics: ElectionMetrics = {
   leaderChange: ignore,
   storeRoundTrip: ignore,
   fenceFailure: ignore,
-  samplesDeduplicated: ignore,
-  nonHaSamples: ignore,
-  unledSamples: ignore,
 };

@@ -45,7 +45,6 @@ export type SplitResult<S> =
       readonly kind: 'ok';
       /** Series without a replica label (with or without a cluster label), stored as sent (rule 2). */
       readonly nonHa: readonly S[];
-      readonly nonHaSamples: number;
       /** One part per (cluster, replica), in order of first appearance. */
       readonly parts: readonly ClusterPart<S>[];
     }
@@ -77,7 +76,6 @@ interface MutablePart<S> {
 export function splitByCluster<S extends HaSeries>(series: readonly S[], labels: SplitLabels): SplitResult<S> {
   const { clusterLabel, replicaLabel } = labels;
   const nonHa: S[] = [];
-  let nonHaSamples = 0;
   const parts = new Map<string, MutablePart<S>>();
   // Consecutive series almost always share their (cluster, replica): reusing the last part skips building and
   // hashing the Map key per series (measured 1.7x on the whole split for 1,250-series requests).
@@ -115,7 +113,6 @@ export function splitByCluster<S extends HaSeries>(series: readonly S[], labels:
         run = -1;
       }
       nonHa.push(s);
-      nonHaSamples += s.samples.length + s.histograms.length;
       continue;
     }
     if (cluster === undefined) {
@@ -171,8 +168,8 @@ export function splitByCluster<S extends HaSeries>(series: readonly S[], labels:
     }
     part.series.push(s);
   }
-  if (run > 0 && first !== undefined) return { kind: 'ok', nonHa, nonHaSamples, parts: [{ ...first, series }] };
-  return { kind: 'ok', nonHa, nonHaSamples, parts: [...parts.values()] };
+  if (run > 0 && first !== undefined) return { kind: 'ok', nonHa, parts: [{ ...first, series }] };
+  return { kind: 'ok', nonHa, parts: [...parts.values()] };
 }
 
 /** A part's series restricted to a decided window, with the count of samples kept and dropped. */

@@ -15,8 +15,5 @@ export function electionMetrics(metrics: IngestMetrics): ElectionMetrics {
     leaderChange: (cluster) => metrics.haLeaderChanges.inc({ cluster }),
     storeRoundTrip: (op) => metrics.haStoreRoundTrips.inc({ op }),
     fenceFailure: (cluster) => metrics.haFenceFailures.inc({ cluster }),
-    samplesDeduplicated: (cluster, samples) => metrics.haDeduplicated.inc({ cluster }, samples),
-    nonHaSamples: (samples) => metrics.haNonHa.inc(samples),
-    unledSamples: (cluster, samples) => metrics.haUnled.inc({ cluster }, samples),
   };
 }
