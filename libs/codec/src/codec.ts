@@ -1,6 +1,6 @@
 /** The public entry points of the codec: snappy body in, normalized model out, and back. */
 import { CodecError } from './errors.js';
-import { clearDecoderCaches, decodeV1, decodeV2 } from './internal/decode.js';
+import { type CacheStats, clearDecoderCaches, configureLabelSetCache, decodeV1, decodeV2, labelSetCacheStats } from './internal/decode.js';
 import { encodeV1, encodeV2 } from './internal/encode.js';
 import { decodeRead, encodeReadRequestProto, encodeReadResponseProto } from './internal/read.js';
 import type { QueryResult, ReadRequest, TimeSeries, WriteRequest } from './model.js';
@@ -90,6 +90,21 @@ export function countWritten(request: Pick<WriteRequest, 'series'>): {
  */
 export function resetDecoderCaches(): void {
   clearDecoderCaches();
+}
+
+export type { CacheStats };
+
+/**
+ * Bounds the remote-write 1.0 decoder's label-set cache (process-wide) to `labelSetsMax` label sets; 0 turns it
+ * off. Size it from the active series: an HA pair's two replicas send two label sets per series. Default 131,072.
+ */
+export function configureDecoderCaches(options: { readonly labelSetsMax: number }): void {
+  configureLabelSetCache(options.labelSetsMax);
+}
+
+/** Size, bound and cumulative hits, misses and evictions of the decoder's label-set cache. */
+export function decoderCacheStats(): { readonly labelSets: CacheStats } {
+  return { labelSets: labelSetCacheStats() };
 }
 
 /**

@@ -1,5 +1,7 @@
 export {
+  configureDecoderCaches,
   countWritten,
+  decoderCacheStats,
   seriesTimeRange,
   decodeReadRequest,
   decodeWriteRequest,
@@ -9,7 +11,7 @@ export {
   encodeWriteRequest,
   resetDecoderCaches,
 } from './codec.js';
-export type { DecodeReadOptions, DecodeWriteOptions } from './codec.js';
+export type { CacheStats, DecodeReadOptions, DecodeWriteOptions } from './codec.js';
 export {
   EXEMPLARS_WRITTEN_HEADER,
   HISTOGRAMS_WRITTEN_HEADER,

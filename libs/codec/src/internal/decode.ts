@@ -320,52 +320,181 @@ const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
 /**
  * Whole label sets, keyed by the exact bytes of a series' leading run of label fields (Prometheus writes labels
  * first). The same series arrive in every request, so a hit replaces ten label decodes and the label validation
- * with one hash pass and one compare pass over the bytes, four bytes at a time. Values are validated, frozen
- * arrays.
+ * with one hash pass over the bytes and one pass comparing them with the cached labels. Values are validated,
+ * frozen arrays.
  *
- * A Map keyed by the 32-bit hash, bounded to LABEL_SET_MAX entries with first-in-first-out eviction (a Map
- * iterates in insertion order). It replaced a direct-mapped table of 32,768 slots: an HA pair's two replicas
- * make two label sets per series, and with a few tens of thousands of series the direct-mapped table lost
- * most lookups to collisions (the end-to-end benchmark's load, 80,000 sets, missed on most series), so decode
- * fell back to per-label decoding, validation and fresh allocations. Hash collisions (different bytes, same
- * hash) are caught by the byte compare and simply replace the entry. Memory bound: about 400 bytes per entry
- * (key bytes, their view, the label array) for 10-label series, about 50 MB when full.
+ * A Map from the 32-bit hash of the bytes to the label array. No copy of the key bytes is kept: a hit is verified
+ * by checking that the bytes are exactly the encoding of the cached labels (see {@link encodes}), which is as
+ * exact as comparing bytes (equal bytes decode to equal labels) and costs no memory per entry. Different bytes
+ * with the same hash replace the entry (a miss, never a wrong answer).
+ *
+ * Bounded by a count of label sets, {@link labelSetsMax}, which the service sizes from the series cache (an HA
+ * pair sends two label sets per stored series). Eviction is second chance in batches: an entry records that it
+ * was hit; when the map is full, one pass keeps the entries hit since the previous pass and drops the rest, so a
+ * working set that fits is never evicted however it is scanned (Prometheus sends every series in a cycle). The
+ * FIFO eviction it replaced asked the Map for its oldest key on every insert once full, and V8 finds it by
+ * walking over the holes earlier deletions left: about 100 us per insert at 131,072 entries, and FIFO evicts
+ * every entry of a cycle longer than the cache before its next use (docs/decisions/0005-series-at-scale.md).
  */
-const LABEL_SET_MAX = 1 << 17;
-
 interface LabelSetEntry {
-  readonly key: DataView;
   readonly labels: readonly Label[];
+  /** Hit since the last eviction pass. */
+  used: boolean;
+}
+
+/** Counters of a decoder cache, cumulative since the process started. */
+export interface CacheStats {
+  readonly size: number;
+  readonly max: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
 }
 
 class LabelSetCache {
-  private readonly entries = new Map<number, LabelSetEntry>();
+  private entries = new Map<number, LabelSetEntry>();
+  hits = 0;
+  misses = 0;
+  evictions = 0;
 
-  get(view: DataView, start: number, end: number, hash: number): readonly Label[] | undefined {
+  constructor(public max: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(buf: Uint8Array, start: number, end: number, hash: number): readonly Label[] | undefined {
     const entry = this.entries.get(hash);
-    if (entry === undefined) return undefined;
-    const key = entry.key;
-    const len = end - start;
-    if (key.byteLength !== len) return undefined;
-    let i = 0;
-    for (; i + 4 <= len; i += 4) if (key.getInt32(i, true) !== view.getInt32(start + i, true)) return undefined;
-    for (; i < len; i++) if (key.getUint8(i) !== view.getUint8(start + i)) return undefined;
+    if (entry === undefined || !encodes(buf, start, end, entry.labels)) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    entry.used = true;
     return entry.labels;
   }
 
-  set(buf: Uint8Array, start: number, end: number, hash: number, labels: readonly Label[]): void {
+  set(hash: number, labels: readonly Label[]): void {
+    if (this.max <= 0) return;
     const entries = this.entries;
-    if (entries.has(hash)) entries.delete(hash);
-    else if (entries.size >= LABEL_SET_MAX) {
-      const oldest = entries.keys().next();
-      if (oldest.done !== true) entries.delete(oldest.value);
+    if (!entries.has(hash) && entries.size >= this.max) this.evict();
+    this.entries.set(hash, { labels, used: false });
+  }
+
+  /**
+   * Keeps the entries hit since the last pass (clearing their mark) in a new Map and drops the others. When that
+   * frees less than a quarter, the oldest-inserted kept entries go too, so every pass frees at least a quarter of
+   * the bound and the passes cost O(1) per insert.
+   */
+  private evict(): void {
+    const keepAtMost = Math.floor((this.max * 3) / 4);
+    let kept = 0;
+    for (const e of this.entries.values()) if (e.used) kept++;
+    let skip = Math.max(0, kept - keepAtMost);
+    const next = new Map<number, LabelSetEntry>();
+    for (const [h, e] of this.entries) {
+      if (!e.used) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      e.used = false;
+      next.set(h, e);
     }
-    entries.set(hash, { key: new DataView(buf.slice(start, end).buffer), labels });
+    this.evictions += this.entries.size - next.size;
+    this.entries = next;
+  }
+
+  stats(): CacheStats {
+    return { size: this.entries.size, max: this.max, hits: this.hits, misses: this.misses, evictions: this.evictions };
   }
 
   clear(): void {
-    this.entries.clear();
+    this.entries = new Map();
   }
+}
+
+/** Reads a varint of at most 5 bytes at `p`; returns -1 when it is longer or runs past `end`. */
+function varintAt(buf: Uint8Array, p: number, end: number): number {
+  let v = 0;
+  for (let shift = 0; shift < 35 && p < end; shift += 7) {
+    const b = buf[p++]!;
+    v += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) {
+      varintEnd = p;
+      return v;
+    }
+  }
+  return -1;
+}
+/** Where the last {@link varintAt} ended. */
+let varintEnd = 0;
+
+/** Whether `buf[p, p + n)` is exactly the UTF-8 encoding of `s`. */
+function utf8Equals(buf: Uint8Array, p: number, n: number, s: string): boolean {
+  const end = p + n;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if (p >= end || buf[p++] !== c) return false;
+      continue;
+    }
+    if (c < 0x800) {
+      if (p + 2 > end || buf[p] !== (0xc0 | (c >> 6)) || buf[p + 1] !== (0x80 | (c & 0x3f))) return false;
+      p += 2;
+      continue;
+    }
+    if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      // A surrogate pair (decoded strings hold only valid pairs: the decoder rejects invalid UTF-8).
+      c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+      if (
+        p + 4 > end ||
+        buf[p] !== (0xf0 | (c >> 18)) ||
+        buf[p + 1] !== (0x80 | ((c >> 12) & 0x3f)) ||
+        buf[p + 2] !== (0x80 | ((c >> 6) & 0x3f)) ||
+        buf[p + 3] !== (0x80 | (c & 0x3f))
+      ) {
+        return false;
+      }
+      p += 4;
+      continue;
+    }
+    if (p + 3 > end || buf[p] !== (0xe0 | (c >> 12)) || buf[p + 1] !== (0x80 | ((c >> 6) & 0x3f)) || buf[p + 2] !== (0x80 | (c & 0x3f))) {
+      return false;
+    }
+    p += 3;
+  }
+  return p === end;
+}
+
+/**
+ * Whether `buf[start, end)` is a run of label fields that decodes to exactly `labels`: per label, field 1 with a
+ * message of the name (field 1) then the value (field 2, absent when empty, as proto3 encoders omit it). Any other
+ * layout of the same labels answers false (a cache miss, decoded in full), never a wrong true.
+ */
+function encodes(buf: Uint8Array, start: number, end: number, labels: readonly Label[]): boolean {
+  let p = start;
+  for (let j = 0; j < labels.length; j++) {
+    const l = labels[j]!;
+    if (p >= end || buf[p] !== 0x0a) return false;
+    const len = varintAt(buf, p + 1, end);
+    if (len < 0) return false;
+    p = varintEnd;
+    const stop = p + len;
+    if (stop > end || buf[p] !== 0x0a) return false;
+    const nameLen = varintAt(buf, p + 1, stop);
+    if (nameLen < 0 || !utf8Equals(buf, varintEnd, nameLen, l.name)) return false;
+    p = varintEnd + nameLen;
+    if (p === stop) {
+      if (l.value !== '') return false;
+      continue;
+    }
+    if (buf[p] !== 0x12) return false;
+    const valueLen = varintAt(buf, p + 1, stop);
+    if (valueLen < 0 || varintEnd + valueLen !== stop || !utf8Equals(buf, varintEnd, valueLen, l.value)) return false;
+    p = stop;
+  }
+  return p === end;
 }
 
 /** A 32-bit hash of `[start, end)`, four bytes at a time (murmur-like mixing). */
@@ -381,7 +510,24 @@ function hashRange(view: DataView, start: number, end: number): number {
   return Math.imul(h, 0x85ebca6b) | 0;
 }
 
-const labelSetsV1 = new LabelSetCache();
+/** Label sets the 1.0 decoder keeps before {@link configureDecoderCaches} is called. */
+export const DEFAULT_LABEL_SETS_MAX = 1 << 17;
+
+const labelSetsV1 = new LabelSetCache(DEFAULT_LABEL_SETS_MAX);
+
+/**
+ * Bounds the 1.0 decoder's label-set cache to `labelSetsMax` label sets (0 turns it off). A smaller bound evicts
+ * at the next insert. The cache is process-wide, as the decoder is.
+ */
+export function configureLabelSetCache(labelSetsMax: number): void {
+  labelSetsV1.max = labelSetsMax;
+  if (labelSetsMax <= 0) labelSetsV1.clear();
+}
+
+/** The label-set cache's counters. */
+export function labelSetCacheStats(): CacheStats {
+  return labelSetsV1.stats();
+}
 
 function readSeriesV1(r: Reader, end: number): TimeSeries {
   const stop = r.limit(end);
@@ -402,7 +548,7 @@ function readSeriesV1(r: Reader, end: number): TimeSeries {
   let labels: readonly Label[] | undefined;
   const hash = p > runStart ? hashRange(r.view, runStart, p) : 0;
   if (p > runStart) {
-    labels = labelSetsV1.get(r.view, runStart, p, hash);
+    labels = labelSetsV1.get(buf, runStart, p, hash);
     if (labels !== undefined) r.pos = p;
   }
   const decoded: Label[] = [];
@@ -431,7 +577,7 @@ function readSeriesV1(r: Reader, end: number): TimeSeries {
         leading++;
       }
       r.pos = stop;
-      if (leading === labels.length) labelSetsV1.set(buf, runStart, p, hash, Object.freeze(labels));
+      if (leading === labels.length) labelSetsV1.set(hash, Object.freeze(labels));
     }
   }
   return { labels, samples, histograms: histograms ?? EMPTY, exemplars: exemplars ?? EMPTY };

@@ -120,7 +120,11 @@ async function send(agent: Agent, target: Target, senders: readonly (readonly Bu
     senders.map(async (list) => {
       for (const body of list) {
         for (let attempt = 0; ; attempt++) {
-          const { status, reason } = await post(agent, target, body);
+          // A keep-alive connection the server closed while idle (between passes) resets: send again.
+          const { status, reason } = await post(agent, target, body).catch((e: unknown) => {
+            if (attempt < 10) return { status: 599, reason: String(e) };
+            throw e;
+          });
           if (status >= 200 && status <= 299) break;
           if (status >= 500 && attempt < 10) {
             await new Promise((ok) => setTimeout(ok, 200));
