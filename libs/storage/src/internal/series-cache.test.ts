@@ -20,21 +20,38 @@ const copy = (s: string): string => Buffer.from(s, 'utf16le').toString('utf16le'
 const get = (c: SeriesCache, labels: readonly Label[]): number => c.get(labels, hashLabels(labels));
 
 describe('SeriesCache', () => {
-  it('keeps series used in the last generation, evicts the rest, stays within its bound', () => {
-    const c = new SeriesCache(4); // generations of 2
-    const [a, b, cc, d] = [ls('n', 'a'), ls('n', 'b'), ls('n', 'c'), ls('n', 'd')];
+  it('keeps the series hit since the last eviction, evicts the rest, stays within its bound', () => {
+    const c = new SeriesCache(4);
+    const [a, b, cc, d, e] = [ls('n', 'a'), ls('n', 'b'), ls('n', 'c'), ls('n', 'd'), ls('n', 'e')];
     set(c, a, 1);
-    set(c, b, 2); // young = {a, b}
-    set(c, cc, 3); // old = {a, b}, young = {c}
-    expect(get(c, a)).toBe(1); // copied: young = {c, a}
-    expect(c.size).toBe(3); // a counted once
-    set(c, d, 4); // old = {c, a}, young = {d}; b evicted
-    expect(get(c, b)).toBe(-1);
+    set(c, b, 2);
+    set(c, cc, 3);
+    set(c, d, 4); // full
     expect(get(c, a)).toBe(1);
     expect(get(c, cc)).toBe(3);
-    expect(c.size).toBeLessThanOrEqual(4);
-    expect(c.hits).toBe(3);
-    expect(c.misses).toBe(1);
+    set(c, e, 5); // eviction: a and c were hit, b and d were not
+    expect(c.evictions).toBe(2);
+    expect(c.size).toBe(3);
+    expect(get(c, b)).toBe(-1);
+    expect(get(c, d)).toBe(-1);
+    expect(get(c, a)).toBe(1);
+    expect(get(c, cc)).toBe(3);
+    expect(get(c, e)).toBe(5);
+    expect(c.hits).toBe(5);
+    expect(c.misses).toBe(2);
+  });
+
+  it('a cycle of as many series as the bound never misses after its first pass', () => {
+    const c = new SeriesCache(1000);
+    for (let pass = 0; pass < 4; pass++) {
+      for (let i = 0; i < 1000; i++) {
+        const labels = ls('__name__', 'm', 'id', String(i));
+        if (get(c, labels) < 0) set(c, labels, i);
+      }
+    }
+    expect(c.misses).toBe(1000);
+    expect(c.hits).toBe(3000);
+    expect(c.evictions).toBe(0);
   });
 
   it('never exceeds its bound, and answers what it holds (tables growing past their first size)', () => {
@@ -68,19 +85,21 @@ describe('SeriesCache', () => {
     expect(c.size).toBe(1);
   });
 
-  it('identity entries live and die with their generation (no hit for an evicted series)', () => {
-    const c = new SeriesCache(4); // generations of 2
+  it('identity entries die with the table an eviction replaces (no hit for an evicted series)', () => {
+    const c = new SeriesCache(4);
     const f = (v: string): readonly Label[] => Object.freeze(ls('n', v).map((l) => Object.freeze(l)));
-    const [a, b, cc, d] = [f('a'), f('b'), f('c'), f('d')];
+    const [a, b, cc, d, e] = [f('a'), f('b'), f('c'), f('d'), f('e')];
     set(c, a, 1);
-    set(c, b, 2); // young = {a, b}
-    set(c, cc, 3); // old = {a, b}, young = {c}
-    expect(c.getByIdentity(a)).toBe(-1); // in old: the content lookup promotes it
-    expect(get(c, a)).toBe(1);
-    expect(c.getByIdentity(a)).toBe(1);
-    set(c, d, 4); // old = {c, a}, young = {d}; b evicted
+    set(c, b, 2);
+    set(c, cc, 3);
+    set(c, d, 4);
+    expect(c.getByIdentity(a)).toBe(1); // an identity hit marks the entry too
+    set(c, e, 5); // b, c, d evicted
     expect(c.getByIdentity(b)).toBe(-1);
     expect(get(c, b)).toBe(-1);
+    expect(c.getByIdentity(a)).toBe(-1); // a new table: found by content, then by identity again
+    expect(get(c, a)).toBe(1);
+    expect(c.getByIdentity(a)).toBe(1);
     expect(c.size).toBeLessThanOrEqual(4);
   });
 

@@ -63,36 +63,39 @@ export function hashLabels(labels: readonly Label[]): number {
 const MIN_SLOTS = 1024;
 
 /**
- * One generation: an open-addressing hash table (linear probing, load <= 1/2, no deletions) of label set → id.
- * An entry's label strings are kept in one append-only array (name, value, name, value, ...), referenced, not
- * copied: names and common values are the same string objects across series (and across requests, from the
- * decoder's string caches), so an entry costs 16 bytes per label plus its unshared strings, and verifying a hit is
- * one `===` per string, usually a pointer comparison (comparing characters of a joined key string in JavaScript
- * cost twice the hashing).
+ * The table: open addressing (linear probing, load <= 1/2, no deletions) of label set → id. An entry's label
+ * strings are kept in one append-only array (name, value, name, value, ...), referenced, not copied: names and
+ * common values are the same string objects across series (and across requests, from the decoder's string
+ * caches), so an entry costs 16 bytes per label plus its unshared strings, and verifying a hit is one `===` per
+ * string, usually a pointer comparison (comparing characters of a joined key string in JavaScript cost twice the
+ * hashing). Eviction replaces the whole table (see {@link SeriesCache}), so nothing is ever deleted from one.
  */
-class Generation {
+class Table {
   private slots: Int32Array; // entry index + 1; 0 = empty
   private hashes: Int32Array;
   private ids: Float64Array;
+  /** 1 when the entry was hit since the table was built (second chance at the next eviction). */
+  private used: Uint8Array;
   /** Entry e's strings are strings[starts[e] .. starts[e + 1]). */
   private starts: Int32Array;
   private readonly strings: string[] = [];
   count = 0;
   /**
-   * Frozen label arrays (of frozen labels) already matched in this generation → id. The codec hands the same
+   * Frozen label arrays (of frozen labels) already matched in this table → entry index. The codec hands the same
    * frozen array for the same label set in every request while its label-set cache holds it, and a frozen array
    * can never change, so its identity alone names the series: a hit skips hashing and comparing the strings.
-   * Weak keys: an array the decoder dropped costs nothing here. Dropped with the generation.
+   * Weak keys: an array the decoder dropped costs nothing here. Dropped with the table.
    */
-  readonly byArray = new WeakMap<readonly Label[], number>();
+  private readonly byArray = new WeakMap<readonly Label[], number>();
   /** Arrays recorded in `byArray` (at most `capacity`, so the map's own size stays bounded by the cache's). */
-  arrays = 0;
+  private arrays = 0;
 
   constructor(private readonly capacity: number) {
     const slots = Math.min(MIN_SLOTS, pow2AtLeast(capacity * 2));
     this.slots = new Int32Array(slots);
     this.hashes = new Int32Array(slots >> 1);
     this.ids = new Float64Array(slots >> 1);
+    this.used = new Uint8Array(slots >> 1);
     this.starts = new Int32Array((slots >> 1) + 1);
   }
 
@@ -100,22 +103,33 @@ class Generation {
     return this.count >= this.capacity;
   }
 
-  /** Remembers `labels` by identity when it cannot change (a frozen array of frozen labels). */
-  remember(labels: readonly Label[], id: number): void {
+  /** The id of entry `e`, marking it used. */
+  hit(e: number): number {
+    this.used[e] = 1;
+    return this.ids[e]!;
+  }
+
+  /** The entry `labels` was remembered as by identity, or -1. */
+  byIdentity(labels: readonly Label[]): number {
+    return this.byArray.get(labels) ?? -1;
+  }
+
+  /** Remembers entry `e` by the identity of `labels` when it cannot change (a frozen array of frozen labels). */
+  remember(labels: readonly Label[], e: number): void {
     if (this.arrays >= this.capacity || !Object.isFrozen(labels)) return;
     for (let j = 0; j < labels.length; j++) if (!Object.isFrozen(labels[j])) return;
     if (this.byArray.has(labels)) return;
-    this.byArray.set(labels, id);
+    this.byArray.set(labels, e);
     this.arrays++;
   }
 
-  /** The id of `labels` (hash from {@link hashLabels}), or -1. */
+  /** The entry of `labels` (hash from {@link hashLabels}), or -1. */
   find(labels: readonly Label[], hash: number): number {
     const mask = this.slots.length - 1;
     for (let s = hash & mask; ; s = (s + 1) & mask) {
       const e = this.slots[s]! - 1;
       if (e < 0) return -1;
-      if (this.hashes[e] === hash && this.matches(e, labels)) return this.ids[e]!;
+      if (this.hashes[e] === hash && this.matches(e, labels)) return e;
     }
   }
 
@@ -130,16 +144,45 @@ class Generation {
     return true;
   }
 
-  /** Adds an entry known to be absent; the caller checks `full` first. */
-  insert(labels: readonly Label[], hash: number, id: number): void {
+  /** Adds an entry known to be absent, unused; the caller checks `full` first. Returns its index. */
+  insert(labels: readonly Label[], hash: number, id: number): number {
+    const e = this.reserve(hash, id);
+    const strings = this.strings;
+    for (const l of labels) strings.push(l.name, l.value);
+    this.starts[e + 1] = strings.length;
+    return e;
+  }
+
+  /**
+   * A table of the same capacity with this one's used entries (marks cleared), at most `keepAtMost` of them: the
+   * most recently inserted when more were used. Returns it with the number of entries left behind.
+   */
+  survivors(keepAtMost: number): { readonly table: Table; readonly dropped: number } {
+    const next = new Table(this.capacity);
+    let used = 0;
+    for (let e = 0; e < this.count; e++) used += this.used[e]!;
+    let skip = Math.max(0, used - keepAtMost);
+    for (let e = 0; e < this.count; e++) {
+      if (this.used[e] === 0) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      const n = next.reserve(this.hashes[e]!, this.ids[e]!);
+      for (let p = this.starts[e]!; p < this.starts[e + 1]!; p++) next.strings.push(this.strings[p]!);
+      next.starts[n + 1] = next.strings.length;
+    }
+    return { table: next, dropped: this.count - next.count };
+  }
+
+  private reserve(hash: number, id: number): number {
     if ((this.count + 1) * 2 > this.slots.length) this.grow();
     const e = this.count++;
     this.hashes[e] = hash;
     this.ids[e] = id;
-    const strings = this.strings;
-    for (const l of labels) strings.push(l.name, l.value);
-    this.starts[e + 1] = strings.length;
+    this.starts[e] = this.strings.length;
     this.place(e, hash);
+    return e;
   }
 
   private place(e: number, hash: number): void {
@@ -158,6 +201,9 @@ class Generation {
     const ids = new Float64Array(n >> 1);
     ids.set(this.ids);
     this.ids = ids;
+    const used = new Uint8Array(n >> 1);
+    used.set(this.used);
+    this.used = used;
     const starts = new Int32Array((n >> 1) + 1);
     starts.set(this.starts);
     this.starts = starts;
@@ -172,83 +218,69 @@ function pow2AtLeast(n: number): number {
 }
 
 /**
- * Bounded map from label set to series id with two generations: lookups hit `young` first; a hit in `old` is
- * copied into `young`. When `young` holds half the bound it becomes `old` and the previous `old` is dropped, which
- * evicts exactly the series not seen for a whole generation (an LRU approximation with O(1) hits and no
- * per-hit reordering). Ids never change once interned, so an entry cannot go stale.
+ * Bounded map from label set to series id: at most `max` series, in one table. Eviction is second chance in
+ * batches: a hit marks its entry; when the table is full, the next insert builds a new table of the entries hit
+ * since the previous eviction (at most three quarters of the bound, the most recently inserted first) and drops
+ * the rest. So a working set that fits the bound is never evicted, whatever order it comes in: Prometheus sends
+ * every series once per scrape interval, a cycle, and the two-generation cache this replaced kept only the last
+ * half of its bound under a cycle (a cycle longer than half the bound missed, and asked PostgreSQL again, on up
+ * to every series). Each eviction frees at least a quarter of the bound, so its O(bound) pass is O(1) per insert.
+ * Ids never change once interned, so an entry cannot go stale.
  *
  * A lookup hashes the label strings in place and compares them with the entry's strings: a hit allocates nothing.
  * (Building a key string per lookup and probing a Map with it cost about 1.2 us per series, most of the writer's
  * CPU.)
  */
 export class SeriesCache {
-  private young: Generation;
-  private old: Generation;
-  /** Entries of `old` also present in `young` (copied there by a hit): counted once in `size`. */
-  private promoted = 0;
-  private readonly half: number;
+  private table: Table;
   hits = 0;
   misses = 0;
+  evictions = 0;
 
   constructor(readonly max: number) {
-    this.half = Math.max(1, Math.floor(max / 2));
-    this.young = new Generation(this.half);
-    this.old = new Generation(this.half);
+    this.table = new Table(Math.max(1, max));
   }
 
   get size(): number {
-    return this.young.count + this.old.count - this.promoted;
+    return this.table.count;
   }
 
   /**
-   * The id of `labels` when this very array object was matched in the young generation (see `byArray`), else -1
-   * without counting anything: the caller then hashes and calls {@link get}. A hit here counts as a hit. Only
-   * arrays that passed {@link hashLabels} (no NUL) and are frozen are remembered, so a hit needs no NUL check.
+   * The id of `labels` when this very array object was matched before (see `byArray`), else -1 without counting
+   * anything: the caller then hashes and calls {@link get}. A hit here counts as a hit. Only arrays that passed
+   * {@link hashLabels} (no NUL) and are frozen are remembered, so a hit needs no NUL check.
    */
   getByIdentity(labels: readonly Label[]): number {
-    const id = this.young.byArray.get(labels);
-    if (id === undefined) return -1;
+    const e = this.table.byIdentity(labels);
+    if (e < 0) return -1;
     this.hits++;
-    return id;
+    return this.table.hit(e);
   }
 
   /** The id of `labels`, or -1; `hash` is `hashLabels(labels)` (not HAS_NUL). Counts a hit or a miss. */
   get(labels: readonly Label[], hash: number): number {
-    const y = this.young.find(labels, hash);
-    if (y >= 0) {
-      this.hits++;
-      this.young.remember(labels, y);
-      return y;
-    }
-    const o = this.old.find(labels, hash);
-    if (o < 0) {
+    const e = this.table.find(labels, hash);
+    if (e < 0) {
       this.misses++;
       return -1;
     }
     this.hits++;
-    this.put(labels, hash, o, true);
-    return o;
+    this.table.remember(labels, e);
+    return this.table.hit(e);
   }
 
   /** Records `labels` → `id` (after interning); `hash` is `hashLabels(labels)`. */
   set(labels: readonly Label[], hash: number, id: number): void {
     if (this.max <= 0) return;
-    if (this.young.find(labels, hash) >= 0) {
-      this.young.remember(labels, id); // interned by a concurrent flush too
-      return;
+    let e = this.table.find(labels, hash); // interned by a concurrent flush too
+    if (e < 0) {
+      if (this.table.full) {
+        const { table, dropped } = this.table.survivors(Math.floor((this.max * 3) / 4));
+        this.table = table;
+        this.evictions += dropped;
+      }
+      e = this.table.insert(labels, hash, id);
     }
-    this.put(labels, hash, id, this.old.find(labels, hash) >= 0);
-  }
-
-  private put(labels: readonly Label[], hash: number, id: number, inOld: boolean): void {
-    if (this.young.full) {
-      this.old = this.young;
-      this.young = new Generation(this.half);
-      this.promoted = 0;
-      inOld = false; // that old generation was just dropped
-    }
-    this.young.insert(labels, hash, id);
-    this.young.remember(labels, id);
-    if (inOld) this.promoted++;
+    this.table.remember(labels, e);
   }
 }
