@@ -113,6 +113,10 @@ function positiveInt(raw: string): number {
   return n;
 }
 
+function nonNegativeInt(raw: string): number {
+  return raw.trim() === '0' ? 0 : positiveInt(raw);
+}
+
 function positive(parse: (raw: string) => number): (raw: string) => number {
   return (raw) => {
     const n = parse(raw);
@@ -223,9 +227,15 @@ const FLAGS = {
   }),
   seriesCacheMax: spec({
     flag: 'cache.series-max',
-    help: 'Series kept in the in-process series cache.',
+    help: 'Series kept in the in-process series cache (label set without the replica label -> series id); set it to the active series of every cluster this instance stores.',
     default: '1000000',
     parse: positiveInt,
+  }),
+  labelSetCacheMax: spec<number | undefined>({
+    flag: 'cache.label-sets-max',
+    help: 'Label sets kept by the remote-write 1.0 decoder (request bytes -> decoded labels; 0: none). Unset: twice --cache.series-max, as an HA pair sends two label sets per stored series.',
+    default: undefined,
+    parse: nonNegativeInt,
   }),
   bearerTokenFile: spec<string | undefined>({
     flag: 'web.auth.bearer-token-file',

@@ -27,6 +27,11 @@ export interface IngestMetrics {
   readonly seriesCacheHits: Counter;
   readonly seriesCacheMisses: Counter;
   readonly seriesCacheSize: Gauge;
+  readonly seriesCacheEvictions: Counter;
+  readonly labelSetCacheHits: Counter;
+  readonly labelSetCacheMisses: Counter;
+  readonly labelSetCacheEvictions: Counter;
+  readonly labelSetCacheSize: Gauge;
   readonly inFlightSamples: Gauge;
   readonly dbPoolConnections: Gauge<'state'>;
   readonly dbUp: Gauge;
@@ -124,6 +129,27 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
       registers,
     }),
     seriesCacheSize: new Gauge({ name: 'promha_series_cache_size', help: 'Series in the cache.', registers }),
+    seriesCacheEvictions: new Counter({
+      name: 'promha_series_cache_evictions_total',
+      help: 'Series dropped from the series cache to stay within --cache.series-max.',
+      registers,
+    }),
+    labelSetCacheHits: new Counter({
+      name: 'promha_label_set_cache_hits_total',
+      help: 'Remote-write 1.0 series whose labels the decoder took from its label-set cache.',
+      registers,
+    }),
+    labelSetCacheMisses: new Counter({
+      name: 'promha_label_set_cache_misses_total',
+      help: 'Remote-write 1.0 series whose labels the decoder decoded in full.',
+      registers,
+    }),
+    labelSetCacheEvictions: new Counter({
+      name: 'promha_label_set_cache_evictions_total',
+      help: 'Label sets dropped from the decoder cache to stay within --cache.label-sets-max.',
+      registers,
+    }),
+    labelSetCacheSize: new Gauge({ name: 'promha_label_set_cache_size', help: 'Label sets in the decoder cache.', registers }),
     inFlightSamples: new Gauge({
       name: 'promha_in_flight_samples',
       help: 'Samples decoded and not yet answered.',

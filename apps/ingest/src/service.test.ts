@@ -34,7 +34,7 @@ function fakes() {
     leases: noLeases,
     maintain: () => Promise.resolve(),
     ping: () => (state.pingFails ? Promise.reject(new Error('down')) : Promise.resolve()),
-    stats: () => ({ seriesCacheSize: 1, seriesCacheHits: 2, seriesCacheMisses: 3, poolTotal: 4, poolIdle: 5, poolWaiting: 0 }),
+    stats: () => ({ seriesCacheSize: 1, seriesCacheHits: 2, seriesCacheMisses: 3, seriesCacheEvictions: 0, poolTotal: 4, poolIdle: 5, poolWaiting: 0 }),
     close: () => {
       state.closed = true;
       return Promise.resolve();
@@ -75,6 +75,10 @@ function fakes() {
       encodeReadResponse: () => Uint8Array.of(),
     },
     split: (series) => ({ kind: 'ok', nonHa: series, parts: [] }),
+    decoderCaches: {
+      configure: () => undefined,
+      stats: () => ({ size: 0, max: 0, hits: 0, misses: 0, evictions: 0 }),
+    },
     openStorage: () => Promise.resolve(storage),
     createElection: () => election,
     startEmbeddedPostgres: () => Promise.reject(new Error('not in this test')),

@@ -16,7 +16,7 @@ import { IngestError } from './errors.js';
 import { deferredStorage } from './internal/deferred-storage.js';
 import { electionMetrics } from './internal/election-metrics.js';
 import { Pipeline } from './internal/pipeline.js';
-import type { CodecPort, Decision, ElectionPort, ReadCodecPort, ReaderPort, SplitFn, WriterPort } from './internal/ports.js';
+import type { CodecPort, Decision, DecoderCachesPort, ElectionPort, ReadCodecPort, ReaderPort, SplitFn, WriterPort } from './internal/ports.js';
 import { createHaApi, createQueryApi, createRemoteReader } from './internal/readers.js';
 import { createMetrics, type IngestMetrics } from './metrics.js';
 
@@ -30,6 +30,7 @@ export interface StorageService extends WriterPort, ReaderPort {
     readonly seriesCacheSize: number;
     readonly seriesCacheHits: number;
     readonly seriesCacheMisses: number;
+    readonly seriesCacheEvictions: number;
     readonly poolTotal: number;
     readonly poolIdle: number;
     readonly poolWaiting: number;
@@ -49,6 +50,8 @@ export interface ElectionService extends ElectionPort {
 export interface Libraries {
   readonly codec: CodecPort & ReadCodecPort;
   readonly split: SplitFn;
+  /** The codec's process-wide label-set cache: its bound, and its counters for the metrics. */
+  readonly decoderCaches: DecoderCachesPort;
   openStorage(options: {
     uri: string;
     maxConnections: number;
@@ -113,6 +116,9 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     config.bearerTokenFile === undefined ? undefined : readFile(config.bearerTokenFile, 'utf8').then(parseTokenFile),
     config.basicUsersFile === undefined ? undefined : readFile(config.basicUsersFile, 'utf8').then(parseUsersFile),
   ]);
+
+  // The decoder's label-set cache is sized from the series cache: an HA pair sends two label sets per stored series.
+  libs.decoderCaches.configure(config.labelSetCacheMax ?? 2 * config.seriesCacheMax);
 
   const embedded = config.dbUri === undefined ? await libs.startEmbeddedPostgres({ dataDir: resolve(config.dbEmbeddedDir) }) : undefined;
   const uri = config.dbUri ?? embedded!.uri;
@@ -198,13 +204,22 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     timers.add(t);
   };
 
-  let lastStats = { hits: 0, misses: 0 };
+  // Cache counters are cumulative in the libraries; the metrics take what was added since the last publish.
+  let lastStats = { hits: 0, misses: 0, evictions: 0 };
+  let lastSets = libs.decoderCaches.stats();
   const publish = (): void => {
     const s = storage.stats();
     metrics.seriesCacheHits.inc(Math.max(0, s.seriesCacheHits - lastStats.hits));
     metrics.seriesCacheMisses.inc(Math.max(0, s.seriesCacheMisses - lastStats.misses));
-    lastStats = { hits: s.seriesCacheHits, misses: s.seriesCacheMisses };
+    metrics.seriesCacheEvictions.inc(Math.max(0, s.seriesCacheEvictions - lastStats.evictions));
+    lastStats = { hits: s.seriesCacheHits, misses: s.seriesCacheMisses, evictions: s.seriesCacheEvictions };
     metrics.seriesCacheSize.set(s.seriesCacheSize);
+    const sets = libs.decoderCaches.stats();
+    metrics.labelSetCacheHits.inc(Math.max(0, sets.hits - lastSets.hits));
+    metrics.labelSetCacheMisses.inc(Math.max(0, sets.misses - lastSets.misses));
+    metrics.labelSetCacheEvictions.inc(Math.max(0, sets.evictions - lastSets.evictions));
+    lastSets = sets;
+    metrics.labelSetCacheSize.set(sets.size);
     metrics.dbPoolConnections.set({ state: 'total' }, s.poolTotal);
     metrics.dbPoolConnections.set({ state: 'idle' }, s.poolIdle);
     metrics.dbPoolConnections.set({ state: 'waiting' }, s.poolWaiting);

@@ -92,6 +92,8 @@ export interface StorageStats {
   readonly seriesCacheSize: number;
   readonly seriesCacheHits: number;
   readonly seriesCacheMisses: number;
+  /** Series the cache dropped to stay within its bound. */
+  readonly seriesCacheEvictions: number;
   readonly poolTotal: number;
   readonly poolIdle: number;
   readonly poolWaiting: number;

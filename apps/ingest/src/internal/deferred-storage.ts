@@ -65,7 +65,7 @@ export function deferredStorage(open: () => Promise<StorageService>): DeferredSt
     maintain: (wallNow) => call((s) => s.maintain(wallNow)),
     ping: () => call((s) => s.ping()),
     stats: () =>
-      current?.stats() ?? { seriesCacheSize: 0, seriesCacheHits: 0, seriesCacheMisses: 0, poolTotal: 0, poolIdle: 0, poolWaiting: 0 },
+      current?.stats() ?? { seriesCacheSize: 0, seriesCacheHits: 0, seriesCacheMisses: 0, seriesCacheEvictions: 0, poolTotal: 0, poolIdle: 0, poolWaiting: 0 },
     close: async () => {
       await opening?.catch(() => undefined);
       await current?.close();

@@ -3,7 +3,9 @@
  * only on the narrow ports in ports.ts.
  */
 import {
+  configureDecoderCaches,
   countWritten,
+  decoderCacheStats,
   decodeReadRequest,
   decodeWriteRequest,
   encodeReadResponse,
@@ -18,6 +20,12 @@ export function realLibraries(): Libraries {
   return {
     codec: { parseWriteContentType, decodeWriteRequest, countWritten, decodeReadRequest, encodeReadResponse },
     split: (series, labels) => splitByCluster(series, labels),
+    decoderCaches: {
+      configure: (labelSetsMax) => {
+        configureDecoderCaches({ labelSetsMax });
+      },
+      stats: () => decoderCacheStats().labelSets,
+    },
     openStorage,
     createElection: (deps) => new Election(deps),
     startEmbeddedPostgres,

@@ -12,6 +12,12 @@ export interface WrittenCounts {
   readonly exemplars: number;
 }
 
+/** The codec's process-wide label-set cache (remote write 1.0): its bound, and its cumulative counters. */
+export interface DecoderCachesPort {
+  configure(labelSetsMax: number): void;
+  stats(): { readonly size: number; readonly max: number; readonly hits: number; readonly misses: number; readonly evictions: number };
+}
+
 /** The codec functions the write and read paths use (errors carry `status` 400/413/415). */
 export interface CodecPort {
   parseWriteContentType(contentType: string | undefined): 1 | 2;

@@ -171,6 +171,7 @@ class PgStorage implements Storage {
       seriesCacheSize: this.cache.size,
       seriesCacheHits: this.cache.hits,
       seriesCacheMisses: this.cache.misses,
+      seriesCacheEvictions: this.cache.evictions,
       poolTotal: this.pool.totalCount,
       poolIdle: this.pool.idleCount,
       poolWaiting: this.pool.waitingCount,
