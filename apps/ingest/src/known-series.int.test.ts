@@ -19,20 +19,23 @@ const PER_REQUEST = 500;
 
 let h: Harness;
 const statements: string[] = [];
-const query = pg.Client.prototype.query;
+type Query = (this: pg.Client, ...args: unknown[]) => unknown;
+/** The original method, restored after the tests. */
+const query = Object.getOwnPropertyDescriptor(pg.Client.prototype, 'query')!.value as Query;
 
 beforeAll(async () => {
   h = await startHarness([`--cache.series-max=${SERIES_MAX}`]);
   // Every statement of every pooled client goes through Client#query.
-  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]): unknown {
+  const counting: Query = function (this: pg.Client, ...args: unknown[]): unknown {
     const first = args[0];
     statements.push(typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String(first.text) : '?');
-    return (query as (...a: unknown[]) => unknown).apply(this, args);
-  } as typeof query;
+    return query.apply(this, args);
+  };
+  Object.defineProperty(pg.Client.prototype, 'query', { value: counting, configurable: true, writable: true });
 }, 120_000);
 
 afterAll(async () => {
-  pg.Client.prototype.query = query;
+  Object.defineProperty(pg.Client.prototype, 'query', { value: query, configurable: true, writable: true });
   await h.close();
 });
 
