@@ -86,8 +86,9 @@ const PUBLIC_PATHS = new Set(['/healthz', '/ready']);
 export function statusOf(e: unknown): number {
   if (e instanceof IngestError) return e.status;
   if (e instanceof Error) {
-    // Codec errors carry their own 400/413/415; storage errors (any code) are database trouble: 503.
-    if (e.name === 'StorageError') return 503;
+    // Codec errors carry their own 400/413/415. Storage errors are database trouble (503), except input the
+    // database refused (a resend of the same input can never succeed, so it must not be told to retry).
+    if (e.name === 'StorageError') return (e as { code?: unknown }).code === 'STORAGE_INVALID_INPUT' ? 400 : 503;
     const status = (e as { status?: unknown; statusCode?: unknown }).status ?? (e as { statusCode?: unknown }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 600 && status !== 429) return status;
   }

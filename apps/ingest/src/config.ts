@@ -221,9 +221,45 @@ const FLAGS = {
   }),
   maxInFlightSamples: spec({
     flag: 'ingest.max-in-flight-samples',
-    help: 'Samples decoded and not yet answered above which new writes are answered 503 without decoding.',
+    help: 'Samples plus series decoded and not yet answered above which new writes are answered 503 without decoding.',
     default: '2000000',
     parse: positiveInt,
+  }),
+  maxLabelNameBytes: spec({
+    flag: 'limits.max-label-name-bytes',
+    help: 'Longest label name in UTF-8 bytes; a series with a longer one makes the request 400.',
+    default: '1024',
+    parse: positiveInt,
+  }),
+  maxLabelValueBytes: spec({
+    flag: 'limits.max-label-value-bytes',
+    help: 'Longest label value in UTF-8 bytes (400 above). Every value up to this is storable.',
+    default: '16KiB',
+    parse: positive(parseSize),
+  }),
+  maxLabelsPerSeries: spec({
+    flag: 'limits.max-labels-per-series',
+    help: 'Most labels one series may carry, __name__ included (400 above).',
+    default: '128',
+    parse: positiveInt,
+  }),
+  maxSeriesPerRequest: spec({
+    flag: 'limits.max-series-per-request',
+    help: 'Most series one remote-write request may carry (400 above).',
+    default: '100000',
+    parse: positiveInt,
+  }),
+  maxExemplarLabelRunes: spec({
+    flag: 'limits.max-exemplar-label-runes',
+    help: 'Longest exemplar label set (names and values together) in code points, as Prometheus and OpenMetrics bound it (400 above).',
+    default: '128',
+    parse: positiveInt,
+  }),
+  futureGraceMs: spec({
+    flag: 'limits.future-grace',
+    help: 'Samples later than the wall clock plus this are refused (400 naming the series; the rest is stored) and never extend a lease.',
+    default: '10m',
+    parse: parseDuration,
   }),
   seriesCacheMax: spec({
     flag: 'cache.series-max',

@@ -9,6 +9,10 @@ export const INGEST_ERROR_STATUS = {
   PROMHA_INGEST_REPLICA_WITHOUT_CLUSTER: 400,
   /** A malformed request that is not a codec error (bad query parameter, bad selector). */
   PROMHA_INGEST_BAD_REQUEST: 400,
+  /** Samples later than the future grace; the request's other samples were stored. */
+  PROMHA_INGEST_TOO_FAR_IN_FUTURE: 400,
+  /** The database refused the data itself (a value it cannot store): never retryable. */
+  PROMHA_INGEST_INVALID_DATA: 400,
   PROMHA_INGEST_BAD_CONTENT_TYPE: 415,
   PROMHA_INGEST_BODY_TOO_LARGE: 413,
   PROMHA_INGEST_UNAUTHORIZED: 401,

@@ -172,6 +172,15 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     replicaLabel: config.replicaLabel,
     maxDecodedBytes: config.maxDecodedBytes,
     maxInFlightSamples: config.maxInFlightSamples,
+    limits: {
+      maxLabelNameBytes: config.maxLabelNameBytes,
+      maxLabelValueBytes: config.maxLabelValueBytes,
+      maxLabelsPerSeries: config.maxLabelsPerSeries,
+      maxSeriesPerRequest: config.maxSeriesPerRequest,
+      maxExemplarLabelRunes: config.maxExemplarLabelRunes,
+    },
+    futureGraceMs: config.futureGraceMs,
+    clock,
   });
 
   const app = Fastify({

@@ -1,6 +1,7 @@
 /** The public entry points of the codec: snappy body in, normalized model out, and back. */
 import { CodecError } from './errors.js';
 import { type CacheStats, clearDecoderCaches, configureLabelSetCache, decodeV1, decodeV2, labelSetCacheStats } from './internal/decode.js';
+import { checkWriteLimits, DEFAULT_WRITE_LIMITS, type WriteLimits } from './limits.js';
 import { encodeV1, encodeV2 } from './internal/encode.js';
 import { decodeRead, encodeReadRequestProto, encodeReadResponseProto } from './internal/read.js';
 import type { QueryResult, ReadRequest, TimeSeries, WriteRequest } from './model.js';
@@ -12,14 +13,19 @@ export interface DecodeWriteOptions {
   readonly version: 1 | 2;
   /** Cap on the decompressed size, checked against the snappy header before allocating (413 beyond it). */
   readonly maxDecodedBytes: number;
+  /** Limits checked after decoding (400 naming the series beyond them); {@link DEFAULT_WRITE_LIMITS} when absent. */
+  readonly limits?: WriteLimits;
 }
 
 /**
  * Decodes a remote-write HTTP body (snappy block-compressed protobuf) into the normalized model, validating labels
- * and timestamps. Throws {@link CodecError} on anything malformed or invalid, never another exception.
+ * and timestamps, then checks the limits ({@link checkWriteLimits}). Throws {@link CodecError} on anything
+ * malformed, invalid or beyond a limit, never another exception.
  */
 export function decodeWriteRequest(body: Uint8Array, options: DecodeWriteOptions): WriteRequest {
-  return decodeWriteRequestProto(snappyUncompress(body, options.maxDecodedBytes), options.version);
+  const request = decodeWriteRequestProto(snappyUncompress(body, options.maxDecodedBytes), options.version);
+  checkWriteLimits(request, options.limits ?? DEFAULT_WRITE_LIMITS);
+  return request;
 }
 
 /** Decodes uncompressed remote-write protobuf bytes; see {@link decodeWriteRequest}. */

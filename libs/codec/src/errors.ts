@@ -19,7 +19,7 @@ export const CODEC_ERRORS = {
   CODEC_ERR_DUPLICATE_LABEL: 400,
   /** The labels of a series are not sorted by name. */
   CODEC_ERR_UNSORTED_LABELS: 400,
-  /** A label name or value contains a NUL byte. */
+  /** A label name or value, or metadata help or unit, contains a NUL byte. */
   CODEC_ERR_NUL_BYTE: 400,
   /** 2.0: a symbol reference points outside the symbols table. */
   CODEC_ERR_SYMBOL_REF: 400,
@@ -27,6 +27,10 @@ export const CODEC_ERRORS = {
   CODEC_ERR_ODD_LABEL_REFS: 400,
   /** 2.0: the symbols table does not start with the empty string. */
   CODEC_ERR_FIRST_SYMBOL: 400,
+  /** A limit of the request was exceeded (label name or value length, labels per series, series per request). */
+  CODEC_ERR_LIMIT: 400,
+  /** A timestamp lies outside the range the database can store. */
+  CODEC_ERR_TIMESTAMP_RANGE: 400,
   /** A timestamp or integer count is outside the safe integer range of a JavaScript number. */
   CODEC_ERR_INTEGER_RANGE: 400,
   /** Unsupported Content-Type or remote-write protobuf message. */

@@ -1,6 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CodecError, decodeReadRequest, decodeWriteRequest, decodeWriteRequestProto, encodeWriteRequest, snappyCompress, snappyUncompress } from './index.js';
+import {
+  CodecError,
+  decodeReadRequest,
+  decodeWriteRequest,
+  decodeWriteRequestProto,
+  encodeWriteRequest,
+  MAX_TIMESTAMP_MS,
+  MIN_TIMESTAMP_MS,
+  snappyCompress,
+  snappyUncompress,
+  type WriteLimits,
+  type WriteRequest,
+} from './index.js';
 import { propertySeed, requestV1, requestV2 } from './test-util/arbitraries.js';
 
 const LIMIT = 1 << 20;
@@ -73,5 +85,92 @@ describe('fuzz: only CodecError, never another exception', () => {
     }
     expect(caught).toBeInstanceOf(CodecError);
     expect((caught as CodecError).status).toBe(413);
+  });
+});
+
+const codePoints = (s: string): number => s.match(/./gsu)?.length ?? 0;
+
+/** What checkWriteLimits must decide, written plainly (Buffer for UTF-8 lengths, a /u regex for code points). */
+function violates(req: WriteRequest, l: WriteLimits): boolean {
+  if (req.series.length > l.maxSeriesPerRequest) return true;
+  const badTime = (t: number) => t < MIN_TIMESTAMP_MS || t > MAX_TIMESTAMP_MS;
+  return req.series.some(
+    (s) =>
+      s.labels.length > l.maxLabelsPerSeries ||
+      s.labels.some((x) => Buffer.byteLength(x.name) > l.maxLabelNameBytes || Buffer.byteLength(x.value) > l.maxLabelValueBytes) ||
+      s.samples.some((x) => badTime(x.timestamp)) ||
+      s.histograms.some((x) => badTime(x.timestamp)) ||
+      s.exemplars.some((e) => badTime(e.timestamp) || e.labels.reduce((n, x) => n + codePoints(x.name) + codePoints(x.value), 0) > l.maxExemplarLabelRunes),
+  );
+}
+
+describe('limits', () => {
+  const limits: fc.Arbitrary<WriteLimits> = fc.record({
+    maxLabelNameBytes: fc.integer({ min: 1, max: 16 }),
+    maxLabelValueBytes: fc.integer({ min: 0, max: 24 }),
+    maxLabelsPerSeries: fc.integer({ min: 1, max: 7 }),
+    maxSeriesPerRequest: fc.integer({ min: 0, max: 6 }),
+    maxExemplarLabelRunes: fc.integer({ min: 0, max: 40 }),
+  });
+
+  it('a request is refused with a 400 naming a series or the request exactly when it exceeds a limit or the timestamp range', () => {
+    const seed = propertySeed('fuzz limits');
+    fc.assert(
+      fc.property(fc.oneof(requestV1, requestV2), limits, (req, l) => {
+        const body = snappyCompress(encodeWriteRequest(req, req.version));
+        let caught: unknown;
+        try {
+          decodeWriteRequest(body, { version: req.version, maxDecodedBytes: LIMIT, limits: l });
+        } catch (e: unknown) {
+          caught = e;
+        }
+        if (!violates(req, l)) {
+          expect(caught).toBeUndefined();
+          return;
+        }
+        expect(caught).toBeInstanceOf(CodecError);
+        const err = caught as CodecError;
+        expect(err.status).toBe(400);
+        expect(['CODEC_ERR_LIMIT', 'CODEC_ERR_TIMESTAMP_RANGE']).toContain(err.code);
+        if (req.series.length <= l.maxSeriesPerRequest) expect(violates({ ...req, series: [req.series[err.seriesIndex!]!] }, l)).toBe(true);
+      }),
+      { seed, numRuns: 600 },
+    );
+  });
+
+  it('the defaults admit a 16 KiB value of multi-byte characters, 128 labels, and refuse one byte more', () => {
+    const value = 'é'.repeat(8 * 1024); // 16 KiB in UTF-8, 8 Ki UTF-16 units
+    const labels = [{ name: '__name__', value: 'm' }, ...Array.from({ length: 127 }, (_, i) => ({ name: `l${String(i).padStart(3, '0')}`, value }))];
+    const req: WriteRequest = { version: 1, metadata: [], series: [{ labels, samples: [{ value: 1, timestamp: 1 }], histograms: [], exemplars: [] }] };
+    const ok = decodeWriteRequest(snappyCompress(encodeWriteRequest(req, 1)), { version: 1, maxDecodedBytes: 64 << 20 });
+    expect(ok.series[0]!.labels).toHaveLength(128);
+    expect(ok.series[0]!.labels[1]!.value).toBe(value);
+    const longer = { ...req, series: [{ ...req.series[0]!, labels: labels.map((x, i) => (i === 1 ? { ...x, value: `${value}a` } : x)) }] };
+    expect(() => decodeWriteRequest(snappyCompress(encodeWriteRequest(longer, 1)), { version: 1, maxDecodedBytes: 64 << 20 })).toThrow(
+      /series 0: value of label "l000" is longer than 16384 bytes/,
+    );
+    const more = { ...req, series: [{ ...req.series[0]!, labels: [...labels, { name: 'zz', value: 'x' }] }] };
+    expect(() => decodeWriteRequest(snappyCompress(encodeWriteRequest(more, 1)), { version: 1, maxDecodedBytes: 64 << 20 })).toThrow(/129 labels/);
+  });
+
+  it('NUL in 1.0 metadata and in 2.0 metadata help or unit is refused', () => {
+    const v1: WriteRequest = { version: 1, series: [], metadata: [{ metricFamilyName: 'm', type: 'gauge', help: 'a\u0000b', unit: '' }] };
+    expect(() => decodeWriteRequest(snappyCompress(encodeWriteRequest(v1, 1)), { version: 1, maxDecodedBytes: LIMIT })).toThrow(/NUL/);
+    for (const md of [{ help: 'h\u0000', unit: '' }, { help: '', unit: 'u\u0000' }]) {
+      const v2: WriteRequest = {
+        version: 2,
+        metadata: [],
+        series: [
+          {
+            labels: [{ name: '__name__', value: 'm' }],
+            samples: [{ value: 1, timestamp: 1 }],
+            histograms: [],
+            exemplars: [],
+            metadata: { metricFamilyName: 'm', type: 'gauge', ...md },
+          },
+        ],
+      };
+      expect(() => decodeWriteRequest(snappyCompress(encodeWriteRequest(v2, 2)), { version: 2, maxDecodedBytes: LIMIT })).toThrow(/NUL/);
+    }
   });
 });

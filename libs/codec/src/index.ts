@@ -23,6 +23,8 @@ export {
   WRITE_V2_PROTO,
 } from './content-type.js';
 export { CODEC_ERRORS, CodecError } from './errors.js';
+export { checkWriteLimits, DEFAULT_WRITE_LIMITS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS } from './limits.js';
+export type { WriteLimits } from './limits.js';
 export type { CodecErrorCode, CodecErrorStatus } from './errors.js';
 export { snappyCompress, snappyDecodedLength, snappyUncompress } from './snappy.js';
 export type {

@@ -19,6 +19,11 @@ export interface StorageOptions {
   readonly maxBatchSamples?: number;
   /** How long idempotency receipts are kept to recognise resends, in ms; default one day. */
   readonly receiptRetentionMs?: number;
+  /**
+   * Most idempotency receipts kept (the newest); default 1,000,000 (about 195 bytes each with its indexes, measured: about 190 MB).
+   * A resend older than what is kept may be written again, which reads hide.
+   */
+  readonly receiptMax?: number;
 }
 
 /** Result of a write: stored, or the fence failed and nothing of it was written. */

@@ -121,3 +121,46 @@ describe('writer', () => {
     expect(md.rows[0]!.n).toBe(1);
   });
 });
+
+function bits(v: number): bigint {
+  return new BigUint64Array(new Float64Array([v]).buffer)[0]!;
+}
+
+describe('hostile values', () => {
+  it('stores and finds label values far beyond the btree row limit, and long metric family names in metadata', async () => {
+    // Random bytes do not compress: as a raw btree key this would fail with SQLSTATE 54000.
+    const alnum = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+    let x = 12345;
+    const long = Array.from({ length: 16 * 1024 }, () => alnum[(x = (x * 1103515245 + 12345) % 2 ** 31) % 62]).join('');
+    expect(await storage.write({ series: [ts({ __name__: 'long_value', v: long }, [[T0, 1]])] })).toMatchObject({ kind: 'stored' });
+    const got = await all([{ type: 'EQ', name: 'v', value: long }]);
+    expect(got.map((s) => s.labels.find((l) => l.name === 'v')!.value)).toEqual([long]);
+    expect(await all([{ type: 'RE', name: 'v', value: `${long}|other` }])).toHaveLength(1);
+    expect(await all([{ type: 'EQ', name: 'v', value: `${long.slice(0, -1)}x` }])).toHaveLength(0);
+    await storage.upsertMetadata([{ metricFamilyName: long, type: 'gauge', help: long, unit: '' }]);
+    await storage.upsertMetadata([{ metricFamilyName: long, type: 'counter', help: 'h', unit: '' }]);
+  });
+
+  it('keeps a histogram stale marker, NaN payloads and -0 bit-exact through storage', async () => {
+    const stale = new Float64Array(new BigUint64Array([0x7ff0000000000002n]).buffer)[0]!;
+    const h: Histogram = {
+      isFloat: true, count: -0, zeroCount: stale, sum: stale, schema: 0, zeroThreshold: -0,
+      negativeSpans: [], negativeDeltas: [], negativeCounts: [], positiveSpans: [{ offset: 0, length: 2 }],
+      positiveDeltas: [], positiveCounts: [-0, Infinity], resetHint: 'no', timestamp: T0, customValues: [-Infinity],
+    };
+    await storage.write({ series: [ts({ __name__: 'hist_bits' }, [], { histograms: [h] })] });
+    const back = (await all([{ type: 'EQ', name: '__name__', value: 'hist_bits' }]))[0]!.histograms[0]!;
+    for (const k of ['count', 'zeroCount', 'sum', 'zeroThreshold'] as const) expect(bits(back[k]), k).toBe(bits(h[k]));
+    expect(back.positiveCounts.map(bits)).toEqual(h.positiveCounts.map(bits));
+    expect(back.customValues.map(bits)).toEqual(h.customValues.map(bits));
+  });
+
+  it('a part the database refuses fails alone: the other parts of its flush are stored', async () => {
+    // Written in the same turn, so they share one flush; the first one's day cannot be partitioned (before 4713 BC).
+    const poison = storage.write({ series: [ts({ __name__: 'poison' }, [[-9e15, 1]])] });
+    const good = Array.from({ length: 5 }, (_, i) => storage.write({ series: [ts({ __name__: 'beside_poison', i: String(i) }, [[T0, i]])] }));
+    await expect(poison).rejects.toMatchObject({ code: 'STORAGE_INVALID_INPUT', retryable: false });
+    for (const g of good) expect(await g).toMatchObject({ kind: 'stored' });
+    expect(await all([{ type: 'EQ', name: '__name__', value: 'beside_poison' }])).toHaveLength(5);
+  });
+});

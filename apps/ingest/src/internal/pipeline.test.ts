@@ -1,4 +1,4 @@
-import type { TimeSeries, WriteRequest } from '@promha/codec';
+import { DEFAULT_WRITE_LIMITS, type TimeSeries, type WriteRequest } from '@promha/codec';
 import type { Fence } from '@promha/election';
 import { describe, expect, it } from 'vitest';
 import { IngestError } from '../errors.js';
@@ -122,6 +122,9 @@ function setup(overrides: Partial<PipelineOptions> = {}) {
     replicaLabel: '__replica__',
     maxDecodedBytes: 1 << 20,
     maxInFlightSamples: 1000,
+    limits: DEFAULT_WRITE_LIMITS,
+    futureGraceMs: 600_000,
+    clock: { now: () => 1_000_000 },
     ...overrides,
   });
   const metric = async (name: string, labels: string) => {
@@ -248,8 +251,58 @@ describe('Pipeline', () => {
     expect(new Set(keys).size).toBe(2);
   });
 
+  it('takes samples beyond the future grace out before the election sees them, stores the rest, and answers 400 naming the series', async () => {
+    const { pipeline, writer, metric } = setup();
+    const decided: number[] = [];
+    const election = new FakeElection();
+    const spy = setup({
+      election: {
+        decide: (p) => {
+          decided.push(p.maxTime);
+          return election.decide(p);
+        },
+        onFenceFailure: () => undefined,
+        onWriteFailed: () => undefined,
+      },
+    });
+    const future = 1_000_000 + 600_001;
+    const req = [a1([1, future]), series('up', { cluster: 'a', __replica__: 'r1', job: 'j' }, [2]), series('far', {}, [future])];
+    const err = await spy.pipeline.write(body(req), 'v1').catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400, code: 'PROMHA_INGEST_TOO_FAR_IN_FUTURE' });
+    expect((err as Error).message).toMatch(/series 0 \("up"\), series 2 \("far"\)/);
+    expect(decided).toEqual([2]);
+    const stored = spy.writer.parts.flatMap((p) => p.series.flatMap((x) => x.samples.map((y) => y.timestamp)));
+    expect(stored.sort()).toEqual([1, 2]);
+    // a series left without data is not written at all
+    expect(spy.writer.parts.flatMap((p) => p.series).some((x) => x.labels.some((l) => l.value === 'far'))).toBe(false);
+    expect(await spy.metric('promha_samples_total', '{outcome="rejected"}')).toBe(2);
+    // at the grace exactly, accepted
+    expect((await pipeline.write(body([a1([1_600_000])]), 'v1')).kind).toBe('stored');
+    expect(writer.parts).toHaveLength(1);
+    expect(await metric('promha_samples_total', '{outcome="rejected"}')).toBe(0);
+  });
+
+  it('keys a part by what was sent and the range kept, not by the lease window', async () => {
+    const { pipeline, writer, election } = setup();
+    election.window = [0, 100];
+    await pipeline.write(body([a1([1])]), 'v1');
+    election.window = [0, 5000];
+    await pipeline.write(body([a1([1])]), 'v1');
+    expect(writer.parts).toHaveLength(2);
+    expect(writer.parts[0]!.idempotencyKey).toBe(writer.parts[1]!.idempotencyKey);
+  });
+
+  it('counts series in the in-flight bound: a request of empty series holds it', async () => {
+    const { pipeline } = setup({ maxInFlightSamples: 3 });
+    const slow = pipeline.write(body([series('a', {}, []), series('b', {}, []), series('c', {}, [])]), 'v1');
+    expect(pipeline.inFlightSamples()).toBe(3);
+    expect(pipeline.overloaded()).toBe(true);
+    await slow;
+    expect(pipeline.inFlightSamples()).toBe(0);
+  });
+
   it('is overloaded at the in-flight bound and refuses without decoding', async () => {
-    const { pipeline } = setup({ maxInFlightSamples: 2 });
+    const { pipeline } = setup({ maxInFlightSamples: 3 });
     const slow = pipeline.write(body([a1([1, 2])]), 'v1');
     expect(pipeline.overloaded()).toBe(true);
     await expect(pipeline.write(Buffer.from('not json'), 'v1')).rejects.toMatchObject({ code: 'PROMHA_INGEST_OVERLOADED' });

@@ -8,14 +8,19 @@
  * - nothing is answered 2xx before every stored part committed;
  * - a part whose fence fails is re-decided once with fresh lease state, then 503 (Prometheus resends; the
  *   idempotency keys keep already-committed parts of the resend from being stored twice);
- * - the in-flight bound is checked before decoding, so an overloaded instance answers 503 without the CPU cost.
+ * - the in-flight bound is checked before decoding, so an overloaded instance answers 503 without the CPU cost; it
+ *   counts series as well as samples (a request of many empty series still costs interning);
+ * - samples further in the future than the grace are taken out before the split, so the election never sees them
+ *   (they would extend a lease far ahead and block every failover); the rest is stored and the answer is 400
+ *   naming the series;
+ * - a part's idempotency key depends only on the body and the data range kept (idempotency.ts).
  */
-import { createHash } from 'node:crypto';
-import { seriesTimeRange, type TimeSeries } from '@promha/codec';
-import { storedSeries, type Fence } from '@promha/election';
+import { seriesTimeRange, type TimeSeries, type WriteLimits } from '@promha/codec';
+import { storedSeries, type Clock, type Fence } from '@promha/election';
 import type { WritePipeline, WriteResult } from '../app.js';
 import { IngestError } from '../errors.js';
 import type { IngestMetrics } from '../metrics.js';
+import { bodyDigest, idempotencyKey, type KeyedPart } from './idempotency.js';
 import type { CodecPort, ElectionPort, HaPart, SplitFn, StoreOutcome, StorePart, WriterPort } from './ports.js';
 
 export interface PipelineOptions {
@@ -28,7 +33,83 @@ export interface PipelineOptions {
   readonly clusterLabel: string;
   readonly replicaLabel: string;
   readonly maxDecodedBytes: number;
+  /** Bound on samples plus series decoded and not yet answered. */
   readonly maxInFlightSamples: number;
+  readonly limits: WriteLimits;
+  /** Samples later than the wall clock plus this are refused (400) and never reach the election. */
+  readonly futureGraceMs: number;
+  readonly clock: Clock;
+}
+
+/**
+ * Longest cluster or replica label value of HA data. They key the lease rows and the leader-change history (btree
+ * keys of at most about 2.7 kB), and real cluster and replica names are short.
+ */
+export const HA_LABEL_VALUE_MAX_BYTES = 1024;
+
+/** Series of a request with the samples beyond the future grace taken out. */
+interface FutureCut {
+  readonly series: readonly TimeSeries[];
+  /** Indexes (in the request) of the series that had samples beyond the grace. */
+  readonly rejected: readonly number[];
+  /** Samples and histograms taken out. */
+  readonly removed: number;
+  /** Data-time range of what is left. */
+  readonly minTime: number;
+  readonly maxTime: number;
+}
+
+/**
+ * Takes out samples and histograms later than `limit` (exemplars too: they belong to the refused data). Returns
+ * the input array itself when nothing is late, which is the common case: one pass over the timestamps.
+ */
+export function cutFuture(series: readonly TimeSeries[], limit: number): FutureCut {
+  let minTime = Infinity;
+  let maxTime = -Infinity;
+  let rejected: number[] | undefined;
+  for (let i = 0; i < series.length; i++) {
+    const s = series[i]!;
+    let late = false;
+    for (const x of s.samples) {
+      if (x.timestamp > limit) late = true;
+      else {
+        if (x.timestamp < minTime) minTime = x.timestamp;
+        if (x.timestamp > maxTime) maxTime = x.timestamp;
+      }
+    }
+    for (const x of s.histograms) {
+      if (x.timestamp > limit) late = true;
+      else {
+        if (x.timestamp < minTime) minTime = x.timestamp;
+        if (x.timestamp > maxTime) maxTime = x.timestamp;
+      }
+    }
+    if (late) (rejected ??= []).push(i);
+  }
+  if (rejected === undefined) return { series, rejected: [], removed: 0, minTime, maxTime };
+  let removed = 0;
+  const late = new Set(rejected);
+  const out: TimeSeries[] = [];
+  for (let i = 0; i < series.length; i++) {
+    const s = series[i]!;
+    if (!late.has(i)) {
+      out.push(s);
+      continue;
+    }
+    const samples = s.samples.filter((x) => x.timestamp <= limit);
+    const histograms = s.histograms.filter((x) => x.timestamp <= limit);
+    removed += s.samples.length - samples.length + s.histograms.length - histograms.length;
+    // A series left with no data is not written at all: nothing of what was refused becomes readable.
+    if (samples.length > 0 || histograms.length > 0) {
+      out.push({ ...s, samples, histograms, exemplars: s.exemplars.filter((x) => x.timestamp <= limit) });
+    }
+  }
+  return { series: out, rejected, removed, minTime, maxTime };
+}
+
+function metricName(s: TimeSeries): string {
+  const v = s.labels.find((l) => l.name === '__name__')?.value ?? '';
+  return v.length > 200 ? `${v.slice(0, 200)}...` : v;
 }
 
 interface PartOutcome {
@@ -54,7 +135,7 @@ export class Pipeline implements WritePipeline {
 
   constructor(private readonly o: PipelineOptions) {}
 
-  /** Samples decoded and not yet answered. */
+  /** Samples plus series decoded and not yet answered. */
   inFlightSamples(): number {
     return this.inFlight;
   }
@@ -69,32 +150,41 @@ export class Pipeline implements WritePipeline {
       throw new IngestError('PROMHA_INGEST_OVERLOADED', 'overloaded: too many samples in flight, retry later');
     }
     const version = codec.parseWriteContentType(contentType);
-    const request = codec.decodeWriteRequest(body, { version, maxDecodedBytes: this.o.maxDecodedBytes });
+    const request = codec.decodeWriteRequest(body, { version, maxDecodedBytes: this.o.maxDecodedBytes, limits: this.o.limits });
     const written = codec.countWritten(request);
     const total = written.samples + written.histograms;
-    this.inFlight += total;
+    const weight = total + request.series.length;
+    this.inFlight += weight;
     metrics.inFlightSamples.set(this.inFlight);
     try {
-      const kind = await this.store(body, request.series, request.metadata, total);
+      const cut = cutFuture(request.series, this.o.clock.now() + this.o.futureGraceMs);
+      const kind = await this.store(body, cut, request.metadata, total - cut.removed);
+      if (cut.rejected.length > 0) {
+        metrics.samples.inc({ outcome: 'rejected' }, cut.removed);
+        const names = cut.rejected.slice(0, 5).map((i) => `series ${i} (${JSON.stringify(metricName(request.series[i]!))})`);
+        throw new IngestError(
+          'PROMHA_INGEST_TOO_FAR_IN_FUTURE',
+          `${cut.removed} samples are later than the future grace of ${this.o.futureGraceMs}ms (--limits.future-grace) and were not stored: ` +
+            `${names.join(', ')}${cut.rejected.length > 5 ? ` and ${cut.rejected.length - 5} more series` : ''}; the other samples were stored`,
+        );
+      }
       return { kind, version, written };
     } finally {
-      this.inFlight -= total;
+      this.inFlight -= weight;
       metrics.inFlightSamples.set(this.inFlight);
     }
   }
 
   private async store(
     body: Buffer,
-    series: readonly TimeSeries[],
+    cut: FutureCut,
     metadata: Parameters<WriterPort['upsertMetadata']>[0],
     total: number,
   ): Promise<'stored' | 'deduplicated'> {
     const { metrics } = this.o;
+    const series = cut.series;
     let digest: string | undefined;
-    const key = (suffix: string): string => {
-      digest ??= createHash('sha256').update(body).digest('base64url');
-      return `${digest}|${suffix}`;
-    };
+    const key = (part: KeyedPart, minTime: number, maxTime: number): string => idempotencyKey((digest ??= bodyDigest(body)), part, minTime, maxTime);
     {
       // Metadata bypasses the election (docs/design.md rule 10): the upsert is idempotent, so every replica may send it.
       if (metadata.length > 0) {
@@ -106,7 +196,7 @@ export class Pipeline implements WritePipeline {
       if (series.length === 0) return 'stored';
 
       if (!this.o.highAvailability) {
-        const stored = await this.writeUnfenced(series, key('all')).catch((e: unknown) => {
+        const stored = await this.writeUnfenced(series, key({ kind: 'all' }, cut.minTime, cut.maxTime)).catch((e: unknown) => {
           metrics.samples.inc({ outcome: 'failed' }, total);
           throw e;
         });
@@ -119,10 +209,20 @@ export class Pipeline implements WritePipeline {
         metrics.samples.inc({ outcome: 'rejected' }, total);
         throw new IngestError('PROMHA_INGEST_REPLICA_WITHOUT_CLUSTER', `series ${split.seriesIndex}: ${split.message}`);
       }
+      for (const part of split.parts) {
+        const long = [part.cluster, part.replica].find((v) => Buffer.byteLength(v) > HA_LABEL_VALUE_MAX_BYTES);
+        if (long !== undefined) {
+          metrics.samples.inc({ outcome: 'rejected' }, total);
+          throw new IngestError(
+            'PROMHA_INGEST_BAD_REQUEST',
+            `an HA label value (${JSON.stringify(`${long.slice(0, 100)}...`)}) is longer than ${HA_LABEL_VALUE_MAX_BYTES} bytes: cluster and replica names key the lease rows`,
+          );
+        }
+      }
       const jobs: Promise<PartOutcome>[] = split.parts.map((part) => this.storePart(part, key));
       if (split.nonHa.length > 0) {
         jobs.push(
-          this.writeUnfenced(split.nonHa, key('non-ha')).then((stored) => {
+          this.writeUnfenced(split.nonHa, key({ kind: 'non-ha' }, cut.minTime, cut.maxTime)).then((stored) => {
             metrics.haNonHa.inc(stored);
             return { stored, deduplicated: 0 };
           }),
@@ -154,7 +254,12 @@ export class Pipeline implements WritePipeline {
   }
 
   private storageFailure(what: string, e: unknown): IngestError {
-    this.o.metrics.writeErrors.inc({ code: errorCode(e) });
+    const code = errorCode(e);
+    this.o.metrics.writeErrors.inc({ code });
+    if (code === 'STORAGE_INVALID_INPUT') {
+      // The database refused the data itself: a resend can never succeed, so it must not be told to retry.
+      return new IngestError('PROMHA_INGEST_INVALID_DATA', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
     return unavailable(what, e);
   }
 
@@ -183,7 +288,7 @@ export class Pipeline implements WritePipeline {
     return outcome.samples + outcome.histograms;
   }
 
-  private async storePart(part: HaPart, key: (suffix: string) => string): Promise<PartOutcome> {
+  private async storePart(part: HaPart, key: (part: KeyedPart, minTime: number, maxTime: number) => string): Promise<PartOutcome> {
     const { metrics, election } = this.o;
     const count = part.samples;
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -223,7 +328,7 @@ export class Pipeline implements WritePipeline {
         outcome = await this.timedWrite({
           series: kept,
           fence,
-          idempotencyKey: key(`${part.cluster}|${part.replica}|${decision.from}|${decision.until}`),
+          idempotencyKey: key({ kind: 'ha', cluster: part.cluster, replica: part.replica }, fence.minTime, fence.maxTime),
         });
       } catch (e: unknown) {
         // The lease extension this write carried may not have committed: the election must not trust it.

@@ -3,7 +3,7 @@
  * pipeline and readers depend on these, not on the libraries' full surfaces, so they are unit-tested with fakes
  * and keep compiling while a library's implementation is still landing. service.ts adapts the real libraries.
  */
-import type { Label, LabelMatcher, MetricMetadata, Sample, Histogram, TimeSeries, WriteRequest } from '@promha/codec';
+import type { Label, LabelMatcher, MetricMetadata, Sample, Histogram, TimeSeries, WriteLimits, WriteRequest } from '@promha/codec';
 import type { Fence, FenceFailure, Lease, LeaseChange } from '@promha/election';
 
 export interface WrittenCounts {
@@ -21,7 +21,7 @@ export interface DecoderCachesPort {
 /** The codec functions the write and read paths use (errors carry `status` 400/413/415). */
 export interface CodecPort {
   parseWriteContentType(contentType: string | undefined): 1 | 2;
-  decodeWriteRequest(body: Uint8Array, options: { version: 1 | 2; maxDecodedBytes: number }): WriteRequest;
+  decodeWriteRequest(body: Uint8Array, options: { version: 1 | 2; maxDecodedBytes: number; limits: WriteLimits }): WriteRequest;
   countWritten(request: WriteRequest): WrittenCounts;
 }
 

@@ -702,6 +702,7 @@ function readMetadataV2(r: Reader, end: number, sym: Symbols, labels: readonly L
   }
   const help = symbolAt(r, sym, helpRef, 'metadata help');
   const unit = symbolAt(r, sym, unitRef, 'metadata unit');
+  if (sym.nul[helpRef] === 1 || sym.nul[unitRef] === 1) throw r.fail('CODEC_ERR_NUL_BYTE', 'metadata help or unit contains a NUL byte');
   if (type === 0 && help === '' && unit === '') return undefined;
   let metricFamilyName = '';
   for (const l of labels) if (l.name === '__name__') metricFamilyName = l.value;

@@ -1,6 +1,7 @@
 /** fast-check arbitraries for remote-write requests, shared by the property and fuzz tests (test-only). */
 import fc from 'fast-check';
 import { compareCodePoints } from '../internal/strings.js';
+import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS } from '../limits.js';
 import type { Exemplar, Histogram, Label, MetricMetadata, MetricType, Sample, TimeSeries, WriteRequest } from '../model.js';
 
 /** One seed per run, printed so a failure can be replayed with FC_SEED=<seed>. */
@@ -42,7 +43,12 @@ const arrayDouble: fc.Arbitrary<number> = fc.oneof(
 const text = fc.string({ unit: 'binary', maxLength: 12 }).filter((s) => !s.includes('\u0000'));
 const labelName = fc.oneof(fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,12}$/), text.filter((s) => s.length > 0));
 const labelValue = fc.oneof(fc.stringMatching(/^[a-z0-9.:/_-]{0,20}$/), text);
-const timestamp = fc.oneof(fc.integer({ min: 1_600_000_000_000, max: 1_800_000_000_000 }), fc.maxSafeInteger(), fc.constant(0));
+const timestamp = fc.oneof(
+  fc.integer({ min: 1_600_000_000_000, max: 1_800_000_000_000 }),
+  fc.maxSafeInteger(),
+  fc.constant(0),
+  fc.constantFrom(MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS - 1, MAX_TIMESTAMP_MS + 1),
+);
 
 export const labels: fc.Arbitrary<Label[]> = fc
   .tuple(labelValue.filter((v) => v.length > 0), fc.uniqueArray(fc.tuple(labelName, labelValue), { maxLength: 6, selector: ([n]) => n }))

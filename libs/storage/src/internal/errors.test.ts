@@ -14,6 +14,8 @@ describe('toStorageError', () => {
     ['57P01', StorageErrorCodes.SHUTDOWN, true],
     ['22021', StorageErrorCodes.INVALID_INPUT, false],
     ['2201B', StorageErrorCodes.INVALID_INPUT, false],
+    ['54000', StorageErrorCodes.INVALID_INPUT, false],
+    ['22008', StorageErrorCodes.INVALID_INPUT, false],
     ['42P01', StorageErrorCodes.DATABASE, false],
   ])('maps SQLSTATE %s to %s (retryable %s)', (state, code, retryable) => {
     const e = toStorageError(pgError(state));

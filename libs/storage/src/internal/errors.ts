@@ -10,7 +10,7 @@ export const StorageErrorCodes = {
   SHUTDOWN: 'STORAGE_SHUTDOWN',
   /** The schema in the database is newer than this build knows. */
   SCHEMA_TOO_NEW: 'STORAGE_SCHEMA_TOO_NEW',
-  /** Input the database cannot store (a NUL byte in a label, a bad regex in a matcher). */
+  /** Input the database cannot store or evaluate (a NUL byte, a bad or too complex regex, a row over a limit). */
   INVALID_INPUT: 'STORAGE_INVALID_INPUT',
   /** The storage has been closed. */
   CLOSED: 'STORAGE_CLOSED',
@@ -58,6 +58,8 @@ export function toStorageError(e: unknown): StorageError {
   if (sqlState.startsWith('53')) return make(StorageErrorCodes.RESOURCES, true);
   if (sqlState.startsWith('57P')) return make(StorageErrorCodes.SHUTDOWN, true);
   if (sqlState === '57014') return make(StorageErrorCodes.SHUTDOWN, true);
-  if (sqlState === '22021' || sqlState === '2201B' || sqlState === '22P02') return make(StorageErrorCodes.INVALID_INPUT, false);
+  // Data exceptions (class 22: bad encoding, bad regex, out-of-range values) and program limits (class 54: an
+  // index row or a regex too large) are the input's fault: resending the same input can never succeed.
+  if (sqlState.startsWith('22') || sqlState.startsWith('54')) return make(StorageErrorCodes.INVALID_INPUT, false);
   return make(StorageErrorCodes.DATABASE, false);
 }

@@ -5,12 +5,15 @@ import { StorageError, StorageErrorCodes } from './errors.js';
 const LABELS_SQL = `
 WITH input AS (SELECT n, v FROM unnest($1::text[], $2::text[]) AS u(n, v)),
 ins AS (
-  INSERT INTO label (name, value) SELECT n, v FROM input ORDER BY n, v
-  ON CONFLICT (name, value) DO NOTHING RETURNING id, name, value
+  INSERT INTO label (name, value) SELECT n, v FROM input ORDER BY n, md5(v)
+  ON CONFLICT (name, md5(value)) DO NOTHING RETURNING id, name, value
 )
 SELECT id, name, value FROM ins
 UNION ALL
-SELECT l.id, l.name, l.value FROM label l JOIN input ON l.name = input.n AND l.value = input.v`;
+SELECT l.id, l.name, l.value FROM label l JOIN input ON l.name = input.n AND md5(l.value) = md5(input.v) AND l.value = input.v`;
+
+/** True when another value with the same name and md5 is stored (the index key is (name, md5(value))). */
+const COLLISION_SQL = `SELECT 1 FROM label WHERE name = $1 AND md5(value) = md5($2) AND value <> $2 LIMIT 1`;
 
 const SERIES_SQL = `
 WITH input AS (SELECT DISTINCT x::integer[] AS ids FROM unnest($1::text[]) AS x),
@@ -44,6 +47,17 @@ export async function internSeries(
       todo.map(([, l]) => l.value),
     ]);
     for (const row of r.rows) pairIds.set(`${row.name}\u0000${row.value}`, row.id);
+  }
+  for (const [k, l] of pairs) {
+    if (pairIds.has(k)) continue;
+    // Not interned after every attempt: a different value with the same md5 holds the key. Only a crafted
+    // collision does that, and resending it can never succeed.
+    const c = await pool.query(COLLISION_SQL, [l.name, l.value]);
+    if (c.rowCount !== null && c.rowCount > 0) {
+      throw new StorageError(StorageErrorCodes.INVALID_INPUT, `value of label ${JSON.stringify(l.name)} collides with a stored value (md5)`, {
+        retryable: false,
+      });
+    }
   }
   const byIds = new Map<string, string>(); // label-id list → series key
   for (const [key, labels] of missing) {

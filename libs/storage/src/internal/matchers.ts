@@ -76,6 +76,11 @@ export function literalAlternatives(re: string): string[] | undefined {
  * sub-select it cannot estimate them and scans every series). A matcher that matches the empty string also
  * matches series without the label, as in Prometheus.
  */
+/** Equality on a label value through the (name, md5(value)) index; the value compare settles md5 collisions. */
+function valueIs(param: string): string {
+  return `md5(value) = md5(${param}) AND value = ${param}`;
+}
+
 export interface MatcherPlan {
   readonly arrays: readonly string[];
   readonly params: readonly unknown[];
@@ -98,19 +103,23 @@ export function planMatchers(matchers: readonly LabelMatcher[], emptyMatches: re
     const ids = (valueCond: string): number => arr(`ARRAY(SELECT id FROM label WHERE name = ${name} AND ${valueCond})`);
     switch (m.type) {
       case 'EQ': {
-        const k = m.value === '' ? all() : ids(`value = ${p(m.value)}`);
+        const k = m.value === '' ? all() : ids(valueIs(p(m.value)));
         conds.push(m.value === '' ? (a) => `NOT s.label_ids && ${a(k)}` : (a) => `s.label_ids && ${a(k)}`);
         break;
       }
       case 'NEQ': {
-        const k = m.value === '' ? all() : ids(`value = ${p(m.value)}`);
+        const k = m.value === '' ? all() : ids(valueIs(p(m.value)));
         conds.push(m.value === '' ? (a) => `s.label_ids && ${a(k)}` : (a) => `NOT s.label_ids && ${a(k)}`);
         break;
       }
       case 'RE':
       case 'NRE': {
         const literals = literalAlternatives(m.value);
-        const valueCond = literals !== undefined ? `value = ANY(${p(literals)}::text[])` : `value ~ ${p(translateRegex(m.value))}`;
+        let valueCond: string;
+        if (literals !== undefined) {
+          const lp = p(literals);
+          valueCond = `md5(value) IN (SELECT md5(x) FROM unnest(${lp}::text[]) x) AND value = ANY(${lp}::text[])`;
+        } else valueCond = `value ~ ${p(translateRegex(m.value))}`;
         const matchesEmpty = emptyMatches[i] === true;
         if (m.type === 'RE') {
           const k = ids(valueCond);

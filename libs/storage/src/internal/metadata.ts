@@ -5,7 +5,7 @@ import { NOW_MS } from './sql.js';
 export const METADATA_SQL = `
 INSERT INTO metric_metadata (metric_family_name, type, help, unit, updated_wall)
 SELECT DISTINCT ON (n) n, t, h, u, ${NOW_MS} FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(n, t, h, u) ORDER BY n
-ON CONFLICT (metric_family_name) DO UPDATE
+ON CONFLICT (md5(metric_family_name)) DO UPDATE
   SET type = EXCLUDED.type, help = EXCLUDED.help, unit = EXCLUDED.unit, updated_wall = EXCLUDED.updated_wall
   WHERE (metric_metadata.type, metric_metadata.help, metric_metadata.unit)
     IS DISTINCT FROM (EXCLUDED.type, EXCLUDED.help, EXCLUDED.unit)`;

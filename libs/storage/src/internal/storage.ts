@@ -22,6 +22,7 @@ export interface ResolvedStorageOptions {
   readonly applicationName: string;
   readonly maxBatchSamples: number;
   readonly receiptRetentionMs: number;
+  readonly receiptMax: number;
 }
 
 export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions {
@@ -34,6 +35,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     applicationName: o.applicationName ?? 'promha',
     maxBatchSamples: o.maxBatchSamples ?? 200_000,
     receiptRetentionMs: o.receiptRetentionMs ?? DAY_MS,
+    receiptMax: o.receiptMax ?? 1_000_000,
   };
   const bad = (what: string): never => {
     throw new StorageError(StorageErrorCodes.INVALID_INPUT, `invalid storage option: ${what}`, { retryable: false });
@@ -153,6 +155,11 @@ class PgStorage implements Storage {
     await this.q('DELETE FROM histogram_sample WHERE t < $1', [cutoff]);
     await this.q('DELETE FROM exemplar WHERE t < $1', [cutoff]);
     await this.q('DELETE FROM write_receipt WHERE written_wall < $1', [wallNow - this.o.receiptRetentionMs]);
+    // Bounded in count as well as in age: the newest receiptMax stay (the written_wall index finds the cut).
+    await this.q(
+      `DELETE FROM write_receipt WHERE written_wall < (SELECT written_wall FROM write_receipt ORDER BY written_wall DESC OFFSET $1 LIMIT 1)`,
+      [this.o.receiptMax],
+    );
     await this.q('DELETE FROM compaction_hour WHERE hour < $1', [cutoff]);
     // Every committed batch into per-series rows (reads of them are one probe per series and hour), then each
     // closed hour's rows merged into one per series; one instance at a time. After the retention drops, so

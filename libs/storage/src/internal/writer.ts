@@ -82,7 +82,29 @@ export class SampleWriter {
     }
   }
 
+  /**
+   * Writes a batch; its parts settle with the outcome. A batch that fails for a reason that is not retryable (the
+   * database refused some part's data) is written again part by part, so that one poison request does not fail
+   * the unrelated requests that happened to share its flush: only the part at fault is rejected.
+   */
   private async flush(batch: readonly Pending[]): Promise<void> {
+    try {
+      const outcomes = await this.flushOnce(batch);
+      batch.forEach((p, i) => {
+        p.resolve(outcomes[i] ?? stored(p.part));
+      });
+    } catch (e: unknown) {
+      const err = toStorageError(e);
+      if (err.retryable || batch.length === 1) {
+        for (const p of batch) p.reject(err);
+        return;
+      }
+      for (const p of batch) await this.flush([p]);
+    }
+  }
+
+  /** One transaction for the batch: the fence outcome per part (undefined: stored), or throws. */
+  private async flushOnce(batch: readonly Pending[]): Promise<readonly (WriteOutcome | undefined)[]> {
     let client: pg.PoolClient | undefined;
     try {
       await this.resolveSeries(batch);
@@ -103,13 +125,10 @@ export class SampleWriter {
         batch.filter((_p, i) => write[i] === true),
       );
       await client.query('COMMIT');
-      batch.forEach((p, i) => {
-        p.resolve(outcomes[i] ?? stored(p.part));
-      });
+      return outcomes;
     } catch (e: unknown) {
       if (client !== undefined) await client.query('ROLLBACK').catch(() => undefined);
-      const err = toStorageError(e);
-      for (const p of batch) p.reject(err);
+      throw e;
     } finally {
       client?.release();
     }
