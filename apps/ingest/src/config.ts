@@ -239,7 +239,7 @@ const FLAGS = {
   }),
   maxLabelsPerSeries: spec({
     flag: 'limits.max-labels-per-series',
-    help: 'Most labels one series may carry, __name__ included (400 above).',
+    help: 'Most labels one series may carry, the metric name included (400 above).',
     default: '128',
     parse: positiveInt,
   }),
