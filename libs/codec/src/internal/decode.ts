@@ -353,7 +353,8 @@ class LabelSetCache {
   private keys = new Uint8Array(1 << 16);
   private keyView = new DataView(this.keys.buffer);
   private keyEnd = 0;
-  private starts = new Int32Array(1024);
+  /** Float64: an arena of millions of label sets can pass 2 GiB. */
+  private starts = new Float64Array(1024);
   private lengths = new Int32Array(1024);
   /** 1 when the entry was hit since the last eviction pass. */
   private used = new Uint8Array(1024);
@@ -409,7 +410,9 @@ class LabelSetCache {
     }
     if (this.count === this.starts.length) {
       const n = this.count * 2;
-      this.starts = growInt32(this.starts, n);
+      const starts = new Float64Array(n);
+      starts.set(this.starts);
+      this.starts = starts;
       this.lengths = growInt32(this.lengths, n);
       const used = new Uint8Array(n);
       used.set(this.used);
@@ -429,8 +432,8 @@ class LabelSetCache {
   private evict(): void {
     const kept: number[] = [];
     for (const e of this.index.values()) if (this.used[e] === 1) kept.push(e);
-    kept.sort((x, y) => x - y); // insertion order
-    const from = Math.max(0, kept.length - Math.floor((this.max * 3) / 4));
+    const order = Int32Array.from(kept).sort(); // insertion order (a typed array sorts numerically, natively)
+    const from = Math.max(0, order.length - Math.floor((this.max * 3) / 4));
     const old = { keys: this.keys, starts: this.starts, lengths: this.lengths, labels: this.labels };
     const size = this.index.size;
     this.index = new Map();
@@ -441,8 +444,8 @@ class LabelSetCache {
     this.count = 0;
     this.used.fill(0);
     const oldView = new DataView(old.keys.buffer);
-    for (let k = from; k < kept.length; k++) {
-      const e = kept[k]!;
+    for (let k = from; k < order.length; k++) {
+      const e = order[k]!;
       const at = old.starts[e]!;
       const end = at + old.lengths[e]!;
       this.index.set(hashRange(oldView, at, end), this.append(old.keys, at, end, old.labels[e]!));
