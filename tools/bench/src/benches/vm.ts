@@ -112,7 +112,9 @@ async function sendRound(agent: Agent, targets: readonly Target[], round: Round,
       const target = targets[k % targets.length]!;
       for (const body of sender.bodies) {
         for (let attempt = 0; ; attempt++) {
-          const { status, reason } = await post(agent, target, body);
+          // A keep-alive connection the server closed while idle (the other system's round outlasted its keep-alive
+          // timeout) resets when reused: counted as 599 and resent, as Prometheus resends after a connection error.
+          const { status, reason } = await post(agent, target, body).catch((e: unknown) => ({ status: 599, reason: String(e) }));
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
           if (status >= 200 && status <= 299) break;
           if (status >= 500 && attempt < RESENDS) {
