@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { ingestApp, type AppDeps, type WritePipeline, type WriteResult } from './app.js';
 import { createAuthenticator, hashPassword, parseUsersFile } from './auth.js';
+import { StorageError } from '@promha/storage';
 import { IngestError } from './errors.js';
 import { createMetrics } from './metrics.js';
 
@@ -14,6 +15,7 @@ class CodecLikeError extends Error {
     super(message);
   }
 }
+/** Has the name of a storage error but is not one: the status must not be guessed from names. */
 class StorageLikeError extends Error {
   override readonly name = 'StorageError';
 }
@@ -102,11 +104,25 @@ describe('write routes', () => {
   });
 
   it('answers 503 with Retry-After for database and lease-store errors, never 4xx', async () => {
-    for (const err of [new StorageLikeError('connection refused'), new IngestError('PROMHA_INGEST_UNAVAILABLE', 'no leader')]) {
+    for (const err of [new StorageError('STORAGE_UNAVAILABLE', 'connection refused'), new IngestError('PROMHA_INGEST_UNAVAILABLE', 'no leader')]) {
       const { app } = await build({ pipeline: fakePipeline(() => err), retryAfterSeconds: 2 });
       const res = await post(app, '/write', Buffer.from('x'));
       expect(res.statusCode).toBe(503);
       expect(res.headers['retry-after']).toBe('2');
+    }
+  });
+
+  it('maps storage errors by their fault, not by their name: 400 sender, 500 bug', async () => {
+    const cases: [Error, number][] = [
+      [new StorageError('STORAGE_INVALID_INPUT', 'nul byte'), 400],
+      [new StorageError('STORAGE_DATABASE', 'bug'), 500],
+      [new StorageLikeError('named like one'), 500],
+    ];
+    for (const [err, status] of cases) {
+      const { app } = await build({ pipeline: fakePipeline(() => err) });
+      const res = await post(app, '/write', Buffer.from('x'));
+      expect(res.statusCode).toBe(status);
+      expect(res.headers['retry-after']).toBeUndefined();
     }
   });
 
@@ -215,9 +231,9 @@ describe('query API', () => {
   it('answers 503 JSON when the database fails a query', async () => {
     const { app } = await build({
       query: {
-        series: () => Promise.reject(new StorageLikeError('down')),
-        labelNames: () => Promise.reject(new StorageLikeError('down')),
-        labelValues: () => Promise.reject(new StorageLikeError('down')),
+        series: () => Promise.reject(new StorageError('STORAGE_TIMEOUT', 'down')),
+        labelNames: () => Promise.reject(new StorageError('STORAGE_TIMEOUT', 'down')),
+        labelValues: () => Promise.reject(new StorageError('STORAGE_TIMEOUT', 'down')),
       },
     });
     const res = await app.inject({ url: '/api/v1/labels' });

@@ -3,14 +3,15 @@
  * readers, a health source, metrics), so route tests run with `inject()` and fakes, and `main.ts` alone listens.
  *
  * Status mapping (`docs/design.md`, "Wire contract"): 204 stored, 202 all deduplicated, 400/413/415 from the codec with
- * its message, 401 without valid credentials, 503 with Retry-After for overload and for any database or
- * lease-store trouble (never 429, never 4xx for a database error).
+ * its message, 400 for data the database refuses (errors.ts), 401 without valid credentials, 503 with Retry-After
+ * for overload and for database or lease-store trouble (never 429), 500 for a bug.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Label, LabelMatcher } from '@promha/codec';
 import type { Lease, LeaseChange } from '@promha/election';
 import type { Authenticator } from './auth.js';
-import { IngestError } from './errors.js';
+import { StorageError } from '@promha/storage';
+import { fromStorage, IngestError } from './errors.js';
 import { parseSelector } from './internal/selector.js';
 import type { IngestMetrics } from './metrics.js';
 
@@ -85,11 +86,11 @@ const PUBLIC_PATHS = new Set(['/healthz', '/ready']);
 /** Maps any thrown value to the status it is answered with. */
 export function statusOf(e: unknown): number {
   if (e instanceof IngestError) return e.status;
+  // A storage error that reached a route unwrapped: by its registry's fault, as everywhere else.
+  if (e instanceof StorageError) return fromStorage('', e).status;
   if (e instanceof Error) {
-    // Codec errors carry their own 400/413/415. Storage errors are database trouble (503), except input the
-    // database refused (a resend of the same input can never succeed, so it must not be told to retry).
-    if (e.name === 'StorageError') return (e as { code?: unknown }).code === 'STORAGE_INVALID_INPUT' ? 400 : 503;
-    const status = (e as { status?: unknown; statusCode?: unknown }).status ?? (e as { statusCode?: unknown }).statusCode;
+    // Codec errors and Fastify's own carry their 4xx status.
+    const status = 'status' in e ? e.status : 'statusCode' in e ? e.statusCode : undefined;
     if (typeof status === 'number' && status >= 400 && status < 600 && status !== 429) return status;
   }
   return 500;

@@ -164,6 +164,42 @@ const FLAGS = {
     default: '10',
     parse: positiveInt,
   }),
+  dbReadMaxConnections: spec({
+    flag: 'db.read-max-connections',
+    help: 'Size of the separate pool for reads (remote read, the HTTP API), so reads never take the writers\' or the lease loop\'s connections.',
+    default: '4',
+    parse: positiveInt,
+  }),
+  dbConnectTimeoutMs: spec({
+    flag: 'db.connect-timeout',
+    help: 'Time allowed to open a database connection (TCP, TLS, authentication) before the call fails (503).',
+    default: '10s',
+    parse: positive(parseDuration),
+  }),
+  dbWriteTimeoutMs: spec({
+    flag: 'db.write-timeout',
+    help: 'Statement timeout of write sessions (flushes, interning, maintenance); a write waits this long plus 2s for an answer at all, then 503.',
+    default: '20s',
+    parse: positive(parseDuration),
+  }),
+  dbLeaseStepTimeoutMs: spec({
+    flag: 'db.lease-step-timeout',
+    help: 'Statement timeout of lease steps and of the readiness ping; /ready turns 503 within about --ha.lease-refresh plus this plus 2s of a database that stops answering.',
+    default: '5s',
+    parse: positive(parseDuration),
+  }),
+  dbReadTimeoutMs: spec({
+    flag: 'db.read-timeout',
+    help: 'Statement timeout of reads.',
+    default: '1m',
+    parse: positive(parseDuration),
+  }),
+  dbTcpKeepaliveMs: spec({
+    flag: 'db.tcp-keepalive',
+    help: 'Idle time before TCP keepalive probes start on database connections (finds a dropped network path); 0 turns them off.',
+    default: '30s',
+    parse: parseDuration,
+  }),
   highAvailability: spec({
     flag: 'metrics.high-availability',
     help: 'Deduplicate Prometheus HA pairs (one leader per cluster). false stores every replica as sent.',
@@ -260,6 +296,18 @@ const FLAGS = {
     help: 'Samples later than the wall clock plus this are refused (400 naming the series; the rest is stored) and never extend a lease.',
     default: '10m',
     parse: parseDuration,
+  }),
+  readSeriesLimit: spec({
+    flag: 'read.series-limit',
+    help: 'Most series one remote read may return (over all its queries); more is answered 400. 0: no limit.',
+    default: '100000',
+    parse: nonNegativeInt,
+  }),
+  readSampleLimit: spec({
+    flag: 'read.sample-limit',
+    help: 'Most samples one remote read may return, as Prometheus\' --storage.remote.read-sample-limit: more is answered 400. Bounds the memory of a response. 0: no limit.',
+    default: '5000000',
+    parse: nonNegativeInt,
   }),
   seriesCacheMax: spec({
     flag: 'cache.series-max',

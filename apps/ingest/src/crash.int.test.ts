@@ -3,64 +3,21 @@
  * the same database, resend what was not answered (as Prometheus would): every sample answered 2xx is stored,
  * and no sample is stored twice.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshDatabase, startHarness } from './internal/int-harness.js';
-import { series, writeBody, writeContentType } from './internal/testkit.js';
+import { freePort, http, startIngestProcess, type IngestProcess } from './internal/process-kit.js';
+import { series, writeBody } from './internal/testkit.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
-const children: ChildProcess[] = [];
+const started: IngestProcess[] = [];
 
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const p of started) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
 });
 
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      s.close(() => ok(port));
-    });
-  });
-}
-
-function http(port: number, method: string, path: string, body?: Buffer): Promise<number> {
-  return new Promise((ok) => {
-    const req = request(
-      { host: '127.0.0.1', port, method, path, headers: body === undefined ? {} : { 'content-type': writeContentType(1), 'content-length': body.length } },
-      (res) => {
-        res.resume();
-        res.on('end', () => ok(res.statusCode ?? 0));
-      },
-    );
-    // A refused or reset connection is "no answer": the sender must resend.
-    req.on('error', () => ok(0));
-    req.end(body);
-  });
-}
-
-async function startProcess(uri: string, port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@promha/source', '--import', 'tsx', 'apps/ingest/src/main.ts', `--db.uri=${uri}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  children.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  for (let i = 0; i < 600; i++) {
-    if (child.exitCode !== null) throw new Error(`ingest exited: ${stderr}`);
-    if ((await http(port, 'GET', '/ready')) === 200) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`ingest did not become ready: ${stderr}`);
+async function startProcess(uri: string, port: number): Promise<IngestProcess> {
+  const p = await startIngestProcess(port, [`--db.uri=${uri}`, '--log.level=warn']);
+  started.push(p);
+  return p;
 }
 
 describe('kill -9 mid-stream', () => {
@@ -94,7 +51,7 @@ describe('kill -9 mid-stream', () => {
       });
       pending.add(p);
       if (pending.size >= 4) await Promise.race(pending);
-      if (i === 30) first.kill('SIGKILL');
+      if (i === 30) first.child.kill('SIGKILL');
     }
     await Promise.all(pending);
     expect(answered.size).toBeGreaterThan(0);
@@ -106,9 +63,7 @@ describe('kill -9 mid-stream', () => {
         if (answered.has(i)) continue;
         expect(await http(port, 'POST', '/write', batch(i))).toBe(204);
       }
-      second.kill('SIGTERM');
-      await new Promise((r) => second.once('exit', r));
-      expect(second.exitCode).toBe(0);
+      expect(await second.stop()).toBe(0);
     });
 
     const h = await startHarness([], uri);
@@ -128,14 +83,13 @@ describe('kill -9 mid-stream', () => {
   it('drains in-flight writes on SIGTERM and exits 0', async () => {
     const uri = await freshDatabase();
     const port = await freePort();
-    const child = await startProcess(uri, port);
+    const ingest = await startProcess(uri, port);
     const base = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
     const body = (i: number) => writeBody([series('drain', { job: String(i) }, Array.from({ length: 200 }, (_, k) => [base + k, i] as const))]);
     const sends = Array.from({ length: 8 }, (_, i) => http(port, 'POST', '/write', body(i)).then((status) => ({ i, status })));
     // Signal once the first answer is back, so the others are in flight or queued.
     await Promise.race(sends);
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
+    const exited = ingest.stop();
     const results = await Promise.all(sends);
     expect(await exited).toBe(0);
     for (const r of results) expect([0, 204, 503]).toContain(r.status);

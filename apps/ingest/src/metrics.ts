@@ -33,7 +33,7 @@ export interface IngestMetrics {
   readonly labelSetCacheEvictions: Counter;
   readonly labelSetCacheSize: Gauge;
   readonly inFlightSamples: Gauge;
-  readonly dbPoolConnections: Gauge<'state'>;
+  readonly dbPoolConnections: Gauge<'pool' | 'state'>;
   readonly dbUp: Gauge;
   readonly ready: Gauge;
 }
@@ -157,8 +157,8 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     }),
     dbPoolConnections: new Gauge({
       name: 'promha_db_pool_connections',
-      help: 'Database pool state.',
-      labelNames: ['state'],
+      help: 'Database pool state: the write pool (flushes, interning, maintenance) and the read pool.',
+      labelNames: ['pool', 'state'],
       registers,
     }),
     dbUp: new Gauge({ name: 'promha_db_up', help: '1 while the database answers the readiness probe.', registers }),

@@ -34,7 +34,18 @@ function fakes() {
     leases: noLeases,
     maintain: () => Promise.resolve(),
     ping: () => (state.pingFails ? Promise.reject(new Error('down')) : Promise.resolve()),
-    stats: () => ({ seriesCacheSize: 1, seriesCacheHits: 2, seriesCacheMisses: 3, seriesCacheEvictions: 0, poolTotal: 4, poolIdle: 5, poolWaiting: 0 }),
+    stats: () => ({
+      seriesCacheSize: 1,
+      seriesCacheHits: 2,
+      seriesCacheMisses: 3,
+      seriesCacheEvictions: 0,
+      poolTotal: 4,
+      poolIdle: 5,
+      poolWaiting: 0,
+      readPoolTotal: 1,
+      readPoolIdle: 1,
+      readPoolWaiting: 0,
+    }),
     close: () => {
       state.closed = true;
       return Promise.resolve();
@@ -151,7 +162,8 @@ describe('startService', () => {
       expect(res.statusCode).toBe(204);
       expect(state.writes).toHaveLength(1);
       const text = await svc.metrics.registry.metrics();
-      expect(text).toContain('promha_db_pool_connections{state="idle"} 5');
+      expect(text).toContain('promha_db_pool_connections{pool="write",state="idle"} 5');
+      expect(text).toContain('promha_db_pool_connections{pool="read",state="total"} 1');
       expect(text).toContain('promha_series_cache_misses_total 3');
     } finally {
       await svc.close();

@@ -34,6 +34,9 @@ export interface StorageService extends WriterPort, ReaderPort {
     readonly poolTotal: number;
     readonly poolIdle: number;
     readonly poolWaiting: number;
+    readonly readPoolTotal: number;
+    readonly readPoolIdle: number;
+    readonly readPoolWaiting: number;
   };
   close(): Promise<void>;
 }
@@ -59,6 +62,12 @@ export interface Libraries {
     retentionDays: number;
     historyRetentionMs: number;
     applicationName: string;
+    connectTimeoutMs?: number;
+    writeTimeoutMs?: number;
+    leaseTimeoutMs?: number;
+    readTimeoutMs?: number;
+    keepAliveMs?: number;
+    readMaxConnections?: number;
   }): Promise<StorageService>;
   createElection(options: {
     store: LeaseStore;
@@ -130,6 +139,12 @@ export async function startService(config: Config, libs: Libraries, options: Ser
       retentionDays: Math.max(1, Math.round(config.retentionMs / 86_400_000)),
       historyRetentionMs: config.historyRetentionMs,
       applicationName: 'promha-ingest',
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+      writeTimeoutMs: config.dbWriteTimeoutMs,
+      leaseTimeoutMs: config.dbLeaseStepTimeoutMs,
+      readTimeoutMs: config.dbReadTimeoutMs,
+      keepAliveMs: config.dbTcpKeepaliveMs,
+      readMaxConnections: config.dbReadMaxConnections,
     }),
   );
 
@@ -192,7 +207,10 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   }) as unknown as FastifyInstance;
   await app.register(ingestApp, {
     pipeline,
-    reader: createRemoteReader(libs.codec, storage, config.maxDecodedBytes),
+    reader: createRemoteReader(libs.codec, storage, config.maxDecodedBytes, {
+      maxSeries: config.readSeriesLimit,
+      maxSamples: config.readSampleLimit,
+    }),
     query: createQueryApi(storage),
     ha: createHaApi({ leases: () => election.leases(), history: (o) => storage.leases.history(o) }),
     health: { ready },
@@ -229,9 +247,12 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     metrics.labelSetCacheEvictions.inc(Math.max(0, sets.evictions - lastSets.evictions));
     lastSets = sets;
     metrics.labelSetCacheSize.set(sets.size);
-    metrics.dbPoolConnections.set({ state: 'total' }, s.poolTotal);
-    metrics.dbPoolConnections.set({ state: 'idle' }, s.poolIdle);
-    metrics.dbPoolConnections.set({ state: 'waiting' }, s.poolWaiting);
+    metrics.dbPoolConnections.set({ pool: 'write', state: 'total' }, s.poolTotal);
+    metrics.dbPoolConnections.set({ pool: 'write', state: 'idle' }, s.poolIdle);
+    metrics.dbPoolConnections.set({ pool: 'write', state: 'waiting' }, s.poolWaiting);
+    metrics.dbPoolConnections.set({ pool: 'read', state: 'total' }, s.readPoolTotal);
+    metrics.dbPoolConnections.set({ pool: 'read', state: 'idle' }, s.readPoolIdle);
+    metrics.dbPoolConnections.set({ pool: 'read', state: 'waiting' }, s.readPoolWaiting);
     metrics.dbUp.set(dbUp ? 1 : 0);
     metrics.ready.set(ready() ? 1 : 0);
   };

@@ -24,6 +24,30 @@ export interface StorageOptions {
    * A resend older than what is kept may be written again, which reads hide.
    */
   readonly receiptMax?: number;
+  /** Time allowed to open a connection (TCP, TLS, authentication), in ms; default 10 s. */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Statement timeout of write sessions (flushes, interning, maintenance), in ms; default 20 s. A transaction idle
+   * for as long is ended by the server too, so a stalled writer cannot hold the fence's row locks.
+   */
+  readonly writeTimeoutMs?: number;
+  /** Statement timeout of lease steps (sync, extend, takeover) and of `ping()`, in ms; default 5 s. */
+  readonly leaseTimeoutMs?: number;
+  /** Statement timeout of reads, in ms; default 60 s. */
+  readonly readTimeoutMs?: number;
+  /**
+   * Idle time before TCP keepalive probes start on every connection, in ms; 0 turns keepalive off; default 30 s.
+   * Finds a dropped network path under an idle connection.
+   */
+  readonly keepAliveMs?: number;
+  /** Size of the separate read pool (reads never take the writers' or the lease loop's connections); default 4. */
+  readonly readMaxConnections?: number;
+}
+
+/** Bounds of one `querySamples` call; a read past them fails with `STORAGE_READ_LIMIT` before loading more. */
+export interface ReadLimits {
+  /** Most series the query may match; 0 or absent: no limit. */
+  readonly maxSeries?: number;
 }
 
 /** Result of a write: stored, or the fence failed and nothing of it was written. */
@@ -60,7 +84,9 @@ export interface Storage {
   migrate(): Promise<void>;
   /**
    * Writes one part in a transaction that checks its fence; resolves after commit. Batched with concurrent
-   * calls. Throws StorageError (with a stable code and `retryable`) on database trouble.
+   * calls. Throws StorageError (with a stable code and its fault): `STORAGE_INVALID_INPUT` for data PostgreSQL
+   * cannot store, transient codes on database trouble (`STORAGE_OUTCOME_UNKNOWN` when the commit may have
+   * happened: send the same part, with its key, again).
    */
   write(part: WritePart): Promise<WriteOutcome>;
   /** Idempotent upsert of metric metadata. */
@@ -71,7 +97,7 @@ export interface Storage {
    * Series with samples in `[start, end]` matching every matcher, streamed in steps of series.
    * Throws StorageError `STORAGE_INVALID_INPUT` for a regex PostgreSQL cannot express.
    */
-  querySamples(matchers: readonly LabelMatcher[], start: number, end: number): AsyncIterable<SeriesSamples>;
+  querySamples(matchers: readonly LabelMatcher[], start: number, end: number, limits?: ReadLimits): AsyncIterable<SeriesSamples>;
   /**
    * Series matching the matchers with samples or histograms in `[start, end]` (hours not yet compacted are judged
    * by their chunks' series-id spans, a superset); `start <= 0` with `end >= Number.MAX_SAFE_INTEGER` (the HTTP
@@ -99,7 +125,12 @@ export interface StorageStats {
   readonly seriesCacheMisses: number;
   /** Series the cache dropped to stay within its bound. */
   readonly seriesCacheEvictions: number;
+  /** The write pool (flushes, interning, maintenance). */
   readonly poolTotal: number;
   readonly poolIdle: number;
   readonly poolWaiting: number;
+  /** The read pool. */
+  readonly readPoolTotal: number;
+  readonly readPoolIdle: number;
+  readonly readPoolWaiting: number;
 }

@@ -1,4 +1,5 @@
 export type {
+  ReadLimits,
   SeriesSamples,
   Storage,
   StorageOptions,
@@ -6,8 +7,8 @@ export type {
   WriteOutcome,
   WritePart,
 } from './api.js';
-export { StorageError, StorageErrorCodes, toStorageError } from './internal/errors.js';
-export type { StorageErrorCode } from './internal/errors.js';
+export { STORAGE_ERRORS, StorageError, StorageErrorCodes, toStorageError } from './internal/errors.js';
+export type { StorageErrorCode, StorageFault } from './internal/errors.js';
 export { SCHEMA_VERSION } from './internal/migrations.js';
 export { openStorage, resolveStorageOptions } from './internal/storage.js';
 export type { ResolvedStorageOptions } from './internal/storage.js';

@@ -14,3 +14,5 @@ export type {
   StartTestDatabaseOptions,
   TestDatabase,
 } from './internal/provider.js';
+export { startFaultyPostgres } from './internal/pg-control.js';
+export type { FaultyPostgres, ShutdownMode } from './internal/pg-control.js';

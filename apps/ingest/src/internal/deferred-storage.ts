@@ -56,8 +56,8 @@ export function deferredStorage(open: () => Promise<StorageService>): DeferredSt
     migrate: () => call((s) => s.migrate()),
     write: (part) => call((s) => s.write(part)),
     upsertMetadata: (m) => call((s) => s.upsertMetadata(m)),
-    async *querySamples(matchers, start, end) {
-      yield* get().querySamples(matchers, start, end);
+    async *querySamples(matchers, start, end, limits) {
+      yield* get().querySamples(matchers, start, end, limits);
     },
     series: (m, start, end, limit) => call((s) => s.series(m, start, end, limit)),
     labelNames: (m, start, end) => call((s) => s.labelNames(m, start, end)),
@@ -65,7 +65,18 @@ export function deferredStorage(open: () => Promise<StorageService>): DeferredSt
     maintain: (wallNow) => call((s) => s.maintain(wallNow)),
     ping: () => call((s) => s.ping()),
     stats: () =>
-      current?.stats() ?? { seriesCacheSize: 0, seriesCacheHits: 0, seriesCacheMisses: 0, seriesCacheEvictions: 0, poolTotal: 0, poolIdle: 0, poolWaiting: 0 },
+      current?.stats() ?? {
+        seriesCacheSize: 0,
+        seriesCacheHits: 0,
+        seriesCacheMisses: 0,
+        seriesCacheEvictions: 0,
+        poolTotal: 0,
+        poolIdle: 0,
+        poolWaiting: 0,
+        readPoolTotal: 0,
+        readPoolIdle: 0,
+        readPoolWaiting: 0,
+      },
     close: async () => {
       await opening?.catch(() => undefined);
       await current?.close();

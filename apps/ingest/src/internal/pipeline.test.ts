@@ -5,6 +5,7 @@ import { IngestError } from '../errors.js';
 import { createMetrics } from '../metrics.js';
 import { Pipeline, type PipelineOptions } from './pipeline.js';
 import type { CodecPort, Decision, ElectionPort, SplitFn, StoreOutcome, StorePart, WriterPort } from './ports.js';
+import { StorageError } from '@promha/storage';
 
 /** Test codec: the "wire format" is JSON of the WriteRequest; the content type picks the version. */
 const codec: CodecPort = {
@@ -68,7 +69,7 @@ class FakeElection implements ElectionPort {
   throwing = false;
   async decide(part: { cluster: string; replica: string; minTime: number; maxTime: number }): Promise<Decision> {
     await Promise.resolve();
-    if (this.throwing) throw new Error('lease store down');
+    if (this.throwing) throw new StorageError('STORAGE_UNAVAILABLE', 'lease store down');
     if (this.retry) return { kind: 'retry', reason: 'takeover lost' };
     const leader = this.leaders.get(part.cluster) ?? part.replica;
     this.leaders.set(part.cluster, leader);
@@ -209,11 +210,26 @@ describe('Pipeline', () => {
     s2.election.throwing = true;
     await expect(s2.pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status: 503 });
     const s3 = setup();
-    s3.writer.error = Object.assign(new Error('connection reset'), { code: 'STORAGE_UNAVAILABLE' });
+    s3.writer.error = new StorageError('STORAGE_UNAVAILABLE', 'connection reset');
     await expect(s3.pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status: 503 });
     expect(await s3.metric('promha_write_errors_total', '{code="STORAGE_UNAVAILABLE"}')).toBe(1);
     expect(s3.election.writeFailures.map((f) => f.cluster)).toEqual(['a']);
     expect(await s3.metric('promha_samples_total', '{outcome="failed"}')).toBe(1);
+  });
+
+  it('answers by who can fix a storage error: 400 for data the database refuses, 500 for a bug, never by its name', async () => {
+    const cases: [Error, number][] = [
+      [new StorageError('STORAGE_READ_LIMIT', 'too many series'), 400],
+      [new StorageError('STORAGE_INVALID_INPUT', 'index row too large'), 400],
+      [new StorageError('STORAGE_OUTCOME_UNKNOWN', 'commit lost'), 503],
+      [new StorageError('STORAGE_DATABASE', 'syntax error'), 500],
+      [Object.assign(new Error('looks like one'), { name: 'StorageError', code: 'STORAGE_UNAVAILABLE' }), 500],
+    ];
+    for (const [error, status] of cases) {
+      const s = setup();
+      s.writer.error = error;
+      await expect(s.pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status });
+    }
   });
 
   it('answers 400 naming the series for a replica label without cluster label, storing nothing', async () => {

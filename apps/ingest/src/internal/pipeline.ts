@@ -1,8 +1,8 @@
 /**
  * The write pipeline: content type → decode → split by cluster → per part decide → keep the decided window →
  * fenced, idempotent write. Every expected outcome is a value; every failure leaves as an error carrying the
- * HTTP status it is answered with (codec 400/413/415, replica-without-cluster 400, everything database or lease
- * related 503).
+ * HTTP status it is answered with (codec 400/413/415, replica-without-cluster 400; storage errors by who can fix
+ * them: data the database refuses 400, the database's trouble 503, a bug 500).
  *
  * Invariants:
  * - nothing is answered 2xx before every stored part committed;
@@ -18,7 +18,7 @@
 import { seriesTimeRange, type TimeSeries, type WriteLimits } from '@promha/codec';
 import { storedSeries, type Clock, type Fence } from '@promha/election';
 import type { WritePipeline, WriteResult } from '../app.js';
-import { IngestError } from '../errors.js';
+import { fromStorage, IngestError } from '../errors.js';
 import type { IngestMetrics } from '../metrics.js';
 import { bodyDigest, idempotencyKey, type KeyedPart } from './idempotency.js';
 import type { CodecPort, ElectionPort, HaPart, SplitFn, StoreOutcome, StorePart, WriterPort } from './ports.js';
@@ -115,11 +115,6 @@ function metricName(s: TimeSeries): string {
 interface PartOutcome {
   readonly stored: number;
   readonly deduplicated: number;
-}
-
-function unavailable(what: string, e: unknown): IngestError {
-  const detail = e instanceof Error ? e.message : String(e);
-  return new IngestError('PROMHA_INGEST_UNAVAILABLE', `${what}: ${detail}`, { cause: e });
 }
 
 function errorCode(e: unknown): string {
@@ -233,20 +228,23 @@ export class Pipeline implements WritePipeline {
       const settled = await Promise.allSettled(jobs);
       let stored = 0;
       let deduplicated = 0;
-      let failure: unknown;
+      let failure: IngestError | undefined;
       for (const r of settled) {
         if (r.status === 'fulfilled') {
           stored += r.value.stored;
           deduplicated += r.value.deduplicated;
         } else {
-          failure ??= r.reason;
+          const e = fromStorage('write failed', r.reason);
+          // A part that may succeed later decides the answer (503: Prometheus resends, and the parts stored
+          // meanwhile are recognised by their keys); a 4xx would make it drop the whole request for good.
+          if (failure === undefined || (failure.status !== 503 && e.status === 503)) failure = e;
         }
       }
       metrics.samples.inc({ outcome: 'stored' }, stored);
       metrics.samples.inc({ outcome: 'deduplicated' }, deduplicated);
       if (failure !== undefined) {
         metrics.samples.inc({ outcome: 'failed' }, Math.max(0, total - stored - deduplicated));
-        throw failure instanceof Error ? failure : unavailable('write failed', failure);
+        throw failure;
       }
       // 202 only when the request carried HA data and all of it was dropped as non-leader data.
       return stored === 0 && deduplicated > 0 ? 'deduplicated' : 'stored';
@@ -254,13 +252,8 @@ export class Pipeline implements WritePipeline {
   }
 
   private storageFailure(what: string, e: unknown): IngestError {
-    const code = errorCode(e);
-    this.o.metrics.writeErrors.inc({ code });
-    if (code === 'STORAGE_INVALID_INPUT') {
-      // The database refused the data itself: a resend can never succeed, so it must not be told to retry.
-      return new IngestError('PROMHA_INGEST_INVALID_DATA', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
-    return unavailable(what, e);
+    this.o.metrics.writeErrors.inc({ code: errorCode(e) });
+    return fromStorage(what, e);
   }
 
   private async timedWrite(part: StorePart): Promise<StoreOutcome> {
@@ -301,7 +294,7 @@ export class Pipeline implements WritePipeline {
           maxTime: part.maxTime,
         });
       } catch (e: unknown) {
-        throw unavailable(`lease decision for cluster ${JSON.stringify(part.cluster)} failed`, e);
+        throw fromStorage(`lease decision for cluster ${JSON.stringify(part.cluster)} failed`, e);
       }
       if (decision.kind === 'dedupe') {
         metrics.haDeduplicated.inc({ cluster: part.cluster }, count);

@@ -95,7 +95,7 @@ export interface SeriesSamples {
 
 /** The storage readers as the HTTP API sees them. */
 export interface ReaderPort {
-  querySamples(matchers: readonly LabelMatcher[], start: number, end: number): AsyncIterable<SeriesSamples>;
+  querySamples(matchers: readonly LabelMatcher[], start: number, end: number, limits?: { readonly maxSeries?: number }): AsyncIterable<SeriesSamples>;
   series(matchers: readonly LabelMatcher[], start: number, end: number, limit?: number): Promise<readonly (readonly Label[])[]>;
   labelNames(matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]>;
   labelValues(name: string, matchers: readonly LabelMatcher[], start: number, end: number): Promise<readonly string[]>;

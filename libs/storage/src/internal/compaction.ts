@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { toStorageError } from './errors.js';
+import { withClient } from './connection.js';
 import { DAY_MS } from './migrations.js';
 import { HOUR_MS } from './time.js';
 
@@ -106,54 +106,50 @@ export function compactBefore(wallNow: number, lagMs = COMPACTION_LAG_MS): numbe
  * state reads handle (some chunks moved, the rest still found through their batches) and the next pass continues.
  */
 export async function compact(pool: pg.Pool, before: number, options: CompactOptions = {}): Promise<CompactionResult> {
-  const slice = options.sliceSeries ?? SLICE_SERIES;
-  let client: pg.PoolClient | undefined;
-  let locked = false;
-  try {
-    client = await pool.connect();
+  return withClient(pool, async (client) => {
     if (options.lock ?? true) {
       const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [COMPACTION_LOCK_KEY]);
-      locked = r.rows[0]?.ok === true;
-      if (!locked) return { skipped: true, chunks: 0, rows: 0, batches: 0 };
-    }
-    const days = await client.query<{ day: number }>(
-      `SELECT DISTINCT min_t - ((min_t % ${DAY_MS}) + ${DAY_MS}) % ${DAY_MS} AS day FROM write_batch WHERE max_t < $1 ORDER BY 1`,
-      [before],
-    );
-    const top = await client.query<{ id: number | null }>('SELECT max(id) AS id FROM series');
-    const maxId = top.rows[0]?.id ?? 0;
-    let chunks = 0;
-    let rows = 0;
-    let batches = 0;
-    for (const { day } of days.rows) {
-      await client.query('SELECT ensure_series_chunk_partition($1)', [day]);
-      for (let lo = 0; lo <= maxId; lo += slice) {
-        const r = await client.query<{ chunks: number; rows: number }>(MOVE_SQL, [before, day, lo, lo + slice]);
-        chunks += r.rows[0]?.chunks ?? 0;
-        rows += r.rows[0]?.rows ?? 0;
+      if (r.rows[0]?.ok !== true) return { skipped: true, chunks: 0, rows: 0, batches: 0 };
+      try {
+        return await compactOn(client, before, options);
+      } finally {
+        // A session lock outlives the pass on a pooled connection. When unlocking fails the connection is broken
+        // (withClient discards it, and the lock ends with its session).
+        await client.query('SELECT pg_advisory_unlock($1)', [COMPACTION_LOCK_KEY]);
       }
-      batches += (await client.query(DROP_BATCHES_SQL, [before, day])).rowCount ?? 0;
     }
-    const hours = await client.query<{ hour: number; gen: number }>(
-      `SELECT hour, gen FROM compaction_hour WHERE hour + ${HOUR_MS} <= $1 ORDER BY hour`,
-      [options.mergeBefore ?? before],
-    );
-    for (const { hour, gen } of hours.rows) {
-      for (let lo = 0; lo <= maxId; lo += slice) await client.query(MERGE_SQL, [hour, lo, lo + slice]);
-      // Done unless a move wrote into the hour meanwhile (gen changed): then the next pass merges it again.
-      await client.query('DELETE FROM compaction_hour WHERE hour = $1 AND gen = $2', [hour, gen]);
+    return compactOn(client, before, options);
+  });
+}
+
+async function compactOn(client: pg.PoolClient, before: number, options: CompactOptions): Promise<CompactionResult> {
+  const slice = options.sliceSeries ?? SLICE_SERIES;
+  const days = await client.query<{ day: number }>(
+    `SELECT DISTINCT min_t - ((min_t % ${DAY_MS}) + ${DAY_MS}) % ${DAY_MS} AS day FROM write_batch WHERE max_t < $1 ORDER BY 1`,
+    [before],
+  );
+  const top = await client.query<{ id: number | null }>('SELECT max(id) AS id FROM series');
+  const maxId = top.rows[0]?.id ?? 0;
+  let chunks = 0;
+  let rows = 0;
+  let batches = 0;
+  for (const { day } of days.rows) {
+    await client.query('SELECT ensure_series_chunk_partition($1)', [day]);
+    for (let lo = 0; lo <= maxId; lo += slice) {
+      const r = await client.query<{ chunks: number; rows: number }>(MOVE_SQL, [before, day, lo, lo + slice]);
+      chunks += r.rows[0]?.chunks ?? 0;
+      rows += r.rows[0]?.rows ?? 0;
     }
-    return { skipped: false, chunks, rows, batches };
-  } catch (e: unknown) {
-    throw toStorageError(e);
-  } finally {
-    // A session lock outlives the pass on a pooled connection: unlock, or discard the connection when that fails.
-    let broken = false;
-    if (locked) {
-      await client?.query('SELECT pg_advisory_unlock($1)', [COMPACTION_LOCK_KEY]).catch(() => {
-        broken = true;
-      });
-    }
-    client?.release(broken);
+    batches += (await client.query(DROP_BATCHES_SQL, [before, day])).rowCount ?? 0;
   }
+  const hours = await client.query<{ hour: number; gen: number }>(
+    `SELECT hour, gen FROM compaction_hour WHERE hour + ${HOUR_MS} <= $1 ORDER BY hour`,
+    [options.mergeBefore ?? before],
+  );
+  for (const { hour, gen } of hours.rows) {
+    for (let lo = 0; lo <= maxId; lo += slice) await client.query(MERGE_SQL, [hour, lo, lo + slice]);
+    // Done unless a move wrote into the hour meanwhile (gen changed): then the next pass merges it again.
+    await client.query('DELETE FROM compaction_hour WHERE hour = $1 AND gen = $2', [hour, gen]);
+  }
+  return { skipped: false, chunks, rows, batches };
 }

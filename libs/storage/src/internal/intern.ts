@@ -54,15 +54,13 @@ export async function internSeries(
     // collision does that, and resending it can never succeed.
     const c = await pool.query(COLLISION_SQL, [l.name, l.value]);
     if (c.rowCount !== null && c.rowCount > 0) {
-      throw new StorageError(StorageErrorCodes.INVALID_INPUT, `value of label ${JSON.stringify(l.name)} collides with a stored value (md5)`, {
-        retryable: false,
-      });
+      throw new StorageError(StorageErrorCodes.INVALID_INPUT, `value of label ${JSON.stringify(l.name)} collides with a stored value (md5)`);
     }
   }
   const byIds = new Map<string, string>(); // label-id list → series key
   for (const [key, labels] of missing) {
     const ids = labels.map((l) => pairIds.get(`${l.name}\u0000${l.value}`));
-    if (ids.some((x) => x === undefined)) throw new StorageError(StorageErrorCodes.CONFLICT, 'label interning did not converge', { retryable: true });
+    if (ids.some((x) => x === undefined)) throw new StorageError(StorageErrorCodes.CONFLICT, 'label interning did not converge');
     byIds.set(`{${ids.join(',')}}`, key);
   }
   const out = new Map<string, number>();
@@ -74,6 +72,6 @@ export async function internSeries(
       if (key !== undefined) out.set(key, row.id);
     }
   }
-  if (out.size < missing.size) throw new StorageError(StorageErrorCodes.CONFLICT, 'series interning did not converge', { retryable: true });
+  if (out.size < missing.size) throw new StorageError(StorageErrorCodes.CONFLICT, 'series interning did not converge');
   return out;
 }

@@ -59,7 +59,7 @@ export function translateRegex(re2: string): string {
 }
 
 function unsupported(re: string, what: string): never {
-  throw new StorageError(StorageErrorCodes.INVALID_INPUT, `regex ${JSON.stringify(re)}: ${what} is not supported`, { retryable: false });
+  throw new StorageError(StorageErrorCodes.INVALID_INPUT, `regex ${JSON.stringify(re)}: ${what} is not supported`);
 }
 
 /** A regex that is only literal alternatives (`a|b|c`) is answered as a set lookup, as Prometheus does. */

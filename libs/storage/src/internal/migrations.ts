@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
+import { inTransaction } from './connection.js';
+import { StorageError, StorageErrorCodes } from './errors.js';
 
 /** The schema every object lives in; connections set `search_path` to it. */
 export const SCHEMA = 'promha';
@@ -218,12 +219,8 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
  * exactly once (the others wait, then find nothing to do). Refuses a database migrated by a newer build.
  * Returns the versions it applied.
  */
-export async function migrate(pool: pg.Pool): Promise<number[]> {
-  const client = await pool.connect().catch((e: unknown) => {
-    throw toStorageError(e);
-  });
-  try {
-    await client.query('BEGIN');
+export function migrate(pool: pg.Pool): Promise<number[]> {
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
     await client.query(
@@ -239,14 +236,8 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
       await client.query(`INSERT INTO ${SCHEMA}.schema_version (version, name) VALUES ($1, $2)`, [m.version, m.name]);
       applied.push(m.version);
     }
-    await client.query('COMMIT');
     return applied;
-  } catch (e: unknown) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw toStorageError(e);
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** The database's schema version (0 when never migrated); throws when it is newer than this build. */
@@ -268,7 +259,6 @@ function assertNotNewer(version: number): void {
     throw new StorageError(
       StorageErrorCodes.SCHEMA_TOO_NEW,
       `database schema version ${version} is newer than this build's ${SCHEMA_VERSION}; upgrade promha`,
-      { retryable: false },
     );
   }
 }

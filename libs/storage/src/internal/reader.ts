@@ -1,9 +1,9 @@
 import type { Histogram, Label, LabelMatcher, Sample } from '@promha/codec';
 import type pg from 'pg';
-import type { SeriesSamples } from '../api.js';
+import type { ReadLimits, SeriesSamples } from '../api.js';
 import { nanFromBits } from './copy-binary.js';
 import { dayOf, hourOf } from './time.js';
-import { toStorageError } from './errors.js';
+import { StorageError, toStorageError } from './errors.js';
 import { literalAlternatives, planMatchers, translateRegex } from './matchers.js';
 import { decodeHistogram } from './histogram-json.js';
 
@@ -201,14 +201,18 @@ export class Reader {
   }
 
   /** Streams series with samples or histograms in `[start, end]`, in series-id order, a step of series at a time. */
-  async *querySamples(matchers: readonly LabelMatcher[], start: number, end: number): AsyncGenerator<SeriesSamples> {
+  async *querySamples(matchers: readonly LabelMatcher[], start: number, end: number, limits: ReadLimits = {}): AsyncGenerator<SeriesSamples> {
+    const maxSeries = limits.maxSeries ?? 0;
     const [series, batches] = await Promise.all([
-      this.selectSeries(matchers),
+      this.selectSeries(matchers, maxSeries > 0 ? maxSeries + 1 : undefined),
       this.q<{ id: number }>('SELECT id FROM write_batch WHERE max_t >= $1 AND min_t <= $2 ORDER BY id', [start, end]).then((r) =>
         r.rows.map((x) => x.id),
       ),
     ]);
     if (series.length === 0) return;
+    if (maxSeries > 0 && series.length > maxSeries) {
+      throw new StorageError('STORAGE_READ_LIMIT', `the query matches more than ${maxSeries} series`);
+    }
     for (let i = 0; i < series.length; i += SERIES_PER_STEP) {
       const step = series.slice(i, i + SERIES_PER_STEP);
       // Labels (usually cached) and data in parallel: one round trip of latency per step.

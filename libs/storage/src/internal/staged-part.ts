@@ -122,13 +122,11 @@ function grow(a: Float64Array, size: number): Float64Array<ArrayBuffer> {
 /** NUL cannot be stored in PostgreSQL text: the whole part is rejected before anything is queued. */
 function nulError(labels: readonly Label[], seriesIndex: number): StorageError {
   for (const l of labels) rejectNul(l, seriesIndex);
-  return new StorageError(StorageErrorCodes.INVALID_INPUT, `series ${seriesIndex}: a label contains a NUL byte`, { retryable: false });
+  return new StorageError(StorageErrorCodes.INVALID_INPUT, `series ${seriesIndex}: a label contains a NUL byte`);
 }
 
 function rejectNul(l: Label, seriesIndex: number): void {
   if (l.name.includes('\u0000') || l.value.includes('\u0000')) {
-    throw new StorageError(StorageErrorCodes.INVALID_INPUT, `series ${seriesIndex}: label ${JSON.stringify(l.name)} contains a NUL byte`, {
-      retryable: false,
-    });
+    throw new StorageError(StorageErrorCodes.INVALID_INPUT, `series ${seriesIndex}: label ${JSON.stringify(l.name)} contains a NUL byte`);
   }
 }

@@ -1,11 +1,12 @@
 import type { LabelMatcher, MetricMetadata } from '@promha/codec';
 import type { LeaseStore } from '@promha/election';
 import pg from 'pg';
-import type { SeriesSamples, Storage, StorageOptions, StorageStats, WriteOutcome, WritePart } from '../api.js';
+import type { ReadLimits, SeriesSamples, Storage, StorageOptions, StorageStats, WriteOutcome, WritePart } from '../api.js';
 import { compact, compactBefore } from './compaction.js';
 import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
 import { PgLeaseStore } from './lease-store.js';
 import { checkSchemaVersion, DAY_MS, migrate, SCHEMA } from './migrations.js';
+import { retentionCutoff } from './time.js';
 import { promhaTypes } from './pg-types.js';
 import { Reader } from './reader.js';
 import { SeriesCache } from './series-cache.js';
@@ -23,7 +24,20 @@ export interface ResolvedStorageOptions {
   readonly maxBatchSamples: number;
   readonly receiptRetentionMs: number;
   readonly receiptMax: number;
+  readonly connectTimeoutMs: number;
+  readonly writeTimeoutMs: number;
+  readonly leaseTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly keepAliveMs: number;
+  readonly readMaxConnections: number;
 }
+
+/**
+ * How much longer than its statement timeout a call waits for an answer at all. The server enforces statement
+ * timeouts; this client-side bound is for a server that cannot (stopped, or cut off without a reset), after
+ * which the connection is discarded.
+ */
+const NO_ANSWER_GRACE_MS = 2000;
 
 export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions {
   const r: ResolvedStorageOptions = {
@@ -36,9 +50,15 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     maxBatchSamples: o.maxBatchSamples ?? 200_000,
     receiptRetentionMs: o.receiptRetentionMs ?? DAY_MS,
     receiptMax: o.receiptMax ?? 1_000_000,
+    connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
+    writeTimeoutMs: o.writeTimeoutMs ?? 20_000,
+    leaseTimeoutMs: o.leaseTimeoutMs ?? 5_000,
+    readTimeoutMs: o.readTimeoutMs ?? 60_000,
+    keepAliveMs: o.keepAliveMs ?? 30_000,
+    readMaxConnections: o.readMaxConnections ?? 4,
   };
   const bad = (what: string): never => {
-    throw new StorageError(StorageErrorCodes.INVALID_INPUT, `invalid storage option: ${what}`, { retryable: false });
+    throw new StorageError(StorageErrorCodes.INVALID_INPUT, `invalid storage option: ${what}`);
   };
   if (r.uri === '') bad('uri is empty');
   if (!Number.isInteger(r.maxConnections) || r.maxConnections < 2) bad('maxConnections must be an integer >= 2');
@@ -46,6 +66,11 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
   if (!(r.retentionDays > 0)) bad('retentionDays must be > 0');
   if (!(r.historyRetentionMs > 0)) bad('historyRetentionMs must be > 0');
   if (!(r.maxBatchSamples > 0)) bad('maxBatchSamples must be > 0');
+  for (const k of ['connectTimeoutMs', 'writeTimeoutMs', 'leaseTimeoutMs', 'readTimeoutMs'] as const) {
+    if (!Number.isInteger(r[k]) || r[k] <= 0) bad(`${k} must be an integer > 0`);
+  }
+  if (!Number.isInteger(r.keepAliveMs) || r.keepAliveMs < 0) bad('keepAliveMs must be an integer >= 0');
+  if (!Number.isInteger(r.readMaxConnections) || r.readMaxConnections < 1) bad('readMaxConnections must be an integer >= 1');
   return r;
 }
 
@@ -55,22 +80,69 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
  */
 export async function openStorage(options: StorageOptions): Promise<Storage> {
   const o = resolveStorageOptions(options);
-  const pool = new pg.Pool({
+  const pools = openPools(o);
+  try {
+    await checkSchemaVersion(pools.lease);
+  } catch (e: unknown) {
+    await endPools(pools);
+    throw toStorageError(e);
+  }
+  return new PgStorage(pools, o);
+}
+
+/**
+ * Three pools, so that no kind of work can take another's connections: writes (flushes, interning, maintenance),
+ * lease steps (and `ping()`, so readiness reflects a database that answers the lease loop), reads. Each has its
+ * statement timeout; every connection has the connect timeout and TCP keepalive.
+ */
+interface Pools {
+  readonly write: pg.Pool;
+  readonly lease: pg.Pool;
+  readonly read: pg.Pool;
+}
+
+function openPools(o: ResolvedStorageOptions): Pools {
+  const pool = (max: number, statementTimeoutMs: number, extra: pg.PoolConfig = {}): pg.Pool =>
+    newPool(o, {
+      max,
+      statement_timeout: statementTimeoutMs,
+      query_timeout: statementTimeoutMs + NO_ANSWER_GRACE_MS,
+      ...extra,
+    });
+  return {
+    write: pool(o.maxConnections, o.writeTimeoutMs, { idle_in_transaction_session_timeout: o.writeTimeoutMs }),
+    lease: pool(2, o.leaseTimeoutMs),
+    read: pool(o.readMaxConnections, o.readTimeoutMs),
+  };
+}
+
+/** A pool with what every connection has: the schema, our types, the connect timeout and TCP keepalive. */
+function newPool(o: ResolvedStorageOptions, config: pg.PoolConfig): pg.Pool {
+  const p = new pg.Pool({
     connectionString: o.uri,
-    max: o.maxConnections,
     application_name: o.applicationName,
     options: `-c search_path=${SCHEMA}`,
     types: promhaTypes,
+    connectionTimeoutMillis: o.connectTimeoutMs,
+    keepAlive: o.keepAliveMs > 0,
+    keepAliveInitialDelayMillis: o.keepAliveMs,
+    ...config,
   });
   // An idle client losing its connection must not crash the process; the next query reports it.
-  pool.on('error', () => undefined);
-  try {
-    await checkSchemaVersion(pool);
-  } catch (e: unknown) {
-    await pool.end();
-    throw toStorageError(e);
-  }
-  return new PgStorage(pool, o);
+  p.on('error', () => undefined);
+  return p;
+}
+
+async function endPools(p: Pools): Promise<void> {
+  await Promise.all([p.write.end(), p.lease.end(), p.read.end()]);
+}
+
+/**
+ * A pool of one connection for migrations, without statement timeout: a schema change on a large table may take
+ * minutes. The connect timeout and keepalive still apply.
+ */
+function migrationPool(o: ResolvedStorageOptions): pg.Pool {
+  return newPool(o, { max: 1 });
 }
 
 class PgStorage implements Storage {
@@ -80,21 +152,32 @@ class PgStorage implements Storage {
   private readonly reader: Reader;
   private closed = false;
 
+  private readonly pool: pg.Pool;
+
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly pools: Pools,
     private readonly o: ResolvedStorageOptions,
   ) {
-    this.leases = new PgLeaseStore(pool);
+    this.pool = pools.write;
+    this.leases = new PgLeaseStore(pools.lease);
     this.cache = new SeriesCache(o.seriesCacheMax);
     // Two flushes at once: one can COPY while the next interns and checks fences. The pool keeps the rest for
-    // lease operations and reads.
-    this.writer = new SampleWriter(pool, this.cache, { maxBatchSamples: o.maxBatchSamples, maxConcurrentFlushes: 2 });
-    this.reader = new Reader(pool);
+    // interning, partitions and maintenance.
+    this.writer = new SampleWriter(this.pool, this.cache, {
+      maxBatchSamples: o.maxBatchSamples,
+      maxConcurrentFlushes: 2,
+    });
+    this.reader = new Reader(pools.read);
   }
 
   async migrate(): Promise<void> {
     this.open();
-    await migrate(this.pool);
+    const pool = migrationPool(this.o);
+    try {
+      await migrate(pool);
+    } finally {
+      await pool.end();
+    }
   }
 
   write(part: WritePart): Promise<WriteOutcome> {
@@ -107,17 +190,15 @@ class PgStorage implements Storage {
     if (metadata.length === 0) return;
     for (const m of metadata) {
       if ([m.metricFamilyName, m.help, m.unit].some((s) => s.includes('\u0000'))) {
-        throw new StorageError(StorageErrorCodes.INVALID_INPUT, `metadata of ${JSON.stringify(m.metricFamilyName)} contains a NUL byte`, {
-          retryable: false,
-        });
+        throw new StorageError(StorageErrorCodes.INVALID_INPUT, `metadata of ${JSON.stringify(m.metricFamilyName)} contains a NUL byte`);
       }
     }
     await this.q(METADATA_SQL, metadataParams(metadata));
   }
 
-  querySamples(matchers: readonly LabelMatcher[], start: number, end: number): AsyncIterable<SeriesSamples> {
+  querySamples(matchers: readonly LabelMatcher[], start: number, end: number, limits?: ReadLimits): AsyncIterable<SeriesSamples> {
     this.open();
-    return this.reader.querySamples(matchers, start, end);
+    return this.reader.querySamples(matchers, start, end, limits);
   }
 
   series(matchers: readonly LabelMatcher[], start: number, end: number, limit?: number) {
@@ -139,7 +220,7 @@ class PgStorage implements Storage {
     this.open();
     // Partitions ahead: today and the next two days, so a midnight never waits on DDL in the write path.
     for (let d = 0; d <= 2; d++) await this.q('SELECT ensure_sample_partition($1)', [wallNow + d * DAY_MS]);
-    const cutoff = Math.floor((wallNow - this.o.retentionDays * DAY_MS) / DAY_MS) * DAY_MS;
+    const cutoff = retentionCutoff(wallNow, this.o.retentionDays);
     const parts = await this.q<{ name: string; upper: string | null }>(
       `SELECT c.relname AS name, substring(pg_get_expr(c.relpartbound, c.oid) from 'TO \\(''?(-?[0-9]+)''?\\)') AS upper
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -151,6 +232,8 @@ class PgStorage implements Storage {
         await this.q(`DROP TABLE IF EXISTS ${SCHEMA}."${p.name.replaceAll('"', '""')}"`, []);
       }
     }
+    // Other instances forget a dropped day when their COPY finds its partition gone (writer.ts).
+    this.writer.forgetDaysBefore(cutoff);
     await this.q('DELETE FROM write_batch WHERE max_t < $1', [cutoff]);
     await this.q('DELETE FROM histogram_sample WHERE t < $1', [cutoff]);
     await this.q('DELETE FROM exemplar WHERE t < $1', [cutoff]);
@@ -170,7 +253,11 @@ class PgStorage implements Storage {
   }
 
   async ping(): Promise<void> {
-    await this.q('SELECT 1', []);
+    try {
+      await this.pools.lease.query('SELECT 1');
+    } catch (e: unknown) {
+      throw toStorageError(e);
+    }
   }
 
   stats(): StorageStats {
@@ -182,17 +269,20 @@ class PgStorage implements Storage {
       poolTotal: this.pool.totalCount,
       poolIdle: this.pool.idleCount,
       poolWaiting: this.pool.waitingCount,
+      readPoolTotal: this.pools.read.totalCount,
+      readPoolIdle: this.pools.read.idleCount,
+      readPoolWaiting: this.pools.read.waitingCount,
     };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.end();
+    await endPools(this.pools);
   }
 
   private open(): void {
-    if (this.closed) throw new StorageError(StorageErrorCodes.CLOSED, 'storage is closed', { retryable: false });
+    if (this.closed) throw new StorageError(StorageErrorCodes.CLOSED, 'storage is closed');
   }
 
   private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<R[]> {

@@ -11,3 +11,11 @@ export function dayOf(t: number): number {
 export function hourOf(t: number): number {
   return Math.floor(t / HOUR_MS) * HOUR_MS;
 }
+
+/**
+ * The oldest data time kept at wall time `wallNow`: the start of the day `retentionDays` back. Retention drops
+ * every partition ending at or before it, and writes below it are refused.
+ */
+export function retentionCutoff(wallNow: number, retentionDays: number): number {
+  return dayOf(wallNow - retentionDays * DAY_MS);
+}

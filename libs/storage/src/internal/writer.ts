@@ -12,7 +12,8 @@ import type { FenceFailure } from '@promha/election';
 import type pg from 'pg';
 import type { WriteOutcome, WritePart } from '../api.js';
 import { BatchDataWriter } from './batch-data.js';
-import { toStorageError } from './errors.js';
+import { StorageError, toStorageError } from './errors.js';
+import { inTransaction } from './connection.js';
 import { checkFences } from './fence.js';
 import { internSeries } from './intern.js';
 import { claimReceipts } from './receipts.js';
@@ -28,6 +29,9 @@ export interface WriterOptions {
   /** Called inside every flush transaction; tests use it to interleave a flush with other sessions. */
   readonly afterFence?: () => Promise<void>;
 }
+
+/** check_violation: COPY found no partition for a row (its day's partition was dropped after this process made it). */
+const NO_PARTITION_SQLSTATE = '23514';
 
 interface Pending extends StagedPart {
   readonly resolve: (o: WriteOutcome) => void;
@@ -94,7 +98,13 @@ export class SampleWriter {
         p.resolve(outcomes[i] ?? stored(p.part));
       });
     } catch (e: unknown) {
-      const err = toStorageError(e);
+      let err = toStorageError(e);
+      if (err.sqlState === NO_PARTITION_SQLSTATE) {
+        // A day's partition this process knew was dropped by retention in another instance: forget the days, so
+        // that the resend creates it again (data older than the retention is then dropped by the next maintenance).
+        this.knownDays.clear();
+        err = new StorageError('STORAGE_CONFLICT', `a partition was dropped meanwhile: ${err.message}`, { cause: err });
+      }
       if (err.retryable || batch.length === 1) {
         for (const p of batch) p.reject(err);
         return;
@@ -105,12 +115,9 @@ export class SampleWriter {
 
   /** One transaction for the batch: the fence outcome per part (undefined: stored), or throws. */
   private async flushOnce(batch: readonly Pending[]): Promise<readonly (WriteOutcome | undefined)[]> {
-    let client: pg.PoolClient | undefined;
-    try {
-      await this.resolveSeries(batch);
-      await this.ensureDays(batch);
-      client = await this.pool.connect();
-      await client.query('BEGIN');
+    await this.resolveSeries(batch);
+    await this.ensureDays(batch);
+    return inTransaction(this.pool, async (client) => {
       const outcomes = await checkFences(
         client,
         batch.map((p) => ({ fence: p.part.fence, dataMin: p.dataMin, dataMax: p.dataMax })),
@@ -124,14 +131,13 @@ export class SampleWriter {
         client,
         batch.filter((_p, i) => write[i] === true),
       );
-      await client.query('COMMIT');
       return outcomes;
-    } catch (e: unknown) {
-      if (client !== undefined) await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client?.release();
-    }
+    });
+  }
+
+  /** Forgets the partitions of days before `cutoff` (dropped by retention). */
+  forgetDaysBefore(cutoff: number): void {
+    for (const d of this.knownDays) if (d < cutoff) this.knownDays.delete(d);
   }
 
   /** Interns the series the cache missed when their parts were staged, filling in their ids. */
