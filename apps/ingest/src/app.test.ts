@@ -222,6 +222,23 @@ describe('query API', () => {
     }
   });
 
+  it('validates API parameters by schema: 400 bad_data, never a 5xx', async () => {
+    const { app } = await build();
+    for (const url of [
+      '/api/v1/series?match[]=up&limit=-1',
+      '/api/v1/series?match[]=up&start=1&start=2',
+      '/api/v1/label/0bad/values',
+      '/api/v1/ha/history?limit=ten',
+      '/api/v1/ha/history?cluster=a&cluster=b',
+      `/api/v1/series?match[]={a=~"${'[a]'.repeat(40_000)}"}`,
+      '/api/v1/series?match[]={a=~"\\p{Greek}"}',
+    ]) {
+      const res = await app.inject({ url });
+      expect(res.statusCode, url.slice(0, 80)).toBe(400);
+      expect(res.json()).toMatchObject({ status: 'error', errorType: 'bad_data' });
+    }
+  });
+
   it('serves labels and label values', async () => {
     const { app } = await build();
     expect((await app.inject({ url: '/api/v1/labels' })).json()).toEqual({ status: 'success', data: ['__name__', 'job'] });
@@ -293,6 +310,23 @@ describe('auth', () => {
     expect((await post(app, '/write', Buffer.from('x'), basic('alice', 'wonderland'))).statusCode).toBe(204);
     expect((await post(app, '/write', Buffer.from('x'), basic('alice', 'nope'))).statusCode).toBe(401);
     expect((await post(app, '/write', Buffer.from('x'), basic('bob', 'wonderland'))).statusCode).toBe(401);
+  });
+
+  it('refuses cheaply: a repeated wrong password costs no scrypt, and a flood of new ones is answered 503 beyond a small queue', async () => {
+    const line = `alice:${await hashPassword('wonderland', { n: 1024 })}`;
+    const auth = createAuthenticator({ basicUsers: parseUsersFile(`${line}\n`) })!;
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+    expect(await auth.check(basic('alice', 'wonderland'))).toBe('ok');
+    const flood = await Promise.all(Array.from({ length: 40 }, (_, i) => auth.check(basic('mallory', `guess-${i}`))));
+    expect(flood.filter((v) => v === 'busy').length).toBeGreaterThanOrEqual(40 - 1 - 8);
+    expect(flood.every((v) => v !== 'ok')).toBe(true);
+    // the known-good header never waits behind the flood
+    expect(await auth.check(basic('alice', 'wonderland'))).toBe('ok');
+    // a failed header is remembered: checking it again while the queue is full is still an immediate 'denied'
+    const first = flood.findIndex((v) => v === 'denied');
+    expect(first).toBeGreaterThanOrEqual(0);
+    const again = await Promise.all([...Array.from({ length: 20 }, (_, i) => auth.check(basic('eve', `x${i}`))), auth.check(basic('mallory', `guess-${first}`))]);
+    expect(again.at(-1)).toBe('denied');
   });
 
   it('refuses malformed users files with the line number', () => {

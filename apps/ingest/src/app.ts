@@ -108,7 +108,11 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
   app.addHook('onRequest', async (request, reply) => {
     request.promhaStart = process.hrtime.bigint();
     if (deps.auth === undefined || PUBLIC_PATHS.has(request.url.split('?')[0]!)) return;
-    if (!(await deps.auth.check(request.headers.authorization))) {
+    const verdict = await deps.auth.check(request.headers.authorization);
+    if (verdict === 'busy') {
+      reply.header('Retry-After', retryAfter).code(503);
+      await reply.send('busy: too many password checks waiting, retry later\n');
+    } else if (verdict === 'denied') {
       reply.header('WWW-Authenticate', 'Basic realm="promha", Bearer').code(401);
       await reply.send('unauthorized: missing or wrong credentials\n');
     }
@@ -216,18 +220,18 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
       const found = await deps.query.series(selectors(p, true), start, end, limit);
       return { status: 'success', data: found.map((labels) => Object.fromEntries(labels.map((l) => [l.name, l.value]))) };
     };
-    api.get('/api/v1/series', series);
-    api.post('/api/v1/series', series);
+    api.get('/api/v1/series', { schema: { querystring: SERIES_PARAMS } }, series);
+    api.post('/api/v1/series', { schema: { querystring: SERIES_PARAMS, body: SERIES_PARAMS } }, series);
 
     const labels = async (request: FastifyRequest): Promise<unknown> => {
       const p = params(request);
       const [start, end] = range(p);
       return { status: 'success', data: await deps.query.labelNames(selectors(p, false), start, end) };
     };
-    api.get('/api/v1/labels', labels);
-    api.post('/api/v1/labels', labels);
+    api.get('/api/v1/labels', { schema: { querystring: LABELS_PARAMS } }, labels);
+    api.post('/api/v1/labels', { schema: { querystring: LABELS_PARAMS, body: LABELS_PARAMS } }, labels);
 
-    api.get<{ Params: { name: string } }>('/api/v1/label/:name/values', async (request) => {
+    api.get<{ Params: { name: string } }>('/api/v1/label/:name/values', { schema: { params: LABEL_NAME_PARAM, querystring: LABELS_PARAMS } }, async (request) => {
       const p = params(request);
       const [start, end] = range(p);
       const name = request.params.name;
@@ -237,11 +241,11 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
       return { status: 'success', data: await deps.query.labelValues(name, selectors(p, false), start, end) };
     });
 
-    api.get('/api/v1/ha/clusters', async () => {
+    api.get('/api/v1/ha/clusters', { schema: { querystring: { type: 'object' } } }, async () => {
       const leases = await deps.ha.clusters();
       return { status: 'success', data: [...leases].sort((a, b) => (a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0)) };
     });
-    api.get('/api/v1/ha/history', async (request) => {
+    api.get('/api/v1/ha/history', { schema: { querystring: HISTORY_PARAMS } }, async (request) => {
       const p = params(request);
       const cluster = p['cluster'];
       if (Array.isArray(cluster)) throw new IngestError('PROMHA_INGEST_BAD_REQUEST', 'cluster may be given once');
@@ -264,6 +268,31 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
     return ready ? 'ready\n' : 'not ready\n';
   });
 }
+
+/*
+ * Parameter schemas of the HTTP API (Fastify validates them before the handler; a mismatch is 400 `bad_data`, as
+ * Prometheus answers). Fastify's Ajv coerces a single value into an array, so `match[]` may be given once or more;
+ * `start`, `end`, `limit` and `cluster` at most once. Values are parsed further by the handlers (times, selectors).
+ */
+const TIME = { type: 'string', maxLength: 64 } as const;
+const LIMIT = { type: 'string', pattern: '^[0-9]{1,12}$' } as const;
+const MATCH = { type: 'array', items: { type: 'string' }, maxItems: 1000 } as const;
+const SERIES_PARAMS = {
+  type: 'object',
+  properties: { 'match[]': MATCH, start: TIME, end: TIME, limit: LIMIT },
+  additionalProperties: false,
+} as const;
+const LABELS_PARAMS = { type: 'object', properties: { 'match[]': MATCH, start: TIME, end: TIME, limit: LIMIT }, additionalProperties: false } as const;
+const LABEL_NAME_PARAM = {
+  type: 'object',
+  properties: { name: { type: 'string', pattern: '^[a-zA-Z_][a-zA-Z0-9_]*$', maxLength: 1024 } },
+  required: ['name'],
+} as const;
+const HISTORY_PARAMS = {
+  type: 'object',
+  properties: { cluster: { type: 'string', maxLength: 4096 }, limit: LIMIT },
+  additionalProperties: false,
+} as const;
 
 function groupParams(p: URLSearchParams): Map<string, string | string[]> {
   const out = new Map<string, string | string[]>();

@@ -6,14 +6,18 @@
  *
  * Comparisons are constant-time (both sides digested to equal length first). scrypt is deliberately slow, so a
  * verified `Authorization` header is remembered (as a SHA-256 digest, bounded) and later requests with the same
- * header cost one hash.
+ * header cost one hash; so is a failed one. At most one scrypt runs at a time and a few wait (SCRYPT_QUEUE_MAX):
+ * refusals beyond that cost nothing.
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { IngestError } from './errors.js';
 
-/** Decides whether an `Authorization` header value is acceptable. */
+/**
+ * Decides whether an `Authorization` header value is acceptable: `ok`, `denied` (401), or `busy` (503 with
+ * Retry-After: too many password checks are waiting, so this one was not even started).
+ */
 export interface Authenticator {
-  check(authorization: string | undefined): Promise<boolean>;
+  check(authorization: string | undefined): Promise<'ok' | 'denied' | 'busy'>;
 }
 
 interface UserEntry {
@@ -87,6 +91,15 @@ export function parseTokenFile(text: string): string {
 }
 
 const VERIFIED_CACHE_MAX = 1024;
+/** Header digests that failed, remembered so that a client repeating wrong credentials costs one hash each time. */
+const FAILED_CACHE_MAX = 4096;
+/**
+ * scrypt runs on libuv's shared thread pool (4 threads by default), which file I/O and DNS share. At most one
+ * password check runs at a time and at most this many wait; a request beyond that is answered 503 without any
+ * scrypt, so unauthenticated clients cannot exhaust the pool or build an unbounded queue. A client that
+ * authenticated once is remembered and never waits here again.
+ */
+const SCRYPT_QUEUE_MAX = 8;
 
 /** Builds an authenticator from the configured token and users; `undefined` when auth is off. */
 export function createAuthenticator(options: {
@@ -96,35 +109,53 @@ export function createAuthenticator(options: {
   const { bearerToken, basicUsers } = options;
   if (bearerToken === undefined && basicUsers === undefined) return undefined;
   const verified = new Set<string>();
+  const failed = new Set<string>();
+  let running = false;
+  const waiting: (() => void)[] = [];
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next === undefined) running = false;
+    else next();
+  };
   return {
     async check(authorization) {
-      if (authorization === undefined) return false;
+      if (authorization === undefined) return 'denied';
       const space = authorization.indexOf(' ');
       const scheme = authorization.slice(0, space).toLowerCase();
       const credentials = authorization.slice(space + 1).trim();
-      if (space <= 0) return false;
-      if (scheme === 'bearer' && bearerToken !== undefined) return safeEqual(credentials, bearerToken);
-      if (scheme !== 'basic' || basicUsers === undefined) return false;
+      if (space <= 0) return 'denied';
+      if (scheme === 'bearer' && bearerToken !== undefined) return safeEqual(credentials, bearerToken) ? 'ok' : 'denied';
+      if (scheme !== 'basic' || basicUsers === undefined) return 'denied';
       const key = sha256(authorization).toString('base64');
-      if (verified.has(key)) return true;
+      if (verified.has(key)) return 'ok';
+      if (failed.has(key)) return 'denied';
       const decoded = Buffer.from(credentials, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      if (colon < 0) return false;
+      if (colon < 0) return 'denied';
+      if (running) {
+        if (waiting.length >= SCRYPT_QUEUE_MAX) return 'busy';
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      }
+      running = true;
       const user = basicUsers.get(decoded.slice(0, colon));
       // Unknown users still pay one scrypt so that timing does not reveal which user names exist.
       const entry = user ?? { n: 16384, r: 8, p: 1, salt: Buffer.alloc(16), hash: Buffer.alloc(32) };
-      const got = await scrypt(decoded.slice(colon + 1), entry.salt, entry.hash.length, {
-        N: entry.n,
-        r: entry.r,
-        p: entry.p,
-        maxmem: 256 * entry.n * entry.r,
-      });
-      const ok = timingSafeEqual(got, entry.hash) && user !== undefined;
-      if (ok) {
-        if (verified.size >= VERIFIED_CACHE_MAX) verified.clear();
-        verified.add(key);
+      let got: Buffer;
+      try {
+        got = await scrypt(decoded.slice(colon + 1), entry.salt, entry.hash.length, {
+          N: entry.n,
+          r: entry.r,
+          p: entry.p,
+          maxmem: 256 * entry.n * entry.r,
+        });
+      } finally {
+        release();
       }
-      return ok;
+      const ok = timingSafeEqual(got, entry.hash) && user !== undefined;
+      const remember = ok ? verified : failed;
+      if (remember.size >= (ok ? VERIFIED_CACHE_MAX : FAILED_CACHE_MAX)) remember.clear();
+      remember.add(key);
+      return ok ? 'ok' : 'denied';
     },
   };
 }

@@ -9,6 +9,8 @@ export type {
 } from './api.js';
 export { STORAGE_ERRORS, StorageError, StorageErrorCodes, toStorageError } from './internal/errors.js';
 export type { StorageErrorCode, StorageFault } from './internal/errors.js';
+export { analyzeRegex, MAX_REGEX_BYTES } from './internal/matchers.js';
+export type { TranslatedRegex } from './internal/re2.js';
 export { SCHEMA_VERSION } from './internal/migrations.js';
 export { openStorage, resolveStorageOptions } from './internal/storage.js';
 export type { ResolvedStorageOptions } from './internal/storage.js';

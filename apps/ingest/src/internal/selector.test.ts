@@ -22,3 +22,19 @@ describe('parseSelector', () => {
     },
   );
 });
+
+describe('parseSelector refuses hostile input cheaply', () => {
+  it('answers a valid RE2 regex of 40,000 classes with a 400, not a server error', () => {
+    expect(() => parseSelector(`{a=~"${'[a]'.repeat(40_000)}"}`)).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/longer than/) as unknown }));
+  });
+  it('answers RE2 that PostgreSQL cannot express with a 400', () => {
+    expect(() => parseSelector('{a=~"\\\\pL"}')).toThrow(expect.objectContaining({ status: 400 }));
+  });
+  it('refuses selectors above the size cap', () => {
+    expect(() => parseSelector(`{a="${'x'.repeat(300 * 1024)}"}`)).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/longer than/) as unknown }));
+  });
+  it('decides "matches the empty string" by RE2 semantics', () => {
+    expect(() => parseSelector('{a=~"(?i)x*"}')).toThrow(/empty string/);
+    expect(parseSelector('{a=~"(?i)x+"}')).toHaveLength(1);
+  });
+});

@@ -4,7 +4,11 @@
  * (back-quoted: raw). Throws IngestError (400) naming the position of the problem.
  */
 import type { LabelMatcher } from '@promha/codec';
+import { analyzeRegex } from '@promha/storage';
 import { IngestError } from '../errors.js';
+
+/** Longest selector (one `match[]`) accepted; 400 above. Long alternations of literal values stay well below. */
+export const MAX_SELECTOR_BYTES = 256 * 1024;
 
 const METRIC_NAME = /[a-zA-Z_:][a-zA-Z0-9_:]*/y;
 const LABEL_NAME = /[a-zA-Z_][a-zA-Z0-9_]*/y;
@@ -84,11 +88,18 @@ class Cursor {
 
 /** Parses one selector into its matchers (the metric name becomes `__name__="..."`). */
 export function parseSelector(text: string): LabelMatcher[] {
+  if (text.length > MAX_SELECTOR_BYTES) {
+    throw new IngestError('PROMHA_INGEST_BAD_REQUEST', `selector longer than ${MAX_SELECTOR_BYTES} characters (${text.length})`);
+  }
   const c: Cursor = new Cursor(text);
   const matchers: LabelMatcher[] = [];
+  let anyNonEmpty = false;
   c.skipWs();
   const name = c.match(METRIC_NAME);
-  if (name !== undefined) matchers.push({ type: 'EQ', name: '__name__', value: name });
+  if (name !== undefined) {
+    matchers.push({ type: 'EQ', name: '__name__', value: name });
+    anyNonEmpty = true;
+  }
   c.skipWs();
   if (c.eat('{')) {
     for (;;) {
@@ -102,14 +113,19 @@ export function parseSelector(text: string): LabelMatcher[] {
       c.skipWs();
       const value = c.string();
       const type = OPS[op]!;
+      let empty = type === 'EQ' ? value === '' : value !== '';
       if (type === 'RE' || type === 'NRE') {
+        // The storage's own RE2 translation: what it refuses (invalid RE2, inexpressible in PostgreSQL, too long)
+        // is a 400 here, before any query runs.
         try {
-          new RegExp(`^(?:${value})$`, 'u');
-        } catch {
-          c.fail(`invalid regular expression ${JSON.stringify(value)}`);
+          const matched = analyzeRegex(value).matchesEmpty;
+          empty = type === 'RE' ? matched : !matched;
+        } catch (e: unknown) {
+          c.fail(e instanceof Error ? e.message : String(e));
         }
       }
       matchers.push({ type, name: label, value });
+      if (!empty) anyNonEmpty = true;
       c.skipWs();
       if (c.eat(',')) continue;
       if (c.eat('}')) break;
@@ -120,19 +136,6 @@ export function parseSelector(text: string): LabelMatcher[] {
   if (c.pos !== text.length) c.fail('unexpected text');
   if (matchers.length === 0) c.fail('empty selector');
   // Prometheus refuses selectors that match everything, including series without the label.
-  if (!matchers.some((m) => !matchesEmpty(m))) c.fail('a selector needs at least one matcher that does not match the empty string');
+  if (!anyNonEmpty) c.fail('a selector needs at least one matcher that does not match the empty string');
   return matchers;
-}
-
-function matchesEmpty(m: LabelMatcher): boolean {
-  switch (m.type) {
-    case 'EQ':
-      return m.value === '';
-    case 'NEQ':
-      return m.value !== '';
-    case 'RE':
-      return new RegExp(`^(?:${m.value})$`, 'u').test('');
-    case 'NRE':
-      return !new RegExp(`^(?:${m.value})$`, 'u').test('');
-  }
 }

@@ -1,65 +1,32 @@
 import type { LabelMatcher } from '@promha/codec';
 import { StorageError, StorageErrorCodes } from './errors.js';
+import { RegexError, translateRe2, type TranslatedRegex } from './re2.js';
+
+/** Longest regex (not plain alternatives) a matcher may carry; 400 above. Plain alternatives are a set lookup. */
+export const MAX_REGEX_BYTES = 16 * 1024;
 
 /**
- * Translates an RE2 pattern (Prometheus matcher syntax) to a PostgreSQL ARE matching the same strings, fully
- * anchored as Prometheus anchors matchers. Differences handled: `\b`/`\B` are `\y`/`\Y` in ARE (`\b` is a
- * backspace there), `\z` is `\Z`, named groups become non-capturing, and leading flag groups such as `(?i)` must
- * come before the anchor. `.` matches a newline in both (Prometheus 3 semantics). Constructs ARE lacks (`\p{..}`,
- * `\Q..\E`, mid-pattern flag groups) are rejected rather than silently meaning something else.
+ * Translates an RE2 matcher pattern to a fully anchored PostgreSQL ARE matching the same strings (re2.ts), and says
+ * whether it matches the empty string. Throws a non-retryable INVALID_INPUT StorageError (answered 400) for a
+ * pattern that is not valid RE2, that ARE cannot express exactly, or that is longer than {@link MAX_REGEX_BYTES}.
  */
+export function analyzeRegex(re2: string): TranslatedRegex {
+  if (re2.length > MAX_REGEX_BYTES) unsupported(re2, `longer than ${MAX_REGEX_BYTES} characters`);
+  try {
+    return translateRe2(re2);
+  } catch (e: unknown) {
+    if (e instanceof RegexError) unsupported(re2, e.message);
+    throw e;
+  }
+}
+
 export function translateRegex(re2: string): string {
-  let flags = '';
-  let rest = re2;
-  const lead = /^\(\?([imsU]+)\)/.exec(rest);
-  if (lead !== null) {
-    const f = lead[1]!;
-    if (f.includes('U')) unsupported(re2, 'the U flag');
-    if (f.includes('i')) flags += 'i';
-    // `s` is the default here; `m` (multi-line ^$) has no meaning inside our full anchors for label values.
-    rest = rest.slice(lead[0].length);
-  }
-  let out = '';
-  let inClass = false;
-  for (let i = 0; i < rest.length; i++) {
-    const c = rest[i]!;
-    if (c === '\\') {
-      const n = rest[i + 1];
-      if (n === undefined) unsupported(re2, 'a trailing backslash');
-      i++;
-      if (!inClass && n === 'b') out += '\\y';
-      else if (!inClass && n === 'B') out += '\\Y';
-      else if (n === 'z') out += '\\Z';
-      else if (n === 'p' || n === 'P' || n === 'Q' || n === 'E' || n === 'C') unsupported(re2, `\\${n}`);
-      else out += `\\${n}`;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']' && !/\[\^?$/.test(out)) inClass = false;
-      out += c;
-      continue;
-    }
-    if (c === '[') {
-      inClass = true;
-      out += c;
-      continue;
-    }
-    if (c === '(' && rest[i + 1] === '?') {
-      const named = /^\(\?P?<[A-Za-z_][A-Za-z0-9_]*>/.exec(rest.slice(i));
-      if (named !== null) {
-        out += '(?:';
-        i += named[0].length - 1;
-        continue;
-      }
-      if (rest[i + 2] !== ':') unsupported(re2, 'a flag group inside the pattern');
-    }
-    out += c;
-  }
-  return `${flags === '' ? '' : `(?${flags})`}^(?:${out})$`;
+  return analyzeRegex(re2).are;
 }
 
 function unsupported(re: string, what: string): never {
-  throw new StorageError(StorageErrorCodes.INVALID_INPUT, `regex ${JSON.stringify(re)}: ${what} is not supported`);
+  const shown = re.length > 200 ? `${re.slice(0, 200)}...` : re;
+  throw new StorageError(StorageErrorCodes.INVALID_INPUT, `regex ${JSON.stringify(shown)}: ${what}`);
 }
 
 /** A regex that is only literal alternatives (`a|b|c`) is answered as a set lookup, as Prometheus does. */
