@@ -218,6 +218,27 @@ describe('checkRun', () => {
     expect(result.violations.map((v) => v.check).sort()).toEqual([4, 5]);
   });
 
+  it('does not call a takeover flapping when the leader sent nothing for a lease timeout before it (rule 5)', () => {
+    // Seed 101 of the real-process mode: the leader's requests were 2.07 s apart (scrape interval + jitter + batch
+    // deadline) with a 2 s lease, so rule 5 let a follower take over although nothing was wrong with the leader.
+    const history: LeaderChange[] = [
+      { cluster: 0, epoch: 1, leader: 0, start: BASE },
+      { cluster: 0, epoch: 2, leader: 1, start: BASE + 1000, atMs: 1000 },
+    ];
+    const input = run(
+      [
+        { cluster: 0, replica: 0, from: 0, to: 1000 },
+        { cluster: 0, replica: 1, from: 1000, to: 2000 },
+      ],
+      { history },
+    );
+    const silent = { ...input, acks: input.acks.filter((a) => a.replica !== 0 || a.sentAtMs < 1000 - 400) };
+    expect(checkRun(silent).violations).toEqual([]);
+    // One request of the leader inside the lease timeout before the change makes it flapping again.
+    const oneLate = { ...input, acks: input.acks.filter((a) => a.replica !== 0 || a.sentAtMs < 600 || a.sentAtMs === 700) };
+    expect(checkRun(oneLate).violations.map((v) => v.check)).toEqual([4]);
+  });
+
   it('reports a sample stored under the wrong cluster (check 5)', () => {
     const input = run([{ cluster: 0, replica: 0, from: 0, to: 300 }]);
     const stored = [

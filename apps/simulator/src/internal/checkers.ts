@@ -205,6 +205,19 @@ export function checkRun(input: CheckInput): CheckResult {
         (f.kind === 'postgres-restart' || (f.kind === 'ingest-kill' && scenario.ingesters === 1)),
     );
 
+  // Whether a replica sent a request in [from, to] of sim time (a first send, or a retried request still in
+  // flight). Rule 5 allows a takeover once the leader sent nothing for a lease timeout; without acks (unit
+  // tests of other checks) every replica counts as sending.
+  const sentWithin = (cluster: number, replica: number, from: number, to: number): boolean =>
+    input.acks.length === 0 ||
+    input.acks.some(
+      (a) =>
+        a.cluster === cluster &&
+        a.replica === replica &&
+        a.sentAtMs <= to &&
+        (a.sentAtMs >= from || (a.attempts > 1 && a.answeredAtMs >= from)),
+    );
+
   const results: ClusterResult[] = [];
   for (let c = 0; c < scenario.clusters; c++) {
     const samples = byCluster.get(c) ?? [];
@@ -372,7 +385,7 @@ export function checkRun(input: CheckInput): CheckResult {
           scenario.batchDeadlineMs;
         const own = ownFaults(c, ch.from, from, ch.at);
         const global = globalFaults(from, ch.at);
-        if (own.length === 0 && global.length === 0) {
+        if (own.length === 0 && global.length === 0 && sentWithin(c, ch.from, ch.at - scenario.leaseTimeoutMs, ch.at)) {
           report(
             4,
             c,

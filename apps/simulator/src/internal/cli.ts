@@ -49,7 +49,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'ha', arg: 'BOOL', help: 'passed to the ingest as --metrics.high-availability', default: 'true' },
   { name: 'shards', arg: 'N', help: 'remote-write shards per replica', default: '2' },
   { name: 'max-samples-per-send', arg: 'N', help: 'remote-write batch size', default: '500' },
-  { name: 'batch-deadline', arg: 'DUR', help: 'remote-write batch send deadline', default: 'scrape-interval' },
+  { name: 'batch-deadline', arg: 'DUR', help: 'remote-write batch send deadline', default: 'min(interval, (lease timeout - interval - jitter) / 2)' },
   {
     name: 'drain',
     arg: 'DUR',

@@ -93,4 +93,13 @@ describe('values and flags', () => {
     expect(() => parseFaultKinds('meteor')).toThrow(/unknown fault kind/);
     expect(() => resolveScenario({ leaseTimeoutMs: 500, leaseRefreshMs: 500 })).toThrow(/lease refresh/);
   });
+
+  it('keeps a healthy leader inside its lease: default batch deadline fits, a cadence past the timeout is refused', () => {
+    // Seed 101's flap: 1 s scrapes with a 1 s batch deadline sent the leader's requests up to 2.1 s apart under
+    // a 2 s lease timeout.
+    const d = resolveScenario({});
+    expect(d.scrapeIntervalMs + d.jitterMs + d.batchDeadlineMs).toBeLessThan(d.leaseTimeoutMs);
+    expect(() => resolveScenario({ batchDeadlineMs: 1000 })).toThrow(/must exceed scrape interval/);
+    expect(resolveScenario({ leaseTimeoutMs: 1000, scrapeIntervalMs: 200 }).batchDeadlineMs).toBe(200);
+  });
 });

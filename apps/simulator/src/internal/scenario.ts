@@ -58,6 +58,7 @@ export const MAX_REPLICAS = 16;
 export function resolveScenario(options: ScenarioOptions): Scenario {
   const scrapeIntervalMs = options.scrapeIntervalMs ?? 1000;
   const leaseTimeoutMs = options.leaseTimeoutMs ?? 2000;
+  const jitterMs = options.jitterMs ?? Math.floor(scrapeIntervalMs / 10);
   const s: Scenario = {
     seed: options.seed ?? 1,
     clusters: options.clusters ?? 1,
@@ -67,7 +68,7 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
     scrapeIntervalMs,
     skewMinMs: options.skewMinMs ?? 0,
     skewMaxMs: options.skewMaxMs ?? 0,
-    jitterMs: options.jitterMs ?? Math.floor(scrapeIntervalMs / 10),
+    jitterMs,
     seriesPerReplica: options.seriesPerReplica ?? 8,
     faultKinds: options.faultKinds ?? [],
     faultRate: options.faultRate ?? 2,
@@ -76,7 +77,12 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
     highAvailability: options.highAvailability ?? true,
     shards: options.shards ?? 2,
     maxSamplesPerSend: options.maxSamplesPerSend ?? 500,
-    batchDeadlineMs: options.batchDeadlineMs ?? scrapeIntervalMs,
+    // A healthy leader's requests are at most scrape interval + jitter + batch deadline apart (a shard's deadline
+    // starts with the first sample queued after a send). The default deadline leaves half of what the lease timeout
+    // leaves over as margin for the ingest's own latency, and is never longer than the scrape interval.
+    batchDeadlineMs:
+      options.batchDeadlineMs ??
+      Math.max(1, Math.min(scrapeIntervalMs, Math.floor((leaseTimeoutMs - scrapeIntervalMs - jitterMs) / 2))),
     minBackoffMs: options.minBackoffMs ?? 30,
     maxBackoffMs: options.maxBackoffMs ?? 1000,
     queueCapacity: options.queueCapacity ?? 100_000,
@@ -106,6 +112,14 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
   intIn('max backoff', s.maxBackoffMs, s.minBackoffMs, 3_600_000);
   intIn('queue capacity', s.queueCapacity, 1, 100_000_000);
   intIn('drain', s.drainMs, 0, 3_600_000);
+  if (s.highAvailability && s.scrapeIntervalMs + s.jitterMs + s.batchDeadlineMs >= s.leaseTimeoutMs) {
+    // Rule 5 lets a replica take over when the leader sent nothing for a lease timeout: with these settings a
+    // healthy leader does exactly that between two of its requests, and every check of the run would be noise.
+    throw new SimError(
+      'SIM_BAD_SCENARIO',
+      `lease timeout ${s.leaseTimeoutMs}ms must exceed scrape interval + jitter + batch deadline (${s.scrapeIntervalMs} + ${s.jitterMs} + ${s.batchDeadlineMs} ms): a healthy leader's requests may be that far apart`,
+    );
+  }
   if (!(s.faultRate >= 0)) throw new SimError('SIM_BAD_SCENARIO', `fault rate must be >= 0, got ${s.faultRate}`);
   return s;
 }
