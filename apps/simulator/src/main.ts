@@ -3,14 +3,13 @@
  * and PostgreSQL; checks the stored data and writes a report. Exit code 0: no violation; 1: violations; 2: the
  * run could not be set up.
  */
-import { CHECK_NAMES } from './internal/checkers.js';
+import { CHECK_NAMES, violationScope } from './internal/checkers.js';
 import { parseCli, reproduceCommand, usage } from './internal/cli.js';
 import { describeFault } from './internal/faults.js';
 import { summaryTable } from './internal/report.js';
 import type { Progress, RunResult } from './internal/runner.js';
 import { simulate } from './internal/simulate.js';
 import type { IngestTier } from './internal/tier.js';
-import { clusterName } from './internal/values.js';
 
 const err = process.stderr;
 
@@ -38,7 +37,7 @@ function printResult(r: RunResult): void {
   }
   process.stdout.write(`FAIL seed ${r.scenario.seed}: ${r.check.violations.length} violation(s)\n`);
   for (const v of r.check.violations)
-    process.stdout.write(`  check ${v.check} (${CHECK_NAMES[v.check]}) ${clusterName(v.cluster)}: ${v.message}\n`);
+    process.stdout.write(`  check ${v.check} (${CHECK_NAMES[v.check]}) ${violationScope(v)}: ${v.message}\n`);
   process.stdout.write(`fault schedule:\n${r.faults.map((f) => `  ${describeFault(f)}`).join('\n') || '  (none)'}\n`);
   process.stdout.write(`reproduce: ${reproduceCommand(r.scenario)}\n`);
 }

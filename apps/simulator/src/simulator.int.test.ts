@@ -6,6 +6,7 @@ import { reproduceCommand } from './internal/cli.js';
 import { describeFault } from './internal/faults.js';
 import { FAULT_KINDS, resolveScenario, type FaultKind, type ScenarioOptions } from './internal/scenario.js';
 import { simulate } from './internal/simulate.js';
+import type { IngestTier } from './internal/tier.js';
 
 // Real promha ingest processes over a real PostgreSQL (PROMHA_TEST_DB_URI, else an embedded server per run, which
 // is what makes the postgres-restart fault possible). Short lease timeouts keep each run to a few seconds of
@@ -13,7 +14,7 @@ import { simulate } from './internal/simulate.js';
 const FC_SEED = Number(process.env['PROMHA_SIM_FC_SEED'] ?? 20261125);
 const RUNS = Number(process.env['PROMHA_SIM_FC_RUNS'] ?? 3);
 
-async function run(options: ScenarioOptions) {
+async function run(options: ScenarioOptions, onTier?: (tier: IngestTier | undefined) => void) {
   const scenario = resolveScenario({
     durationMs: 9000,
     scrapeIntervalMs: 200,
@@ -25,7 +26,7 @@ async function run(options: ScenarioOptions) {
   });
   const server = process.env[TEST_DB_URI_ENV];
   const dbUri = server === undefined || server === '' ? undefined : await createFreshDatabase(server);
-  return simulate({ scenario, ingest: 'real', dbUri, gapSlackMs: 400 });
+  return simulate({ scenario, ingest: 'real', dbUri, gapSlackMs: 400, ...(onTier === undefined ? {} : { onTier }) });
 }
 
 describe('simulator against real ingest instances and PostgreSQL', () => {
@@ -59,6 +60,20 @@ describe('simulator against real ingest instances and PostgreSQL', () => {
       { seed: FC_SEED, numRuns: RUNS, interruptAfterTimeLimit: 240_000, markInterruptAsFailure: false },
     );
   }, 300_000);
+
+  it('an ingest process that exits unasked is a violation (check 6) with its last log lines', async () => {
+    // The process is killed from outside the tier, as a crash looks to it: no fault asked for it.
+    let pid: number | undefined;
+    const result = await run({ seed: 5, clusters: 1, replicas: 2, ingesters: 2, durationMs: 3000 }, (tier) => {
+      if (tier === undefined || pid !== undefined) return;
+      const target = (pid = tier.pid(1));
+      if (target !== undefined) setTimeout(() => process.kill(target, 'SIGKILL'), 1000).unref();
+    });
+    expect(pid).toBeDefined();
+    const crashes = result.check.violations.filter((v) => v.check === 6);
+    expect(crashes).toHaveLength(1);
+    expect(crashes[0]?.message).toMatch(/ingest instance 1 exited unasked .*signal SIGKILL/);
+  }, 120_000);
 
   it('with HA turned off in the ingest, check 1 reports the overlap', async () => {
     const result = await run({

@@ -8,6 +8,8 @@ export {
   startTestDatabase,
   TEST_DB_URI_ENV,
 } from './internal/provider.js';
+export { openDatabaseAdmin } from './internal/admin.js';
+export type { DatabaseAdmin } from './internal/admin.js';
 export type {
   EmbeddedPostgresOptions,
   EmbeddedServer,

@@ -239,6 +239,18 @@ describe('checkRun', () => {
     expect(checkRun(oneLate).violations.map((v) => v.check)).toEqual([4]);
   });
 
+  it('reports an ingest instance that exited unasked (check 6), with its last lines', () => {
+    const input = run([{ cluster: 0, replica: 0, from: 0, to: 300 }]);
+    expect(checkRun(input).violations).toEqual([]);
+    const crashed = checkRun({
+      ...input,
+      crashes: [{ instance: 1, atMs: 150, how: 'exit code 1', lastLines: ["Emitted 'error' event on Client instance"] }],
+    });
+    expect(crashed.violations).toEqual([
+      { check: 6, cluster: -1, message: expect.stringMatching(/instance 1 exited unasked .*exit code 1.*\n.*Emitted 'error'/s) as unknown },
+    ]);
+  });
+
   it('reports a sample stored under the wrong cluster (check 5)', () => {
     const input = run([{ cluster: 0, replica: 0, from: 0, to: 300 }]);
     const stored = [

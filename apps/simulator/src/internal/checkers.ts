@@ -1,6 +1,6 @@
 import type { Fault } from './faults.js';
 import type { Scenario } from './scenario.js';
-import { clusterIndex, decodeValue } from './values.js';
+import { clusterIndex, clusterName, decodeValue } from './values.js';
 
 /** A sample read back from the database. `cluster` is the stored cluster label value, `series` the series key. */
 export interface StoredSample {
@@ -40,6 +40,16 @@ export interface LeaderChange {
   readonly atMs?: number;
 }
 
+/** An ingest instance that exited although no fault killed it and the run did not stop it. */
+export interface IngestCrash {
+  readonly instance: number;
+  /** Sim time of the exit. */
+  readonly atMs: number;
+  /** Exit code or signal, and the last lines it logged. */
+  readonly how: string;
+  readonly lastLines: readonly string[];
+}
+
 export interface CheckInput {
   readonly scenario: Scenario;
   readonly faults: readonly Fault[];
@@ -53,9 +63,11 @@ export interface CheckInput {
   readonly history?: readonly LeaderChange[];
   /** Extra tolerance added to the failover bound for scheduling noise on a busy machine. */
   readonly gapSlackMs?: number;
+  /** Ingest instances that exited unasked (check 6). */
+  readonly crashes?: readonly IngestCrash[];
 }
 
-export type CheckId = 1 | 2 | 3 | 4 | 5;
+export type CheckId = 1 | 2 | 3 | 4 | 5 | 6;
 
 export const CHECK_NAMES: Readonly<Record<CheckId, string>> = {
   1: 'no overlap of replicas',
@@ -63,10 +75,17 @@ export const CHECK_NAMES: Readonly<Record<CheckId, string>> = {
   3: 'failover gap bounded',
   4: 'no flapping',
   5: 'clusters independent',
+  6: 'no ingest crash',
 };
+
+/** Where a violation happened: its cluster, or the ingest tier for check 6 (cluster -1). */
+export function violationScope(v: Violation): string {
+  return v.cluster < 0 ? 'ingest tier' : clusterName(v.cluster);
+}
 
 export interface Violation {
   readonly check: CheckId;
+  /** -1 for violations of the ingest tier as a whole (check 6). */
   readonly cluster: number;
   readonly message: string;
 }
@@ -123,7 +142,7 @@ interface Interval {
   readonly to: number;
 }
 
-/** Runs the five checks over a finished run. Pure: same input, same result. */
+/** Runs the six checks over a finished run. Pure: same input, same result. */
 export function checkRun(input: CheckInput): CheckResult {
   const { scenario } = input;
   const violations: Violation[] = [];
@@ -140,6 +159,16 @@ export function checkRun(input: CheckInput): CheckResult {
     if (n <= MAX_MESSAGES_PER_KIND) violations.push({ check, cluster, message });
   };
   const counts = new Map<string, number>();
+  // Check 6: a process that exits when nothing asked it to is always a bug.
+  for (const crash of input.crashes ?? []) {
+    report(
+      6,
+      -1,
+      counts,
+      'crash',
+      `ingest instance ${crash.instance} exited unasked at run time ${Math.round(crash.atMs)} ms (${crash.how}); last lines:\n${crash.lastLines.map((l) => `      ${l}`).join('\n')}`,
+    );
+  }
   // Data times in messages, relative to the run's start (data base), e.g. +12.345s.
   const rel = (t: number): string => `+${((t - input.dataBaseMs) / 1000).toFixed(3)}s`;
   const gapBoundMs =

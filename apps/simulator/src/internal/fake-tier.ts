@@ -30,6 +30,9 @@ export async function startFakeTier(options: {
       store.down = false;
       return Promise.resolve();
     },
+    killBackends: () => Promise.resolve(0),
+    pid: () => undefined,
+    crashes: () => [],
     leaderOf: (cluster) => {
       const leader = store.leaderOf(clusterName(cluster));
       return Promise.resolve(leader === undefined ? undefined : replicaIndex(leader));

@@ -3,7 +3,8 @@ import type { FaultKind, Scenario } from './scenario.js';
 
 /**
  * One scheduled fault. `atMs` and `durationMs` are sim time. Replica faults name `cluster` and `replica`;
- * `ingest-kill` names `ingester`; `postgres-restart` names nothing. A `clock-jump` moves the replica's clock
+ * `ingest-kill` names `ingester`; `postgres-restart` and `backend-kill` name nothing (a backend kill is instant,
+ * durationMs 0). A `clock-jump` moves the replica's clock
  * forward by `jumpMs` at `atMs` and stays (durationMs 0).
  */
 export interface Fault {
@@ -50,7 +51,7 @@ export function generateFaults(scenario: Scenario, rng: Prng): readonly Fault[] 
   for (let i = 0; i < count; i++) {
     const kind = rng.pick(kinds);
     const durationMs =
-      kind === 'clock-jump'
+      kind === 'clock-jump' || kind === 'backend-kill'
         ? 0
         : kind === 'ingest-kill' || kind === 'postgres-restart'
           ? rng.int(Math.floor(t / 4), t)
@@ -105,6 +106,7 @@ export function generateFaults(scenario: Scenario, rng: Prng): readonly Fault[] 
         faults.push({ ...base, ingester: rng.int(0, scenario.ingesters - 1) });
         break;
       case 'postgres-restart':
+      case 'backend-kill':
         faults.push(base);
         break;
     }

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createFreshDatabase, startEmbeddedPostgres, type EmbeddedServer } from '@promha/storage/testing';
+import { createFreshDatabase, openDatabaseAdmin, startEmbeddedPostgres, type EmbeddedServer } from '@promha/storage/testing';
 import type { LeaderChange, StoredSample } from './checkers.js';
 import { SimError } from './errors.js';
 import type { IngestTier } from './tier.js';
@@ -62,6 +62,7 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
   for (let i = 0; i < options.instances; i++) ports.push(await freePort());
   const children: (ChildProcess | undefined)[] = ports.map(() => undefined);
   const outputs: string[][] = ports.map(() => []);
+  const crashes: { instance: number; wallMs: number; how: string; lastLines: string[] }[] = [];
 
   const spawnInstance = async (i: number): Promise<void> => {
     const running = children[i];
@@ -94,12 +95,23 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
+    // Every stop this tier makes clears children[i] first: an exit of a child still registered was not asked for.
+    child.once('exit', (code, signal) => {
+      if (children[i] !== child) return;
+      children[i] = undefined;
+      const crash = { instance: i, wallMs: Date.now(), how: signal === null ? `exit code ${code}` : `signal ${signal}`, lastLines: out.slice(-20) };
+      crashes.push(crash);
+      // Output still buffered in the pipes arrives before 'close'.
+      child.once('close', () => (crash.lastLines = out.slice(-20)));
+      log(`ingest instance ${i} exited unasked (${crash.how})`);
+    });
     const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) break;
       if ((await httpGet(port, '/ready')).status === 200) return;
       await new Promise((r) => setTimeout(r, 100));
     }
+    children[i] = undefined;
     child.kill('SIGKILL');
     throw new SimError(
       'SIM_INGEST_START',
@@ -140,6 +152,7 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
     description: `${options.instances} promha ingest process(es) over ${server === undefined ? 'the given database' : `embedded PostgreSQL (port ${server.port})`}`,
     ports: () => ports,
     kill: (i) => stopInstance(i, 'SIGKILL'),
+    pid: (i) => children[i]?.pid,
     restart: (i) => spawnInstance(i),
     canRestartDatabase: server !== undefined,
     stopDatabase: async () => {
@@ -153,6 +166,15 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
         settings: { fsync: 'off', synchronous_commit: 'off', max_connections: '200' },
       });
     },
+    killBackends: async () => {
+      const admin = await openDatabaseAdmin(uri);
+      try {
+        return await admin.terminateBackends({ busyOnly: true });
+      } finally {
+        await admin.close().catch(() => undefined);
+      }
+    },
+    crashes: (wallBase) => crashes.map(({ wallMs, ...c }) => ({ ...c, atMs: wallMs - wallBase })),
     leaderOf: async (cluster) => {
       const res = await httpGet(ports.find((_, i) => children[i] !== undefined) ?? ports[0]!, '/api/v1/ha/clusters');
       if (res.status !== 200) return undefined;

@@ -1,4 +1,4 @@
-import { CHECK_NAMES, type Segment } from './checkers.js';
+import { CHECK_NAMES, violationScope, type Segment } from './checkers.js';
 import { reproduceCommand } from './cli.js';
 import { describeFault, type Fault } from './faults.js';
 import type { RunResult } from './runner.js';
@@ -57,6 +57,7 @@ const FAULT_COLORS: Readonly<Record<Fault['kind'], string>> = {
   'ingest-kill': '#8c564b',
   'postgres-restart': '#e377c2',
   'clock-jump': '#111111',
+  'backend-kill': '#7f7f7f',
 };
 
 const esc = (s: string): string =>
@@ -178,7 +179,7 @@ export function reportHtml(r: RunResult): string {
   const violations =
     r.check.violations.length === 0
       ? '<p class="ok">No violations.</p>'
-      : `<ul>${r.check.violations.map((v) => `<li><b>check ${v.check} (${esc(CHECK_NAMES[v.check])})</b>, ${clusterName(v.cluster)}: ${esc(v.message)}</li>`).join('')}</ul>`;
+      : `<ul>${r.check.violations.map((v) => `<li><b>check ${v.check} (${esc(CHECK_NAMES[v.check])})</b>, ${esc(violationScope(v))}: ${esc(v.message)}</li>`).join('')}</ul>`;
   const faultRows = r.faults
     .map((f) => {
       const ev = r.faultEvents

@@ -186,6 +186,7 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
             else if (f.kind === 'ingest-kill')
               return outage(`ingest-${f.ingester ?? 0}`, 1, () => tier.kill(f.ingester ?? 0));
             else if (f.kind === 'postgres-restart') return outage('db', 1, () => tier.stopDatabase());
+            else if (f.kind === 'backend-kill') return tier.killBackends().then(() => undefined);
             return undefined;
           });
           timers.after(f.durationMs, () => {
@@ -252,6 +253,7 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
     acks,
     ...(history === undefined ? {} : { history }),
     ...(env.gapSlackMs === undefined ? {} : { gapSlackMs: env.gapSlackMs }),
+    crashes: tier.crashes(wallStartMs),
   });
   return {
     scenario,

@@ -10,6 +10,7 @@ export const FAULT_KINDS = [
   'ingest-kill',
   'postgres-restart',
   'clock-jump',
+  'backend-kill',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 

@@ -1,4 +1,4 @@
-import type { LeaderChange, StoredSample } from './checkers.js';
+import type { IngestCrash, LeaderChange, StoredSample } from './checkers.js';
 
 /**
  * The system under test as the runner sees it: N ingest instances (by port) over one database, which the fault
@@ -10,11 +10,17 @@ export interface IngestTier {
   /** Ports of every instance (a killed one refuses connections until restarted). */
   ports(): readonly number[];
   kill(instance: number): Promise<void>;
+  /** OS process id of a running instance (real processes only), for tests that crash one from outside. */
+  pid(instance: number): number | undefined;
   restart(instance: number): Promise<void>;
   /** Whether the database can be restarted (not with a database given by URI). */
   readonly canRestartDatabase: boolean;
   stopDatabase(): Promise<void>;
   startDatabase(): Promise<void>;
+  /** Terminates the database backends that are running a statement or inside a transaction; resolves to how many. */
+  killBackends(): Promise<number>;
+  /** Instances that exited although nothing asked them to (no kill, no close), in order; atMs relative to `wallBase`. */
+  crashes(wallBase: number): readonly IngestCrash[];
   /** The replica that currently leads `cluster`, when known. */
   leaderOf(cluster: number): Promise<number | undefined>;
   /** Every stored sample of the simulator's metric. */
