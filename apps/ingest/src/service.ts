@@ -112,6 +112,11 @@ export interface ServiceOptions {
   readonly loops?: boolean;
   /** Pause between start-up attempts while the database does not answer; default 1s. */
   readonly startupRetryMs?: number;
+  /**
+   * Timers of the background loops (start-up retries, lease sync, maintenance); default Node's, unref'ed. The
+   * simulator's deterministic mode passes its virtual scheduler. `after` returns a cancel function.
+   */
+  readonly timers?: { readonly after: (ms: number, fn: () => void) => () => void };
 }
 
 export async function startService(config: Config, libs: Libraries, options: ServiceOptions = {}): Promise<RunningService> {
@@ -220,15 +225,21 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   });
   const log = app.log;
 
-  const timers = new Set<NodeJS.Timeout>();
+  const after =
+    options.timers?.after ??
+    ((ms: number, fn: () => void): (() => void) => {
+      const t = setTimeout(fn, ms);
+      t.unref();
+      return () => clearTimeout(t);
+    });
+  const timers = new Set<() => void>();
   const later = (ms: number, f: () => Promise<void>): void => {
     if (closing) return;
-    const t = setTimeout(() => {
-      timers.delete(t);
+    const cancel = after(ms, () => {
+      timers.delete(cancel);
       void f();
-    }, ms);
-    t.unref();
-    timers.add(t);
+    });
+    timers.add(cancel);
   };
 
   // Cache counters are cumulative in the libraries; the metrics take what was added since the last publish.
@@ -317,7 +328,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     started: () => startedPromise,
     async close() {
       closing = true;
-      for (const t of timers) clearTimeout(t);
+      for (const cancel of timers) cancel();
       timers.clear();
       // Fastify stops accepting, answers 503 to requests arriving meanwhile, and waits for in-flight ones.
       await app.close();

@@ -9,6 +9,7 @@ import { describeFault } from './internal/faults.js';
 import { summaryTable } from './internal/report.js';
 import type { Progress, RunResult } from './internal/runner.js';
 import { simulate } from './internal/simulate.js';
+import { runVirtualCli } from './internal/virtual/soak.js';
 import type { IngestTier } from './internal/tier.js';
 
 const err = process.stderr;
@@ -53,6 +54,9 @@ async function main(): Promise<number> {
   if (cli.help) {
     process.stdout.write(usage());
     return 0;
+  }
+  if (cli.virtual) {
+    return runVirtualCli(cli, { out: (t) => process.stdout.write(t), err: (t) => err.write(t) });
   }
   let seed = cli.scenario.seed;
   // On SIGTERM (a CI timeout, `kill`), stop the ingest processes and the database before exiting.

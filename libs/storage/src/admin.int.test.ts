@@ -32,7 +32,7 @@ describe('database admin (simulator faults and inspection)', () => {
     expect(blocked).toBe(true);
     expect(await admin.isBlocked(pid(idle.client))).toBe(false);
     // The waiter is active and the locker idle in transaction: both busy; the idle session stays.
-    expect(await admin.terminateBackends({ busyOnly: true })).toBe(2);
+    expect(await admin.terminateBackends({ busyOnly: true })).toEqual([pid(busy.client), pid(waiter.client)].sort((a, b) => a - b));
     await waiting;
     await expect(idle.client.query('SELECT 1')).resolves.toBeDefined();
     expect(busy.errors.length + (await busy.client.query('SELECT 1').then(() => 0, () => 1))).toBeGreaterThan(0);
@@ -43,7 +43,7 @@ describe('database admin (simulator faults and inspection)', () => {
     expect(left.rows[0]?.n).toBe('0');
     const version = await writer.client.query<{ n: string }>('SELECT count(*) AS n FROM promha.schema_version');
     expect(Number(version.rows[0]?.n)).toBeGreaterThan(0);
-    expect(await admin.terminateBackends({ pids: [pid(writer.client)] })).toBe(1);
+    expect(await admin.terminateBackends({ pids: [pid(writer.client)] })).toEqual([pid(writer.client)]);
     await Promise.all([idle.client.end(), writer.client.end().catch(() => undefined), busy.client.end().catch(() => undefined), waiter.client.end().catch(() => undefined)]);
     await admin.close();
     await db.stop();

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { LabelMatcher, Label, MetricMetadata, Sample, Histogram, TimeSeries } from '@promha/codec';
 import type { Fence, FenceFailure, LeaseStore } from '@promha/election';
 
@@ -42,6 +43,31 @@ export interface StorageOptions {
   readonly keepAliveMs?: number;
   /** Size of the separate read pool (reads never take the writers' or the lease loop's connections); default 4. */
   readonly readMaxConnections?: number;
+  /**
+   * Decides when each database operation of this storage runs (default: at once). The simulator's deterministic
+   * mode passes one that runs them one at a time in its own order; with a gate, pooled connections are never
+   * closed for idleness (that would be a real timer deciding something).
+   */
+  readonly statementGate?: StatementGate;
+}
+
+/** One database operation as a {@link StatementGate} sees it. */
+export interface GatedOperation {
+  readonly kind: 'connect' | 'query' | 'copy';
+  /** The statement (empty for a connect). */
+  readonly text: string;
+  /** PostgreSQL's process id of the session, once connected (for `pg_blocking_pids`, `pg_terminate_backend`). */
+  readonly backendPid: number | undefined;
+  /** The connection: emits `'error'` when it breaks outside of a statement. */
+  readonly connection: EventEmitter;
+}
+
+/**
+ * Runs database operations when it chooses. `run` calls `start` at most once and settles with its outcome, or
+ * rejects without calling it (the operation then fails as on a broken connection).
+ */
+export interface StatementGate {
+  run<T>(operation: GatedOperation, start: () => Promise<T>): Promise<T>;
 }
 
 /** Bounds of one `querySamples` call; a read past them fails with `STORAGE_READ_LIMIT` before loading more. */

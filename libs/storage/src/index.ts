@@ -1,6 +1,8 @@
 export type {
+  GatedOperation,
   ReadLimits,
   SeriesSamples,
+  StatementGate,
   Storage,
   StorageOptions,
   StorageStats,

@@ -54,6 +54,8 @@ describe('report', () => {
       history: [{ cluster: 0, epoch: 1, leader: 0, start: base, atMs: 0 }],
       balancer: { requests: 1, cut: 0, lostBefore: 0, lostAfter: 0, duplicated: 0, noBackend: 0 },
       tier: 'test <tier>',
+      acks: [],
+      stored: [],
     };
     const html = reportHtml(result);
     expect(html).toContain('<svg');

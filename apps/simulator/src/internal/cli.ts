@@ -1,5 +1,6 @@
 import { SimError } from './errors.js';
 import {
+  FAULT_KINDS,
   parseDuration,
   parseFaultKinds,
   parseSkew,
@@ -17,6 +18,14 @@ export interface CliOptions {
   readonly gapSlackMs: number;
   readonly wire: 'codec' | 'own';
   readonly help: boolean;
+  /** Deterministic mode: ingest services in this process on virtual time. */
+  readonly virtual: boolean;
+  /** --seeds A-B: run every seed of the range (deterministic mode). */
+  readonly seeds: { readonly from: number; readonly to: number } | undefined;
+  /** --fault-ids: only these scheduled faults (a shrunk schedule). */
+  readonly keepFaults: ReadonlySet<number> | undefined;
+  readonly shrink: boolean;
+  readonly electionPolicy: string;
 }
 
 interface FlagSpec {
@@ -76,6 +85,16 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 'codec',
   },
   { name: 'soak', arg: '', help: 'run again and again with seed, seed+1, ... until a violation or Ctrl-C' },
+  { name: 'virtual', arg: '', help: 'deterministic mode: ingest services in this process on virtual time; same seed, same bytes' },
+  { name: 'seeds', arg: 'A-B', help: 'with --virtual: run every seed from A to B, one line per failure, a summary last' },
+  { name: 'fault-ids', arg: 'LIST', help: 'only these faults of the schedule (ids as printed), e.g. a shrunk schedule' },
+  { name: 'shrink', arg: 'BOOL', help: 'with --virtual: shrink a failing schedule to the fewest faults that still fail', default: 'true' },
+  {
+    name: 'election-policy',
+    arg: 'NAME',
+    help: 'with --virtual: default, or data-time-only (deliberately broken: no wall-clock guard)',
+    default: 'default',
+  },
   { name: 'help', arg: '', help: 'this text' },
 ];
 
@@ -84,7 +103,7 @@ export function usage(): string {
     const left = `  --${f.name}${f.arg === '' ? '' : ` ${f.arg}`}`;
     return `${left.padEnd(32)}${f.help}${f.default === undefined ? '' : ` (default ${f.default})`}`;
   });
-  return `usage: npm run sim -- [flags]\n\n${lines.join('\n')}\n\nfault kinds: replica-crash, replica-cut, slow-link, lossy-link, duplicate-delivery, ingest-kill, postgres-restart, clock-jump\n`;
+  return `usage: npm run sim -- [flags]\n\n${lines.join('\n')}\n\nfault kinds: ${FAULT_KINDS.join(', ')}\n`;
 }
 
 /** Parses argv (without node and script) into resolved options; throws SimError with a clear message. */
@@ -154,7 +173,31 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const wire = values.get('wire') ?? 'codec';
   if (wire !== 'codec' && wire !== 'own')
     throw new SimError('SIM_BAD_FLAG', `--wire must be codec or own, got "${wire}"`);
+  const seedsText = values.get('seeds');
+  let seeds: CliOptions['seeds'];
+  if (seedsText !== undefined) {
+    const m = /^(\d+)-(\d+)$/.exec(seedsText);
+    if (m === null || Number(m[2]) < Number(m[1])) throw new SimError('SIM_BAD_FLAG', `--seeds must be a range A-B, got "${seedsText}"`);
+    seeds = { from: Number(m[1]), to: Number(m[2]) };
+  }
+  const virtual = bool('virtual') ?? false;
+  if (seeds !== undefined && !virtual) throw new SimError('SIM_BAD_FLAG', '--seeds needs --virtual');
+  const idsText = values.get('fault-ids');
+  let keepFaults: Set<number> | undefined;
+  if (idsText !== undefined) {
+    if (!/^(\d+(,\d+)*)?$/.test(idsText)) throw new SimError('SIM_BAD_FLAG', `--fault-ids must be a comma list of ids, got "${idsText}"`);
+    keepFaults = new Set(idsText === '' ? [] : idsText.split(',').map(Number));
+  }
+  const electionPolicy = values.get('election-policy') ?? 'default';
+  if (electionPolicy !== 'default' && electionPolicy !== 'data-time-only')
+    throw new SimError('SIM_BAD_FLAG', `--election-policy must be default or data-time-only, got "${electionPolicy}"`);
+  if (electionPolicy !== 'default' && !virtual) throw new SimError('SIM_BAD_FLAG', '--election-policy needs --virtual');
   return {
+    virtual,
+    seeds,
+    keepFaults,
+    shrink: bool('shrink') ?? true,
+    electionPolicy,
     wire,
     scenario: resolveScenario(opts),
     reportDir: values.get('report'),
@@ -166,8 +209,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
   };
 }
 
-/** The command line that replays a scenario. */
-export function reproduceCommand(s: Scenario): string {
+/** The command line that replays a scenario (in the deterministic mode, with a fault subset or policy if given). */
+export function reproduceCommand(
+  s: Scenario,
+  extra: { readonly virtual?: boolean; readonly keepFaults?: ReadonlySet<number> | undefined; readonly electionPolicy?: string } = {},
+): string {
   return [
     'npm run sim --',
     `--seed ${s.seed}`,
@@ -188,5 +234,8 @@ export function reproduceCommand(s: Scenario): string {
     `--max-samples-per-send ${s.maxSamplesPerSend}`,
     `--batch-deadline ${s.batchDeadlineMs}ms`,
     `--drain ${s.drainMs}ms`,
+    ...(extra.virtual === true ? ['--virtual'] : []),
+    ...(extra.keepFaults === undefined ? [] : [`--fault-ids=${[...extra.keepFaults].sort((a, b) => a - b).join(',')}`]),
+    ...(extra.electionPolicy === undefined || extra.electionPolicy === 'default' ? [] : [`--election-policy ${extra.electionPolicy}`]),
   ].join(' ');
 }

@@ -169,7 +169,7 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
     killBackends: async () => {
       const admin = await openDatabaseAdmin(uri);
       try {
-        return await admin.terminateBackends({ busyOnly: true });
+        return (await admin.terminateBackends({ busyOnly: true })).length;
       } finally {
         await admin.close().catch(() => undefined);
       }

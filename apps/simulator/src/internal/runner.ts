@@ -1,9 +1,9 @@
-import { checkRun, type AckRecord, type CheckResult, type LeaderChange } from './checkers.js';
+import { checkRun, type AckRecord, type CheckResult, type LeaderChange, type StoredSample } from './checkers.js';
 import { generateFaults, type Fault } from './faults.js';
 import { HttpTransport } from './http-transport.js';
 import { HEALTHY_LINK, LoadBalancer, type BalancerStats, type LinkState } from './lb.js';
 import { Prng } from './prng.js';
-import { FakeReplica, type Timers } from './replica.js';
+import { FakeReplica, type Timers, type Transport } from './replica.js';
 import type { Scenario } from './scenario.js';
 import type { IngestTier } from './tier.js';
 import type { WireSeries } from './wire.js';
@@ -38,6 +38,9 @@ export interface RunResult {
   readonly history: readonly LeaderChange[] | undefined;
   readonly balancer: BalancerStats;
   readonly tier: string;
+  /** Every answer the replicas got, in the order they got them. */
+  readonly acks: readonly AckRecord[];
+  readonly stored: readonly StoredSample[];
 }
 
 /** Everything of the outside world the runner uses, injected so the run's logic reads no clock of its own. */
@@ -50,6 +53,36 @@ export interface RunEnvironment {
   readonly onProgress?: (p: Progress) => void;
   readonly progressEveryMs?: number;
   readonly gapSlackMs?: number;
+  /** The network between replicas and instances; default the HTTP load balancer in front of `tier.ports()`. */
+  readonly network?: (o: NetworkOptions) => Promise<Network>;
+  /** Only the scheduled faults with these ids (replaying a shrunk schedule); default all. */
+  readonly keepFaults?: ReadonlySet<number>;
+}
+
+export interface NetworkOptions {
+  readonly link: (cluster: number, replica: number) => LinkState;
+  readonly rng: Prng;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+export interface Network {
+  readonly transport: Transport;
+  readonly stats: BalancerStats;
+  close(): Promise<void>;
+}
+
+async function httpNetwork(tier: IngestTier, scenario: Scenario, o: NetworkOptions): Promise<Network> {
+  const lb = new LoadBalancer({ backends: () => tier.ports(), ...o });
+  const port = await lb.listen();
+  const transport = new HttpTransport(port, Math.max(5000, 4 * scenario.leaseTimeoutMs));
+  return {
+    transport,
+    stats: lb.stats,
+    close: async () => {
+      transport.close();
+      await lb.close();
+    },
+  };
 }
 
 /** The fault schedule and per-replica skews a seed produces: the reproducible part of a run. */
@@ -69,7 +102,9 @@ export function plan(scenario: Scenario): {
 export async function runScenario(scenario: Scenario, env: RunEnvironment): Promise<RunResult> {
   const { timers, tier } = env;
   const root = new Prng(scenario.seed);
-  const { faults, skews } = plan(scenario);
+  const planned = plan(scenario);
+  const { skews } = planned;
+  const faults = env.keepFaults === undefined ? planned.faults : planned.faults.filter((f) => env.keepFaults!.has(f.id));
   const events: FaultEvent[] = [];
   const active = new Set<Fault>();
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => timers.after(ms, resolve));
@@ -93,14 +128,9 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
     }
     return state;
   };
-  const lb = new LoadBalancer({
-    backends: () => tier.ports(),
-    link,
-    rng: root.fork('lb'),
-    sleep,
-  });
-  const lbPort = await lb.listen();
-  const transport = new HttpTransport(lbPort, Math.max(5000, 4 * scenario.leaseTimeoutMs));
+  const networkOptions: NetworkOptions = { link, rng: root.fork('lb'), sleep };
+  const network = await (env.network?.(networkOptions) ?? httpNetwork(tier, scenario, networkOptions));
+  const transport = network.transport;
 
   const wallStartMs = env.wallNow();
   const dataBaseMs = wallStartMs - timers.now();
@@ -214,7 +244,7 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
       answered: all.reduce((n, r) => n + r.answered, 0),
       queued: all.reduce((n, r) => n + r.queuedSamples, 0),
       activeFaults: active.size,
-      requests: lb.stats.requests,
+      requests: network.stats.requests,
     });
   let phase: Progress['phase'] = 'running';
   let stopProgress = false;
@@ -238,8 +268,7 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
   phase = 'checking';
   progress(phase);
   stopProgress = true;
-  transport.close();
-  await lb.close();
+  await network.close();
 
   const hit = faults.map((f) => applied.get(f.id) ?? f);
   const stored = await tier.readStored();
@@ -264,7 +293,9 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
     wallStartMs,
     check,
     history,
-    balancer: { ...lb.stats },
+    balancer: { ...network.stats },
     tier: tier.description,
+    acks,
+    stored,
   };
 }

@@ -10,9 +10,9 @@ export interface DatabaseAdmin {
   /**
    * Terminates the backends of this database other than this connection's, as a DBA, a failover or a restart
    * does: all of them, only those running a statement or inside a transaction (`busyOnly`), or the given pids.
-   * Resolves to the number terminated.
+   * Resolves to the pids terminated, once those backends have exited (their locks released).
    */
-  terminateBackends(options?: { readonly busyOnly?: boolean; readonly pids?: readonly number[] }): Promise<number>;
+  terminateBackends(options?: { readonly busyOnly?: boolean; readonly pids?: readonly number[] }): Promise<number[]>;
   /** Whether the backend waits for a lock that another session holds (`pg_blocking_pids`). */
   isBlocked(pid: number): Promise<boolean>;
   /** Empties every table of promha's schema except the migration record and restarts its sequences. */
@@ -27,14 +27,24 @@ export async function openDatabaseAdmin(uri: string): Promise<DatabaseAdmin> {
   await client.connect();
   return {
     async terminateBackends(options = {}) {
-      const r = await client.query<{ n: string }>(
-        `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
-         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-           AND ($1::int[] IS NULL OR pid = ANY($1::int[]))
-           AND (NOT $2::boolean OR state IN ('active', 'idle in transaction', 'idle in transaction (aborted)'))`,
+      const r = await client.query<{ pid: number }>(
+        // OFFSET 0 keeps the filter from being merged with the call: conditions are not evaluated in written order.
+        `SELECT pid FROM (
+           SELECT pid FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+             AND ($1::int[] IS NULL OR pid = ANY($1::int[]))
+             AND (NOT $2::boolean OR state IN ('active', 'idle in transaction', 'idle in transaction (aborted)'))
+           OFFSET 0
+         ) s WHERE pg_terminate_backend(pid) ORDER BY pid`,
         [options.pids === undefined ? null : [...options.pids], options.busyOnly ?? false],
       );
-      return Number(r.rows[0]?.n ?? 0);
+      const pids = r.rows.map((row) => row.pid);
+      for (let i = 0; i < 500 && pids.length > 0; i++) {
+        const left = await client.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])', [pids]);
+        if (left.rows[0]?.n === '0') break;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      return pids;
     },
     async isBlocked(pid) {
       const r = await client.query<{ b: boolean }>('SELECT cardinality(pg_blocking_pids($1)) > 0 AS b', [pid]);

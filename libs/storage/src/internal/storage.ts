@@ -1,12 +1,13 @@
 import type { LabelMatcher, MetricMetadata } from '@promha/codec';
 import type { LeaseStore } from '@promha/election';
 import pg from 'pg';
-import type { ReadLimits, SeriesSamples, Storage, StorageOptions, StorageStats, WriteOutcome, WritePart } from '../api.js';
+import type { ReadLimits, SeriesSamples, StatementGate, Storage, StorageOptions, StorageStats, WriteOutcome, WritePart } from '../api.js';
 import { compact, compactBefore } from './compaction.js';
 import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
 import { PgLeaseStore } from './lease-store.js';
 import { checkSchemaVersion, DAY_MS, migrate, SCHEMA } from './migrations.js';
 import { retentionCutoff } from './time.js';
+import { gatedClient } from './gate.js';
 import { promhaTypes } from './pg-types.js';
 import { Reader } from './reader.js';
 import { SeriesCache } from './series-cache.js';
@@ -30,6 +31,8 @@ export interface ResolvedStorageOptions {
   readonly readTimeoutMs: number;
   readonly keepAliveMs: number;
   readonly readMaxConnections: number;
+  /** Absent: operations run at once. */
+  readonly statementGate: StatementGate | undefined;
 }
 
 /**
@@ -56,6 +59,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     readTimeoutMs: o.readTimeoutMs ?? 60_000,
     keepAliveMs: o.keepAliveMs ?? 30_000,
     readMaxConnections: o.readMaxConnections ?? 4,
+    statementGate: o.statementGate,
   };
   const bad = (what: string): never => {
     throw new StorageError(StorageErrorCodes.INVALID_INPUT, `invalid storage option: ${what}`);
@@ -127,6 +131,7 @@ function newPool(o: ResolvedStorageOptions, config: pg.PoolConfig): pg.Pool {
     keepAlive: o.keepAliveMs > 0,
     keepAliveInitialDelayMillis: o.keepAliveMs,
     ...config,
+    ...(o.statementGate === undefined ? {} : { Client: gatedClient(o.statementGate), idleTimeoutMillis: 0 }),
   });
   // An idle client losing its connection must not crash the process; the next query reports it.
   p.on('error', () => undefined);

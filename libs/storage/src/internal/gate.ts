@@ -1,0 +1,72 @@
+/**
+ * The statement gate seam: a pool whose connections hand every operation (connecting, a statement, a COPY) to a
+ * {@link StatementGate} before it reaches PostgreSQL. Production passes no gate and gets the plain pg client; the
+ * simulator's deterministic mode passes one that runs operations one at a time in its own order.
+ */
+import type { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { StatementGate } from '../api.js';
+
+type Callback = (err: unknown, result?: unknown) => void;
+type AnyFn = (...args: unknown[]) => unknown;
+
+interface Submittable extends EventEmitter {
+  submit: AnyFn;
+  text?: string;
+}
+
+function isSubmittable(x: unknown): x is Submittable {
+  return typeof x === 'object' && x !== null && typeof (x as { submit?: unknown }).submit === 'function';
+}
+
+function textOf(x: unknown): string {
+  if (typeof x === 'string') return x;
+  if (typeof x === 'object' && x !== null && typeof (x as { text?: unknown }).text === 'string') return (x as { text: string }).text;
+  return '';
+}
+
+/** A pg.Client class whose `connect` and `query` go through `gate`; the pool is given it as its `Client`. */
+export function gatedClient(gate: StatementGate): typeof pg.Client {
+  return class GatedClient extends pg.Client {
+    constructor(config?: string | pg.ClientConfig) {
+      super(config);
+      // Instance properties over the prototype's methods: pg's overloads stay as they are for every caller.
+      const connect = (pg.Client.prototype.connect as AnyFn).bind(this);
+      const query = (pg.Client.prototype.query as AnyFn).bind(this);
+      const pid = (): number | undefined => (this as unknown as { processID?: number | null }).processID ?? undefined;
+      Object.assign(this, {
+        connect: (callback?: Callback): unknown => {
+          const p = gate.run({ kind: 'connect', text: '', backendPid: undefined, connection: this }, () => connect() as Promise<void>);
+          if (callback === undefined) return p;
+          p.then(() => callback(undefined), (e: unknown) => callback(e));
+          return undefined;
+        },
+        query: (...args: unknown[]): unknown => {
+          const first = args[0];
+          if (isSubmittable(first)) {
+            // A COPY stream: it buffers what is written until the server asks for data, so it can wait for the gate.
+            // Done when it finishes (or fails); its own events reach the caller as usual.
+            void gate
+              .run({ kind: 'copy', text: textOf(first), backendPid: pid(), connection: this }, () => {
+                const done = new Promise<void>((resolve) => {
+                  first.once('finish', () => resolve());
+                  first.once('end', () => resolve());
+                  first.once('error', () => resolve());
+                });
+                query(first);
+                return done;
+              })
+              .catch((e: unknown) => first.emit('error', e));
+            return first;
+          }
+          const last = args[args.length - 1];
+          const callback = typeof last === 'function' ? (args.pop() as Callback) : undefined;
+          const p = gate.run({ kind: 'query', text: textOf(first), backendPid: pid(), connection: this }, () => query(...args) as Promise<unknown>);
+          if (callback === undefined) return p;
+          p.then((r) => callback(undefined, r), (e: unknown) => callback(e));
+          return undefined;
+        },
+      });
+    }
+  };
+}
