@@ -73,7 +73,7 @@ describe('simulator against real ingest instances and PostgreSQL', () => {
     const crashes = result.check.violations.filter((v) => v.check === 6);
     expect(crashes).toHaveLength(1);
     expect(crashes[0]?.message).toMatch(/ingest instance 1 exited unasked .*signal SIGKILL/);
-  }, 120_000);
+  }, 300_000);
 
   it('with HA turned off in the ingest, check 1 reports the overlap', async () => {
     const result = await run({
