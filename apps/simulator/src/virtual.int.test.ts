@@ -14,7 +14,7 @@ const SMALL: ScenarioOptions = {
   clusters: 1,
   replicas: 2,
   ingesters: 2,
-  durationMs: 4000,
+  durationMs: 6500,
   scrapeIntervalMs: 200,
   leaseTimeoutMs: 1000,
   leaseRefreshMs: 250,
