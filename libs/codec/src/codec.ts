@@ -3,6 +3,7 @@ import { CodecError } from './errors.js';
 import { type CacheStats, clearDecoderCaches, configureLabelSetCache, decodeV1, decodeV2, labelSetCacheStats } from './internal/decode.js';
 import { checkWriteLimits, DEFAULT_WRITE_LIMITS, type WriteLimits } from './limits.js';
 import { encodeV1, encodeV2 } from './internal/encode.js';
+import { peekProto, type PeekGroup } from './internal/peek.js';
 import { decodeRead, encodeReadRequestProto, encodeReadResponseProto } from './internal/read.js';
 import type { QueryResult, ReadRequest, TimeSeries, WriteRequest } from './model.js';
 import { snappyCompress, snappyUncompress } from './snappy.js';
@@ -37,6 +38,68 @@ export function decodeWriteRequestProto(bytes: Uint8Array, version: 1 | 2): Writ
     // A RangeError from an allocation (e.g. a packed field claiming millions of entries) is still bad input.
     throw new CodecError('CODEC_ERR_PROTOBUF', `malformed protobuf: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** Options of {@link peekWriteRequest}. */
+export interface PeekWriteOptions extends DecodeWriteOptions {
+  /** The two label names whose values group the series (an HA pair's cluster and replica labels). */
+  readonly labels: readonly [string, string];
+}
+
+/**
+ * What {@link peekWriteRequest} read: the series grouped by the values of two labels, with each group's counts
+ * and time range, and a way to decode the whole request after all.
+ */
+export interface WritePeek {
+  readonly version: 1 | 2;
+  /** Groups in order of first appearance; absent and empty values are `undefined`. */
+  readonly groups: readonly PeekGroup[];
+  /** Request-level metadata entries (1.0 only). */
+  readonly metadata: number;
+  /** What the request carries, for the 2.0 `X-Prometheus-Remote-Write-*-Written` headers. */
+  readonly written: { readonly samples: number; readonly histograms: number; readonly exemplars: number };
+  /**
+   * Decodes and validates the whole request (limits included) from the bytes already decompressed, as
+   * {@link decodeWriteRequest}.
+   */
+  decode(): WriteRequest;
+}
+
+/**
+ * Reads only what a decision to keep or drop a request needs: per series the values of two labels and the time
+ * range and counts of its data, grouped by those values (internal/peek.ts says what is and is not validated).
+ * Costs the decompression and one walk over the bytes without building the series; call `decode()` for what is
+ * kept. Throws {@link CodecError} on malformed framing, as {@link decodeWriteRequest}.
+ */
+export function peekWriteRequest(body: Uint8Array, options: PeekWriteOptions): WritePeek {
+  const bytes = snappyUncompress(body, options.maxDecodedBytes);
+  const { version } = options;
+  let peek;
+  try {
+    peek = peekProto(bytes, version, options.labels);
+  } catch (e: unknown) {
+    if (e instanceof CodecError) throw e;
+    throw new CodecError('CODEC_ERR_PROTOBUF', `malformed protobuf: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let samples = 0;
+  let histograms = 0;
+  let exemplars = 0;
+  for (const g of peek.groups) {
+    samples += g.samples;
+    histograms += g.histograms;
+    exemplars += g.exemplars;
+  }
+  return {
+    version,
+    groups: peek.groups,
+    metadata: peek.metadata,
+    written: { samples, histograms, exemplars },
+    decode: () => {
+      const request = decodeWriteRequestProto(bytes, version);
+      checkWriteLimits(request, options.limits ?? DEFAULT_WRITE_LIMITS);
+      return request;
+    },
+  };
 }
 
 /**

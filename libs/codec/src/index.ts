@@ -9,9 +9,11 @@ export {
   encodeReadRequest,
   encodeReadResponse,
   encodeWriteRequest,
+  peekWriteRequest,
   resetDecoderCaches,
 } from './codec.js';
-export type { CacheStats, DecodeReadOptions, DecodeWriteOptions } from './codec.js';
+export type { CacheStats, DecodeReadOptions, DecodeWriteOptions, PeekWriteOptions, WritePeek } from './codec.js';
+export type { PeekGroup } from './internal/peek.js';
 export {
   EXEMPLARS_WRITTEN_HEADER,
   HISTOGRAMS_WRITTEN_HEADER,

@@ -10,6 +10,7 @@ import {
   decodeWriteRequest,
   encodeReadResponse,
   parseWriteContentType,
+  peekWriteRequest,
 } from '@promha/codec';
 import { Election, splitByCluster } from '@promha/election';
 import { openStorage } from '@promha/storage';
@@ -18,7 +19,7 @@ import type { Libraries } from '../service.js';
 
 export function realLibraries(): Libraries {
   return {
-    codec: { parseWriteContentType, decodeWriteRequest, countWritten, decodeReadRequest, encodeReadResponse },
+    codec: { parseWriteContentType, decodeWriteRequest, peekWriteRequest, countWritten, decodeReadRequest, encodeReadResponse },
     split: (series, labels) => splitByCluster(series, labels),
     decoderCaches: {
       configure: (labelSetsMax) => {

@@ -1,4 +1,4 @@
-import { DEFAULT_WRITE_LIMITS, type TimeSeries, type WriteRequest } from '@promha/codec';
+import { DEFAULT_WRITE_LIMITS, type PeekGroup, type TimeSeries, type WriteRequest } from '@promha/codec';
 import type { Fence } from '@promha/election';
 import { describe, expect, it } from 'vitest';
 import { IngestError } from '../errors.js';
@@ -330,5 +330,117 @@ describe('Pipeline', () => {
   it('propagates codec errors untouched', async () => {
     const { pipeline } = setup();
     await expect(pipeline.write(body([]), 'text/plain')).rejects.toMatchObject({ status: 415 });
+  });
+});
+/**
+ * The fake codec with a peek: groups the JSON body's series by their HA label values, as the real codec's
+ * peekWriteRequest does (its own property test pins that down), and counts the full decodes.
+ */
+function peekingCodec(): { codec: CodecPort; decodes: () => number } {
+  let decodes = 0;
+  return {
+    decodes: () => decodes,
+    codec: {
+      ...codec,
+      peekWriteRequest: (b, { version, labels }) => {
+        const r = codec.decodeWriteRequest(b, { version, maxDecodedBytes: 1 << 20, limits: DEFAULT_WRITE_LIMITS });
+        const groups: PeekGroup[] = [];
+        r.series.forEach((s, i) => {
+          const value = (n: string) => s.labels.find((l) => l.name === n)?.value || undefined;
+          const values = [value(labels[0]), value(labels[1])] as const;
+          const times = s.samples.map((x) => x.timestamp);
+          const g = groups.findIndex((x) => x.values[0] === values[0] && x.values[1] === values[1]);
+          const old = groups[g];
+          const next: PeekGroup = {
+            values,
+            firstSeries: old?.firstSeries ?? i,
+            series: (old?.series ?? 0) + 1,
+            samples: (old?.samples ?? 0) + s.samples.length,
+            histograms: 0,
+            exemplars: 0,
+            minTime: Math.min(old?.minTime ?? Infinity, ...times),
+            maxTime: Math.max(old?.maxTime ?? -Infinity, ...times),
+          };
+          if (g < 0) groups.push(next);
+          else groups[g] = next;
+        });
+        return {
+          version,
+          groups,
+          metadata: r.metadata.length,
+          written: codec.countWritten(r),
+          decode: () => {
+            decodes++;
+            return r;
+          },
+        };
+      },
+    },
+  };
+}
+
+class CountingElection extends FakeElection {
+  decisions = 0;
+  maxTimes: number[] = [];
+  override async decide(part: { cluster: string; replica: string; minTime: number; maxTime: number }): Promise<Decision> {
+    this.decisions++;
+    this.maxTimes.push(part.maxTime);
+    return super.decide(part);
+  }
+}
+
+describe('Pipeline with a peeking codec', () => {
+  const peeking = () => {
+    const p = peekingCodec();
+    const election = new CountingElection();
+    return { ...setup({ codec: p.codec, election }), election, decodes: p.decodes };
+  };
+
+  it('answers a non-leader request 202 without decoding it in full, counted as deduplicated', async () => {
+    const { pipeline, writer, metric, decodes } = peeking();
+    await pipeline.write(body([a1([1, 2])]), 'v2');
+    expect(decodes()).toBe(1);
+    const r = await pipeline.write(body([a2([1, 2, 3])]), 'v2');
+    expect(r).toEqual({ kind: 'deduplicated', version: 2, written: { samples: 3, histograms: 0, exemplars: 0 } });
+    expect(decodes()).toBe(1);
+    expect(writer.parts).toHaveLength(1);
+    expect(await metric('promha_samples_total', '{outcome="deduplicated"}')).toBe(3);
+    expect(await metric('promha_ha_deduplicated_samples_total', '{cluster="a"}')).toBe(3);
+  });
+
+  it('decodes in full when anything is kept (a leader part, non-HA series, metadata) and decides each part once', async () => {
+    const { pipeline, writer, election, decodes } = peeking();
+    election.leaders.set('a', 'r1');
+    const b2 = series('up', { cluster: 'b', __replica__: 'r2' }, [5]);
+    expect((await pipeline.write(body([a2([1]), b2]), 'v1')).kind).toBe('stored');
+    expect(election.decisions).toBe(2);
+    expect(writer.parts.map((p) => p.fence?.cluster)).toEqual(['b']);
+    expect((await pipeline.write(body([a2([1]), series('up', { job: 'x' }, [1])]), 'v1')).kind).toBe('stored');
+    const meta = [{ metricFamilyName: 'up', type: 'gauge' as const, help: 'h', unit: '' }];
+    expect((await pipeline.write(body([a2([1])], meta), 'v1')).kind).toBe('deduplicated');
+    expect(decodes()).toBe(3);
+    expect(writer.metadata).toEqual(meta);
+  });
+
+  it('leaves a replica label without a cluster label to the full path (400, first such series named)', async () => {
+    const { pipeline, election } = peeking();
+    const bad = series('up', { __replica__: 'r1' }, [1]);
+    await expect(pipeline.write(body([a1([1]), bad]), 'v1')).rejects.toMatchObject({ status: 400 });
+    expect(election.decisions).toBe(0);
+  });
+
+  it('decides nothing on the peek when a sample lies beyond the future grace: the full path cuts it first', async () => {
+    const { pipeline, election, writer } = peeking();
+    election.leaders.set('a', 'r1');
+    // The clock is at 1,000,000 with a grace of 600,000: 5,000,000 is too far ahead.
+    await expect(pipeline.write(body([a2([1, 5_000_000])]), 'v1')).rejects.toMatchObject({ status: 400 });
+    expect(election.maxTimes).toEqual([1]);
+    expect(writer.parts).toHaveLength(0);
+  });
+
+  it('answers 503 when the decision fails, and a failed early decision is not retried as a success', async () => {
+    const { pipeline, election } = peeking();
+    election.throwing = true;
+    await expect(pipeline.write(body([a1([1])]), 'v1')).rejects.toMatchObject({ status: 503 });
   });
 });

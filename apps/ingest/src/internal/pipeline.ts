@@ -13,15 +13,20 @@
  * - samples further in the future than the grace are taken out before the split, so the election never sees them
  *   (they would extend a lease far ahead and block every failover); the rest is stored and the answer is 400
  *   naming the series;
- * - a part's idempotency key depends only on the body and the data range kept (idempotency.ts).
+ * - a part's idempotency key depends only on the body and the data range kept (idempotency.ts);
+ * - with HA on, a request is first peeked (each series' HA labels and time range, nothing else decoded) and its
+ *   (cluster, replica) parts decided; a request whose parts all follow a leader is answered 202 without a full
+ *   decode (it is checked for framing, timestamps and its HA labels only). Otherwise it is decoded in full and
+ *   each part goes on with the decision already made, so no part is decided twice. Nothing is decided on the
+ *   peek when a sample lies beyond the future grace or an HA value is too long: those take the full path.
  */
-import { seriesTimeRange, type TimeSeries, type WriteLimits } from '@promha/codec';
+import { seriesTimeRange, type TimeSeries, type WriteLimits, type WritePeek, type WriteRequest } from '@promha/codec';
 import { storedSeries, type Clock, type Fence } from '@promha/election';
 import type { WritePipeline, WriteResult } from '../app.js';
 import { fromStorage, IngestError } from '../errors.js';
 import type { IngestMetrics } from '../metrics.js';
 import { bodyDigest, idempotencyKey, type KeyedPart } from './idempotency.js';
-import type { CodecPort, ElectionPort, HaPart, SplitFn, StoreOutcome, StorePart, WriterPort } from './ports.js';
+import type { CodecPort, Decision, ElectionPort, HaPart, SplitFn, StoreOutcome, StorePart, WriterPort } from './ports.js';
 
 export interface PipelineOptions {
   readonly codec: CodecPort;
@@ -112,6 +117,12 @@ function metricName(s: TimeSeries): string {
   return v.length > 200 ? `${v.slice(0, 200)}...` : v;
 }
 
+/** A decision made on the peek, by part key, settled (a rejected decision is answered 503 by its part). */
+type EarlyDecision = { readonly decision: Decision } | { readonly error: unknown };
+type EarlyDecisions = ReadonlyMap<string, EarlyDecision>;
+
+const partKey = (cluster: string, replica: string): string => `${cluster}\0${replica}`;
+
 interface PartOutcome {
   readonly stored: number;
   readonly deduplicated: number;
@@ -145,7 +156,22 @@ export class Pipeline implements WritePipeline {
       throw new IngestError('PROMHA_INGEST_OVERLOADED', 'overloaded: too many samples in flight, retry later');
     }
     const version = codec.parseWriteContentType(contentType);
-    const request = codec.decodeWriteRequest(body, { version, maxDecodedBytes: this.o.maxDecodedBytes, limits: this.o.limits });
+    let request: WriteRequest;
+    let early: EarlyDecisions | undefined;
+    if (this.o.highAvailability && codec.peekWriteRequest !== undefined) {
+      const peek = codec.peekWriteRequest(body, {
+        version,
+        maxDecodedBytes: this.o.maxDecodedBytes,
+        limits: this.o.limits,
+        labels: [this.o.clusterLabel, this.o.replicaLabel],
+      });
+      const peeked = await this.decidePeek(peek);
+      if (peeked.kind === 'deduplicated') return { kind: 'deduplicated', version, written: peek.written };
+      early = peeked.decisions;
+      request = peek.decode();
+    } else {
+      request = codec.decodeWriteRequest(body, { version, maxDecodedBytes: this.o.maxDecodedBytes, limits: this.o.limits });
+    }
     const written = codec.countWritten(request);
     const total = written.samples + written.histograms;
     const weight = total + request.series.length;
@@ -153,7 +179,7 @@ export class Pipeline implements WritePipeline {
     metrics.inFlightSamples.set(this.inFlight);
     try {
       const cut = cutFuture(request.series, this.o.clock.now() + this.o.futureGraceMs);
-      const kind = await this.store(body, cut, request.metadata, total - cut.removed);
+      const kind = await this.store(body, cut, request.metadata, total - cut.removed, early);
       if (cut.rejected.length > 0) {
         metrics.samples.inc({ outcome: 'rejected' }, cut.removed);
         const names = cut.rejected.slice(0, 5).map((i) => `series ${i} (${JSON.stringify(metricName(request.series[i]!))})`);
@@ -175,6 +201,7 @@ export class Pipeline implements WritePipeline {
     cut: FutureCut,
     metadata: Parameters<WriterPort['upsertMetadata']>[0],
     total: number,
+    early: EarlyDecisions | undefined,
   ): Promise<'stored' | 'deduplicated'> {
     const { metrics } = this.o;
     const series = cut.series;
@@ -214,7 +241,7 @@ export class Pipeline implements WritePipeline {
           );
         }
       }
-      const jobs: Promise<PartOutcome>[] = split.parts.map((part) => this.storePart(part, key));
+      const jobs: Promise<PartOutcome>[] = split.parts.map((part) => this.storePart(part, key, early?.get(partKey(part.cluster, part.replica))));
       if (split.nonHa.length > 0) {
         jobs.push(
           this.writeUnfenced(split.nonHa, key({ kind: 'non-ha' }, cut.minTime, cut.maxTime)).then((stored) => {
@@ -251,6 +278,51 @@ export class Pipeline implements WritePipeline {
     }
   }
 
+  /**
+   * Decides every (cluster, replica) part of a peeked request. `deduplicated` when the request is all non-leader
+   * data (nothing else to store: no non-HA series, no metadata), counted as the full path would count it; else the
+   * decisions, for the full path to go on with (none when the full path must see the request first: samples
+   * beyond the future grace, which it cuts before any decision, or an HA value it refuses).
+   */
+  private async decidePeek(
+    peek: WritePeek,
+  ): Promise<{ readonly kind: 'deduplicated' } | { readonly kind: 'decode'; readonly decisions: EarlyDecisions | undefined }> {
+    const { metrics, election } = this.o;
+    const futureLimit = this.o.clock.now() + this.o.futureGraceMs;
+    let haOnly = peek.metadata === 0 && peek.groups.length > 0;
+    let invalid = -1;
+    for (const g of peek.groups) {
+      if (g.maxTime > futureLimit) return { kind: 'decode', decisions: undefined };
+      for (const v of g.values) {
+        if (v !== undefined && Buffer.byteLength(v) > HA_LABEL_VALUE_MAX_BYTES) return { kind: 'decode', decisions: undefined };
+      }
+      if (g.values[1] === undefined) haOnly = false;
+      else if (g.values[0] === undefined && (invalid < 0 || g.firstSeries < invalid)) invalid = g.firstSeries;
+    }
+    if (invalid >= 0) return { kind: 'decode', decisions: undefined };
+    const ha = peek.groups.filter((g) => g.values[0] !== undefined && g.values[1] !== undefined);
+    if (ha.length === 0) return { kind: 'decode', decisions: undefined };
+    const settled = await Promise.allSettled(
+      ha.map((g) => election.decide({ cluster: g.values[0]!, replica: g.values[1]!, minTime: g.minTime, maxTime: g.maxTime })),
+    );
+    const decisions = new Map<string, EarlyDecision>();
+    let allDedupe = haOnly;
+    settled.forEach((r, i) => {
+      const g = ha[i]!;
+      decisions.set(partKey(g.values[0]!, g.values[1]!), r.status === 'fulfilled' ? { decision: r.value } : { error: r.reason });
+      if (r.status !== 'fulfilled' || r.value.kind !== 'dedupe') allDedupe = false;
+    });
+    if (!allDedupe) return { kind: 'decode', decisions };
+    let total = 0;
+    for (const g of ha) {
+      const n = g.samples + g.histograms;
+      metrics.haDeduplicated.inc({ cluster: g.values[0]! }, n);
+      total += n;
+    }
+    metrics.samples.inc({ outcome: 'deduplicated' }, total);
+    return { kind: 'deduplicated' };
+  }
+
   private storageFailure(what: string, e: unknown): IngestError {
     this.o.metrics.writeErrors.inc({ code: errorCode(e) });
     return fromStorage(what, e);
@@ -281,18 +353,27 @@ export class Pipeline implements WritePipeline {
     return outcome.samples + outcome.histograms;
   }
 
-  private async storePart(part: HaPart, key: (part: KeyedPart, minTime: number, maxTime: number) => string): Promise<PartOutcome> {
+  private async storePart(
+    part: HaPart,
+    key: (part: KeyedPart, minTime: number, maxTime: number) => string,
+    early: EarlyDecision | undefined,
+  ): Promise<PartOutcome> {
     const { metrics, election } = this.o;
     const count = part.samples;
     for (let attempt = 0; attempt < 2; attempt++) {
       let decision;
       try {
-        decision = await election.decide({
-          cluster: part.cluster,
-          replica: part.replica,
-          minTime: part.minTime,
-          maxTime: part.maxTime,
-        });
+        if (attempt === 0 && early !== undefined) {
+          if ('error' in early) throw early.error;
+          decision = early.decision;
+        } else {
+          decision = await election.decide({
+            cluster: part.cluster,
+            replica: part.replica,
+            minTime: part.minTime,
+            maxTime: part.maxTime,
+          });
+        }
       } catch (e: unknown) {
         throw fromStorage(`lease decision for cluster ${JSON.stringify(part.cluster)} failed`, e);
       }

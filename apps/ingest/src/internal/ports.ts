@@ -3,7 +3,7 @@
  * pipeline and readers depend on these, not on the libraries' full surfaces, so they are unit-tested with fakes
  * and keep compiling while a library's implementation is still landing. service.ts adapts the real libraries.
  */
-import type { Label, LabelMatcher, MetricMetadata, Sample, Histogram, TimeSeries, WriteLimits, WriteRequest } from '@promha/codec';
+import type { Label, LabelMatcher, MetricMetadata, Sample, Histogram, TimeSeries, WriteLimits, WritePeek, WriteRequest } from '@promha/codec';
 import type { Fence, FenceFailure, Lease, LeaseChange } from '@promha/election';
 
 export interface WrittenCounts {
@@ -23,6 +23,14 @@ export interface CodecPort {
   parseWriteContentType(contentType: string | undefined): 1 | 2;
   decodeWriteRequest(body: Uint8Array, options: { version: 1 | 2; maxDecodedBytes: number; limits: WriteLimits }): WriteRequest;
   countWritten(request: WriteRequest): WrittenCounts;
+  /**
+   * Reads only each series' HA label values and time range, so a request that is all non-leader data is answered
+   * without a full decode. A codec without it (test fakes) makes the pipeline decode every request in full.
+   */
+  peekWriteRequest?(
+    body: Uint8Array,
+    options: { version: 1 | 2; maxDecodedBytes: number; limits?: WriteLimits; labels: readonly [string, string] },
+  ): WritePeek;
 }
 
 export interface ReadQuery {
