@@ -14,32 +14,39 @@
  *   postmaster, its live children - backends, walwriter, checkpointer, autovacuum - and what the postmaster
  *   reaped). VictoriaMetrics: its one process. The sender (this process) is reported apart and counted for neither.
  *
- * promha runs as one ingest process and as two (instances share one database, senders spread over them as a
- * load balancer keeping connections would): Node runs JavaScript on one core, and promha scales by instances
- * (docs/design.md: instances are stateless), while VictoriaMetrics uses every core in one process. Each promha system has its own
- * PostgreSQL server.
+ * promha runs as `npm start` runs it (`promha default`: every default, so one worker process per core behind one
+ * port and the embedded PostgreSQL the primary process starts; CPU counted: the primary's whole process tree,
+ * split into PostgreSQL (the postmaster's tree) and node (the rest)), and as one ingest process and as two
+ * (`--workers=1` each; instances share one database, senders spread over them as a load balancer keeping
+ * connections would; instances are stateless, docs/design.md). Each promha system has its own PostgreSQL server.
  *
  * Without /usr/bin/victoria-metrics the bench says it skipped it, and still reports promha's figures.
  *
  * Environment: PROMHA_BENCH_VM_ROUNDS (measured rounds, default 5), PROMHA_BENCH_VM_REQUESTS (requests per
- * sender per round, default 20), PROMHA_BENCH_VM_INSTANCES (promha systems by instance count, default `1,2`),
+ * sender per round, default 20), PROMHA_BENCH_VM_INSTANCES (promha systems by instance count, default `1,2`;
+ * empty for none), PROMHA_BENCH_VM_DEFAULT=0 (no `promha default` system),
  * PROMHA_BENCH_NODE_FLAGS (one more promha system, one instance, with these Node flags),
  * PROMHA_BENCH_PROFILE=<dir> (promha runs with --cpu-prof, profile written there
  * on exit; summarise with tools/bench/src/profile-summary.ts), PROMHA_BENCH_PG_FAST=1 (throwaway PostgreSQL
  * settings: fsync off; default is PostgreSQL's defaults).
  */
+import { readdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { startTestDatabase } from '@promha/storage/testing';
 import pg from 'pg';
 import { measurement, median, type Bench, type Measurement } from '../harness.js';
 import { DEFAULT_SHAPE, Load, type Round } from '../internal/load.js';
-import { parentOf, processCpu, treeCpu } from '../internal/procs.js';
+import { parentOf, processCpu, readStat, treeCpu } from '../internal/procs.js';
 import { startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
 
 const ROUNDS = Number(process.env['PROMHA_BENCH_VM_ROUNDS'] ?? 5);
 const REQUESTS = Number(process.env['PROMHA_BENCH_VM_REQUESTS'] ?? 20);
 /** promha systems to run, by number of ingest processes sharing one database (instances behind a balancer). */
-const INSTANCES = (process.env['PROMHA_BENCH_VM_INSTANCES'] ?? '1,2').split(',').map(Number);
+const INSTANCES = (process.env['PROMHA_BENCH_VM_INSTANCES'] ?? '1,2')
+  .split(',')
+  .filter((n) => n !== '')
+  .map(Number);
+const DEFAULT_SYSTEM = process.env['PROMHA_BENCH_VM_DEFAULT'] !== '0';
 /** When set, one more promha system (one instance) runs with these Node flags. */
 const NODE_FLAGS = (process.env['PROMHA_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
 const PROFILE_DIR = process.env['PROMHA_BENCH_PROFILE'];
@@ -198,7 +205,7 @@ async function startPromhaSystem(
   const postmaster = db.source === 'embedded' ? await postmasterPid(db.uri) : undefined;
   const targets: Target[] = [];
   for (let i = 0; i < instances; i++) {
-    const t = await startPromha({ dbUri, cpuProfileDir: PROFILE_DIR, nodeFlags });
+    const t = await startPromha({ dbUri, cpuProfileDir: PROFILE_DIR, nodeFlags, extraArgs: ['--workers=1'] });
     cleanups.push(() => t.stop());
     targets.push(t);
   }
@@ -221,6 +228,40 @@ async function startPromhaSystem(
   };
 }
 
+/** The postmaster the primary process started: its child named `postgres`. */
+function embeddedPostmaster(primary: number): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = readStat(Number(name));
+    if (s?.ppid === primary && s.comm === 'postgres') return s.pid;
+  }
+  return undefined;
+}
+
+/** promha as `npm start` runs it: default workers, the embedded PostgreSQL of the primary process. */
+async function startDefaultSystem(cleanups: (() => Promise<void>)[], senders: number): Promise<System> {
+  const t = await startPromha({ dbUri: undefined, cpuProfileDir: PROFILE_DIR });
+  cleanups.push(() => t.stop());
+  const postmaster = embeddedPostmaster(t.pid);
+  const workers = treeCpu(t.pid).processes - (postmaster === undefined ? 0 : treeCpu(postmaster).processes) - 1;
+  say(
+    `promha default: primary ${t.pid} with ${workers} worker(s) (npm start defaults: --workers=auto, HA on), embedded ` +
+      `PostgreSQL ${postmaster ?? '(postmaster not found)'} (default settings); CPU counted: the primary's process tree`,
+  );
+  const agent = new Agent({ keepAlive: true, maxSockets: senders });
+  cleanups.push(() => Promise.resolve(agent.destroy()));
+  return {
+    name: 'promha default',
+    targets: [t],
+    agent,
+    rows: [],
+    probe: () => {
+      const pgCpu = postmaster !== undefined ? treeCpu(postmaster).seconds : 0;
+      return { node: treeCpu(t.pid).seconds - pgCpu, postgres: pgCpu };
+    },
+  };
+}
+
 async function* run(): AsyncIterable<Measurement> {
   const missing = victoriaMetricsMissing();
   const cleanups: (() => Promise<void>)[] = [];
@@ -228,6 +269,7 @@ async function* run(): AsyncIterable<Measurement> {
   const senders = shape.clusters * shape.replicas * shape.shards;
   try {
     const systems: System[] = [];
+    if (DEFAULT_SYSTEM) systems.push(await startDefaultSystem(cleanups, senders));
     for (const n of INSTANCES) systems.push(await startPromhaSystem(`promha x${n}`, n, [], PG_FAST, cleanups, senders));
     if (NODE_FLAGS.length > 0) {
       // The same service with extra Node flags, as a same-run candidate against the default.

@@ -88,7 +88,8 @@ export function treeCpu(root: number): TreeCpu {
   const queue = [...(children.get(root) ?? [])];
   while (queue.length > 0) {
     const s = queue.pop()!;
-    seconds += s.cpu;
+    // What a descendant reaped (a postmaster's exited backends) is counted nowhere else.
+    seconds += s.cpu + s.childCpu;
     processes++;
     queue.push(...(children.get(s.pid) ?? []));
   }

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -84,7 +84,8 @@ function tail(lines: string[]): (chunk: Buffer) => void {
 }
 
 export interface PromhaOptions {
-  readonly dbUri: string;
+  /** The database; undefined: `npm start`'s embedded PostgreSQL, in a fresh directory removed at stop. */
+  readonly dbUri: string | undefined;
   readonly extraArgs?: readonly string[];
   /** When set, the child runs with `--cpu-prof` and writes its profile into this directory on exit. */
   readonly cpuProfileDir?: string | undefined;
@@ -97,10 +98,16 @@ export async function startPromha(options: PromhaOptions): Promise<Target> {
   const port = await freePort();
   const nodeArgs = ['--conditions=@promha/source', '--import', 'tsx', ...(options.nodeFlags ?? [])];
   if (options.cpuProfileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
+  let embeddedDir: string | undefined;
+  if (options.dbUri === undefined) {
+    embeddedDir = await mkdtemp(join(tmpdir(), 'promha-bench-pg-'));
+    // As root, the embedded server runs as the `postgres` user, which must be able to create its data directory.
+    await chmod(embeddedDir, 0o777);
+  }
   const args = [
     ...nodeArgs,
     join(REPO, 'apps/ingest/src/main.ts'),
-    `--db.uri=${options.dbUri}`,
+    options.dbUri === undefined ? `--db.embedded-dir=${join(embeddedDir!, 'pg')}` : `--db.uri=${options.dbUri}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--log.level=warn',
     ...(options.extraArgs ?? []),
@@ -110,8 +117,12 @@ export async function startPromha(options: PromhaOptions): Promise<Target> {
   const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', tail(log));
   child.stderr.on('data', tail(log));
+  const cleanup = async (graceMs: number): Promise<void> => {
+    await stopChild(child, graceMs);
+    if (embeddedDir !== undefined) await rm(embeddedDir, { recursive: true, force: true });
+  };
   await waitFor('promha', child, port, '/ready', () => log.join('')).catch(async (e: unknown) => {
-    await stopChild(child, 5_000);
+    await cleanup(5_000);
     throw e;
   });
   return {
@@ -121,7 +132,7 @@ export async function startPromha(options: PromhaOptions): Promise<Target> {
     spawnedAt,
     writePath: '/api/v1/write',
     metrics: async () => (await httpGet(port, '/metrics')).body,
-    stop: () => stopChild(child, 30_000),
+    stop: () => cleanup(30_000),
   };
 }
 
