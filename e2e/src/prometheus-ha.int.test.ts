@@ -132,7 +132,10 @@ describe.each(SCENARIOS)('a real Prometheus HA pair through promha ($name)', (s)
     const ports = await freePorts(5);
     const port = (i: number): number => ports[i]!;
     const ingests: readonly IngestInstance[] = await Promise.all(
-      [port(0), port(1)].map((listen, i) => startIngest({ name: `ingest-${i}`, dbUri, port: listen, dir: workDir, flags: ingestFlags, processes })),
+      // ingest-0 runs two worker processes (each an instance of its own on the database), ingest-1 one.
+      [port(0), port(1)].map((listen, i) =>
+        startIngest({ name: `ingest-${i}`, dbUri, port: listen, dir: workDir, flags: [...ingestFlags, `--workers=${i === 0 ? 2 : 1}`], processes }),
+      ),
     );
     const ingest = (i: number): IngestInstance => ingests[i]!;
     storage = await openStorage({ uri: dbUri, maxConnections: 2, seriesCacheMax: 10_000, applicationName: 'promha-e2e' });

@@ -70,6 +70,8 @@ export interface AppDeps {
   /** Largest accepted body on the wire (413 above). */
   readonly maxBodyBytes: number;
   readonly auth?: Authenticator | undefined;
+  /** The `/metrics` text when it is not this process's registry alone (worker processes: the primary's sum). */
+  readonly exposition?: (() => Promise<string>) | undefined;
   /** Seconds sent in Retry-After with every 503; default 1. */
   readonly retryAfterSeconds?: number;
 }
@@ -257,8 +259,9 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
   });
 
   app.get('/metrics', async (_request, reply) => {
+    const text = deps.exposition === undefined ? await metrics.registry.metrics() : await deps.exposition();
     reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
+    return text;
   });
   app.get('/healthz', (_request, reply) => reply.send('ok\n'));
   app.get('/ready', async (_request, reply) => {

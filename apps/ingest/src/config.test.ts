@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envName, flagTable, parseDuration, parseListenAddress, parseSize, resolveConfig } from './config.js';
 
@@ -18,6 +19,13 @@ describe('resolveConfig', () => {
     expect(c.maxBodyBytes).toBe(16 * 1024 * 1024);
     expect(c.maxDecodedBytes).toBe(64 * 1024 * 1024);
     expect(c.retentionMs).toBe(90 * 86_400_000);
+    expect(c.workers).toBe(availableParallelism());
+  });
+
+  it('takes --workers as auto or a positive integer', () => {
+    expect(run(['--workers=3']).workers).toBe(3);
+    expect(run([], { PROMHA_WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    expect(() => run(['--workers=0'])).toThrow(/--workers: "0" is not a positive integer/);
   });
 
   it('prefers flags over environment over defaults', () => {

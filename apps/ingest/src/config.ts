@@ -4,6 +4,7 @@
  * default once at start and returns a fully-required {@link Config}, or throws a {@link ConfigError} naming the
  * flag and the problem.
  */
+import { availableParallelism } from 'node:os';
 import { IngestError } from './errors.js';
 
 /** Thrown for an unknown flag or a value that does not parse or validate; `message` is meant for the operator. */
@@ -125,6 +126,11 @@ function positive(parse: (raw: string) => number): (raw: string) => number {
   };
 }
 
+/** `auto` (every core this process may use) or a positive integer. */
+function workerCount(raw: string): number {
+  return raw.trim() === 'auto' ? Math.max(1, availableParallelism()) : positiveInt(raw);
+}
+
 function nonEmpty(raw: string): string {
   if (raw.length === 0) throw new Error('must not be empty');
   return raw;
@@ -145,6 +151,14 @@ const FLAGS = {
     help: 'Address to listen on for HTTP(S): ":port" for every interface, or "host:port" / "[v6]:port".',
     default: ':9201',
     parse: parseListenAddress,
+  }),
+  workers: spec({
+    flag: 'workers',
+    help:
+      'Worker processes sharing the listen port (auto: the available parallelism). Each is an ordinary instance on the ' +
+      'one database; the primary process supervises them and owns the embedded PostgreSQL.',
+    default: 'auto',
+    parse: workerCount,
   }),
   dbUri: spec<string | undefined>({
     flag: 'db.uri',

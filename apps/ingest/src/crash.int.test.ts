@@ -15,7 +15,7 @@ afterAll(() => {
 });
 
 async function startProcess(uri: string, port: number): Promise<IngestProcess> {
-  const p = await startIngestProcess(port, [`--db.uri=${uri}`, '--log.level=warn']);
+  const p = await startIngestProcess(port, [`--db.uri=${uri}`, '--log.level=warn', '--workers=1']);
   started.push(p);
   return p;
 }

@@ -4,10 +4,13 @@
  *
  * `promha-ingest hash-password` reads a password on stdin and prints a line for --web.auth.basic-users-file.
  */
+import cluster from 'node:cluster';
 import { hashPassword } from './auth.js';
 import { ConfigError, resolveConfig, type Config } from './config.js';
 import { realLibraries } from './internal/libraries.js';
 import { logfmtStream } from './internal/logfmt.js';
+import { runPrimary } from './internal/primary.js';
+import { workerLink } from './internal/worker-link.js';
 import { startService } from './service.js';
 
 async function readStdin(): Promise<string> {
@@ -55,7 +58,15 @@ async function main(argv: readonly string[]): Promise<void> {
     throw e;
   }
 
-  const service = await startService(config, realLibraries(), { logger: loggerOptions(config) });
+  if (cluster.isPrimary && config.workers > 1) {
+    await runPrimary(config, realLibraries());
+    return;
+  }
+  const link = workerLink();
+  const service = await startService(config, realLibraries(), {
+    logger: loggerOptions(config),
+    ...(link === undefined ? {} : { exposition: link.exposition, othersReady: link.allReady }),
+  });
   const log = service.app.log;
   log.info({ database: service.database, highAvailability: config.highAvailability }, `using database ${service.database}`);
   const { host, port } = config.listenAddress;
@@ -85,6 +96,7 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  link?.attach(service.metrics.registry, () => service.ready(), stop);
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

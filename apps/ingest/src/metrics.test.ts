@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createMetrics, promhaMetricNames } from './metrics.js';
+import { createMetrics, createSupervisorMetrics, promhaMetricNames } from './metrics.js';
 
 describe('metrics', () => {
   it('registers exactly the names, types and labels of docs/metrics.md', async () => {
@@ -13,13 +13,13 @@ describe('metrics', () => {
       labels: [...m[3]!.replace(/\([^)]*\)/g, '').matchAll(/`(\w+)`/g)].map((l) => l[1]!),
     }));
     expect(rows.length).toBeGreaterThan(10);
-    const metrics = createMetrics({ defaultMetrics: false });
-    expect(promhaMetricNames(metrics)).toEqual(rows.map((r) => r.name).sort());
-    const json = await metrics.registry.getMetricsAsJSON();
+    const metrics = [createMetrics({ defaultMetrics: false }), createSupervisorMetrics({ defaultMetrics: false })];
+    expect(metrics.flatMap(promhaMetricNames).sort()).toEqual(rows.map((r) => r.name).sort());
     for (const row of rows) {
-      const m = json.find((x) => x.name === row.name)!;
+      const registry = metrics.find((m) => m.registry.getSingleMetric(row.name) !== undefined)!.registry;
+      const m = (await registry.getMetricsAsJSON()).find((x) => x.name === row.name)!;
       expect(m.type, row.name).toBe(row.type);
-      const labelNames = (metrics.registry.getSingleMetric(row.name) as unknown as { labelNames: string[] }).labelNames;
+      const labelNames = (registry.getSingleMetric(row.name) as unknown as { labelNames: string[] }).labelNames;
       expect(labelNames, row.name).toEqual(row.labels);
     }
   });

@@ -2,6 +2,10 @@
  * The service's Prometheus metrics: exactly the names of docs/metrics.md (alerts are written against them),
  * plus prom-client's default process metrics. One {@link IngestMetrics} per process (or per test) with its own
  * registry, so tests never share global state.
+ *
+ * With several worker processes, `/metrics` is the sum over the workers and the primary (prom-client's cluster
+ * aggregation), as one process would have counted it: counters, histograms and most gauges add up; each gauge
+ * that must not names its `aggregator` here.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -78,6 +82,8 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
       name: 'promha_ha_leader',
       help: '1 for the current leader of a cluster (as this instance knows it).',
       labelNames: ['cluster', 'replica'],
+      // Every worker knows the leader: 1, not the number of workers.
+      aggregator: 'max',
       registers,
     }),
     haLeaderChanges: new Counter({
@@ -161,13 +167,37 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
       labelNames: ['pool', 'state'],
       registers,
     }),
-    dbUp: new Gauge({ name: 'promha_db_up', help: '1 while the database answers the readiness probe.', registers }),
-    ready: new Gauge({ name: 'promha_ready', help: '1 while /ready answers 200.', registers }),
+    // 1 only while every worker says so.
+    dbUp: new Gauge({ name: 'promha_db_up', help: '1 while the database answers the readiness probe.', aggregator: 'min', registers }),
+    ready: new Gauge({ name: 'promha_ready', help: '1 while /ready answers 200.', aggregator: 'min', registers }),
+  };
+}
+
+/** The primary process's own metrics when it supervises workers (docs/metrics.md, "Workers"). */
+export interface SupervisorMetrics {
+  readonly registry: Registry;
+  readonly workers: Gauge;
+  readonly unexpectedExits: Counter;
+}
+
+export function createSupervisorMetrics(options: { readonly defaultMetrics?: boolean } = {}): SupervisorMetrics {
+  const registry = new Registry();
+  // The primary's own CPU and memory belong to the service's totals (it accepts and hands out the connections).
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    workers: new Gauge({ name: 'promha_workers', help: 'Worker processes running.', registers }),
+    unexpectedExits: new Counter({
+      name: 'promha_worker_unexpected_exits_total',
+      help: 'Worker processes that exited when nothing asked them to (each is replaced; each is a bug).',
+      registers,
+    }),
   };
 }
 
 /** Names of every promha_* metric this module registers (for the contract test against docs/metrics.md). */
-export function promhaMetricNames(metrics: IngestMetrics): readonly string[] {
+export function promhaMetricNames(metrics: { readonly registry: Registry }): readonly string[] {
   return metrics.registry
     .getMetricsAsArray()
     .map((m) => m.name)

@@ -117,6 +117,10 @@ export interface ServiceOptions {
    * simulator's deterministic mode passes its virtual scheduler. `after` returns a cancel function.
    */
   readonly timers?: { readonly after: (ms: number, fn: () => void) => () => void };
+  /** A worker process: `/metrics` answers the sum over every worker (see internal/workers.ts). */
+  readonly exposition?: () => Promise<string>;
+  /** A worker process: false while another worker is not ready, so `/ready` speaks for all of them. */
+  readonly othersReady?: () => boolean;
 }
 
 export async function startService(config: Config, libs: Libraries, options: ServiceOptions = {}): Promise<RunningService> {
@@ -218,8 +222,9 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     }),
     query: createQueryApi(storage),
     ha: createHaApi({ leases: () => election.leases(), history: (o) => storage.leases.history(o) }),
-    health: { ready },
+    health: { ready: options.othersReady === undefined ? ready : () => ready() && options.othersReady!() },
     metrics,
+    exposition: options.exposition,
     maxBodyBytes: config.maxBodyBytes,
     auth: createAuthenticator({ bearerToken, basicUsers }),
   });

@@ -37,6 +37,8 @@ describe('simulator against real ingest instances and PostgreSQL', () => {
       clusters: fc.integer({ min: 1, max: 2 }),
       replicas: fc.integer({ min: 2, max: 3 }),
       ingesters: fc.integer({ min: 1, max: 2 }),
+      // Worker processes per instance: every worker is an instance of its own on the database.
+      workers: fc.integer({ min: 1, max: 2 }),
       skewMaxMs: fc.integer({ min: 0, max: 1000 }),
       faultKinds: fc.subarray([...FAULT_KINDS] as FaultKind[], { minLength: 1 }),
       faultRate: fc.integer({ min: 10, max: 30 }),
@@ -46,7 +48,7 @@ describe('simulator against real ingest instances and PostgreSQL', () => {
         const result = await run(options);
         const changes = result.check.clusters.reduce((n, c) => n + c.leaderChanges, 0);
         console.log(
-          `run seed ${result.scenario.seed}: ${result.scenario.clusters}x${result.scenario.replicas}, ${result.scenario.ingesters} ingester(s), ${result.faults.length} fault(s) [${result.faults.map((f) => f.kind).join(', ')}], ${changes} leader change(s), ${result.check.violations.length} violation(s)`,
+          `run seed ${result.scenario.seed}: ${result.scenario.clusters}x${result.scenario.replicas}, ${result.scenario.ingesters} ingester(s) x ${result.scenario.workers} worker(s), ${result.faults.length} fault(s) [${result.faults.map((f) => f.kind).join(', ')}], ${changes} leader change(s), ${result.check.violations.length} violation(s)`,
         );
         const text = result.check.violations.map((v) => `check ${v.check} (${CHECK_NAMES[v.check]}): ${v.message}`);
         if (text.length > 0) {

@@ -40,6 +40,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'clusters', arg: 'N', help: 'HA clusters (each a fleet of identical replicas)', default: '1' },
   { name: 'replicas', arg: 'N', help: 'replicas per cluster (max 16)', default: '2' },
   { name: 'ingesters', arg: 'N', help: 'promha ingest instances behind the load balancer', default: '2' },
+  { name: 'workers', arg: 'N', help: 'worker processes per ingest instance (its --workers)', default: '1' },
   { name: 'duration', arg: 'DUR', help: 'scraping time (e.g. 60s, 5m)', default: '20s' },
   { name: 'scrape-interval', arg: 'DUR', help: 'scrape interval of every replica', default: '1s' },
   { name: 'skew', arg: 'RANGE', help: 'per-replica clock skew drawn from this range (e.g. 0-3s)', default: '0' },
@@ -155,6 +156,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   set('clusters', int('clusters'));
   set('replicas', int('replicas'));
   set('ingesters', int('ingesters'));
+  set('workers', int('workers'));
   set('durationMs', dur('duration'));
   set('scrapeIntervalMs', dur('scrape-interval'));
   set('skewMinMs', skew?.min);
@@ -220,6 +222,7 @@ export function reproduceCommand(
     `--clusters ${s.clusters}`,
     `--replicas ${s.replicas}`,
     `--ingesters ${s.ingesters}`,
+    `--workers ${s.workers}`,
     `--duration ${s.durationMs}ms`,
     `--scrape-interval ${s.scrapeIntervalMs}ms`,
     `--skew ${s.skewMinMs}ms-${s.skewMaxMs}ms`,

@@ -22,6 +22,8 @@ export interface RealTierOptions {
   readonly leaseRefreshMs: number;
   /** Extra flags for every instance. */
   readonly extraArgs?: readonly string[];
+  /** `--workers` of each instance; default 1. */
+  readonly workers?: number;
   readonly readyTimeoutMs?: number;
   readonly log?: (line: string) => void;
 }
@@ -79,6 +81,7 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
       `--ha.lease-refresh=${options.leaseRefreshMs}ms`,
       `--metrics.high-availability=${options.highAvailability}`,
       '--log.level=warn',
+      `--workers=${options.workers ?? 1}`,
       ...(options.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -149,7 +152,7 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
   process.on('exit', onExit);
 
   return {
-    description: `${options.instances} promha ingest process(es) over ${server === undefined ? 'the given database' : `embedded PostgreSQL (port ${server.port})`}`,
+    description: `${options.instances} promha ingest instance(s) of ${options.workers ?? 1} worker process(es) over ${server === undefined ? 'the given database' : `embedded PostgreSQL (port ${server.port})`}`,
     ports: () => ports,
     kill: (i) => stopInstance(i, 'SIGKILL'),
     pid: (i) => children[i]?.pid,

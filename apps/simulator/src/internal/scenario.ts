@@ -24,6 +24,8 @@ export interface Scenario {
   readonly clusters: number;
   readonly replicas: number;
   readonly ingesters: number;
+  /** Worker processes of each real ingest instance (its `--workers`); the fake tier ignores it. */
+  readonly workers: number;
   readonly durationMs: number;
   readonly scrapeIntervalMs: number;
   /** Per-replica clock skew is drawn from [skewMinMs, skewMaxMs]. */
@@ -65,6 +67,7 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
     clusters: options.clusters ?? 1,
     replicas: options.replicas ?? 2,
     ingesters: options.ingesters ?? 2,
+    workers: options.workers ?? 1,
     durationMs: options.durationMs ?? 20_000,
     scrapeIntervalMs,
     skewMinMs: options.skewMinMs ?? 0,
@@ -98,6 +101,7 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
   intIn('clusters', s.clusters, 1, MAX_CLUSTERS);
   intIn('replicas', s.replicas, 1, MAX_REPLICAS);
   intIn('ingesters', s.ingesters, 1, 32);
+  intIn('workers', s.workers, 1, 16);
   intIn('duration', s.durationMs, 1, 7 * 24 * 3_600_000);
   intIn('scrape interval', s.scrapeIntervalMs, 10, 3_600_000);
   intIn('skew min', s.skewMinMs, -3_600_000, 3_600_000);

@@ -61,6 +61,7 @@ export async function simulate(options: SimulateOptions): Promise<RunResult> {
         })
       : await startRealTier({
           instances: s.ingesters,
+          workers: s.workers,
           ...(options.dbUri === undefined ? {} : { dbUri: options.dbUri }),
           highAvailability: s.highAvailability,
           leaseTimeoutMs: s.leaseTimeoutMs,

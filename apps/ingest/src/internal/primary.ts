@@ -1,0 +1,48 @@
+/**
+ * The primary process of `--workers` > 1: starts the embedded PostgreSQL when no URI is given, supervises the
+ * workers (workers.ts), and on SIGTERM/SIGINT shuts them down before the database. Exits 0 only when every
+ * worker shut down cleanly.
+ */
+import { resolve } from 'node:path';
+import pino from 'pino';
+import type { Config } from '../config.js';
+import { createSupervisorMetrics } from '../metrics.js';
+import { redactUri, type Libraries } from '../service.js';
+import { logfmtStream } from './logfmt.js';
+import { Supervisor } from './workers.js';
+
+export async function runPrimary(config: Config, libs: Pick<Libraries, 'startEmbeddedPostgres'>): Promise<void> {
+  const log = pino({ level: config.logLevel }, config.logFormat === 'logfmt' ? logfmtStream(process.stdout) : process.stdout);
+  const embedded = config.dbUri === undefined ? await libs.startEmbeddedPostgres({ dataDir: resolve(config.dbEmbeddedDir) }) : undefined;
+  if (embedded !== undefined) {
+    log.info({ database: redactUri(embedded.uri) }, `embedded PostgreSQL in ${resolve(config.dbEmbeddedDir)} serves the workers`);
+  }
+  const supervisor = new Supervisor({
+    workers: config.workers,
+    env: embedded === undefined ? {} : { PROMHA_DB_URI: embedded.uri },
+    log,
+    metrics: createSupervisorMetrics(),
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string, failed = false): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: every worker finishes its in-flight requests');
+      const clean = await supervisor.stop();
+      await embedded?.stop().catch((e: unknown) => log.error({ err: e }, 'stopping the embedded PostgreSQL failed'));
+      if (clean && !failed) log.info('shut down cleanly');
+      process.exit(clean && !failed ? 0 : 1);
+    })());
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  try {
+    await supervisor.start();
+  } catch (e: unknown) {
+    log.error({ err: e }, 'workers failed to start');
+    await stop('start-up failure', true);
+    return;
+  }
+  log.info({ workers: config.workers }, `${config.workers} workers serving ${config.listenAddress.host}:${config.listenAddress.port}`);
+}
