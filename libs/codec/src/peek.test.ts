@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeWriteRequest, peekWriteRequest, snappyCompress, type PeekGroup, type TimeSeries, type WriteRequest } from './index.js';
+import { decodeWriteRequest, encodeWriteRequest, peekWriteRequest, snappyCompress, type PeekGroup, type TimeSeries, type WriteRequest } from './index.js';
 import { compareCodePoints } from './internal/strings.js';
 import { propertySeed, requestV1, requestV2 } from './test-util/arbitraries.js';
 
@@ -65,8 +65,15 @@ describe('peekWriteRequest', () => {
           const peek = peekWriteRequest(body, { version, maxDecodedBytes: MAX, labels: LABELS });
           expect(peek.groups).toEqual(expectedGroups(req.series));
           expect(peek.metadata).toBe(req.metadata.length);
-          const decoded = peek.decode();
-          expect(decoded).toEqual(req);
+          // decode() is decodeWriteRequest on the same bytes: the same request, or the same error (the write limits).
+          let full: unknown;
+          try {
+            full = decodeWriteRequest(body, { version, maxDecodedBytes: MAX });
+          } catch (e: unknown) {
+            full = e;
+          }
+          if (full instanceof Error) expect(() => peek.decode()).toThrow(full.message);
+          else expect(peek.decode()).toEqual(req);
           expect(peek.written).toEqual({
             samples: req.series.reduce((n, s) => n + s.samples.length, 0),
             histograms: req.series.reduce((n, s) => n + s.histograms.length, 0),
