@@ -1,6 +1,11 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
+/** Test code: tests, `testing/` folders and `testing.ts` entries (`./testing` subpath exports), test utilities. */
+const TEST_CODE = ['**/*.test.ts', '**/testing/**', '**/testing.ts', '**/test-util/**', '**/vitest-global-setup.ts'];
+const VITEST = { name: 'vitest', message: 'vitest belongs in *.test.ts files and testing/ code' };
+const VITEST_SUBPATHS = { group: ['vitest/*'], message: 'vitest belongs in *.test.ts files and testing/ code' };
+
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
@@ -63,9 +68,49 @@ export default [
       ],
     },
   },
+  // The testing/production boundary: vitest only in test code, anywhere.
   {
-    files: ['libs/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/testing/**'],
-    rules: { 'no-console': 'error' },
+    files: ['**/*.ts'],
+    ignores: TEST_CODE,
+    rules: { 'no-restricted-imports': ['error', { paths: [VITEST], patterns: [VITEST_SUBPATHS] }] },
   },
 ];
+
+/**
+ * Production code (the libraries and the service; appended by their own eslint configs, since `nx lint` runs
+ * ESLint inside each project) imports no test code. Test tools (e2e, tools/, the simulator) may use `./testing`.
+ */
+export const productionCode = [
+  {
+    files: ['**/*.ts'],
+    ignores: TEST_CODE,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            VITEST,
+            ...['fast-check', 'testcontainers', 'protobufjs', 'snappyjs'].map((name) => ({
+              name,
+              message: 'a test or benchmark dependency: production code must not import it',
+            })),
+          ],
+          patterns: [
+            VITEST_SUBPATHS,
+            {
+              group: ['@promha/*/testing', '@promha/*/testing/*', '@testcontainers/*'],
+              message: '`./testing` entries are for tests and test tools, not production code',
+            },
+            {
+              regex: '(^|/)(testing|test-util)(/|\\.js$)',
+              message: 'production code must not import test code (testing/, test-util/)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+];
+
+/** Library code also writes nothing to the console (the service owns logging). */
+export const libraryCode = [...productionCode, { files: ['**/*.ts'], ignores: TEST_CODE, rules: { 'no-console': 'error' } }];

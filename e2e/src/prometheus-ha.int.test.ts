@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabelMatcher } from '@promha/codec';
 import { openStorage, type Storage } from '@promha/storage';
-import { startTestDatabase, type TestDatabase } from '@promha/storage/testing';
+import { freePorts, startTestDatabase, type TestDatabase } from '@promha/storage/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { largestGap, offGridTime, runsOf, type TimedValue } from './internal/analysis.js';
 import { deduplicatedSamples, haHistory, haLease, REPO_ROOT, startIngest, type IngestInstance, type LeaseChangeJson } from './internal/ingest.js';
-import { freePorts, GiveUp, ProcessSet, waitFor } from './internal/processes.js';
+import { GiveUp, ProcessSet, waitFor } from './internal/processes.js';
 import { findPrometheus, instantQuery, prometheusConfig, startPrometheus, type PrometheusServer } from './internal/prometheus.js';
 import { SCRAPER_METRIC, startScrapeTarget, type ScrapeTarget } from './internal/target.js';
 

@@ -4,9 +4,9 @@
  * and no sample is stored twice.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshDatabase, startHarness } from './internal/int-harness.js';
-import { freePort, http, startIngestProcess, type IngestProcess } from './internal/process-kit.js';
-import { series, writeBody } from './internal/testkit.js';
+import { freshDatabase, startHarness } from './testing/int-harness.js';
+import { freePort, http, startIngestProcess, type IngestProcess } from './testing/process-kit.js';
+import { series, writeBody } from './testing/testkit.js';
 
 const started: IngestProcess[] = [];
 

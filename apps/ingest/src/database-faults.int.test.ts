@@ -8,8 +8,8 @@
 import { createFreshDatabase, startFaultyPostgres, type FaultyPostgres } from '@promha/storage/testing';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, http, startIngestProcess, type IngestProcess } from './internal/process-kit.js';
-import { series, writeBody } from './internal/testkit.js';
+import { freePort, http, startIngestProcess, type IngestProcess } from './testing/process-kit.js';
+import { series, writeBody } from './testing/testkit.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 let server: FaultyPostgres | undefined;

@@ -14,4 +14,3 @@ export type { IngestMetrics } from './metrics.js';
 export { realLibraries } from './internal/libraries.js';
 export { redactUri, startService } from './service.js';
 export type { ElectionService, Libraries, RunningService, ServiceOptions, StorageService } from './service.js';
-export { series, writeBody, writeContentType } from './internal/testkit.js';

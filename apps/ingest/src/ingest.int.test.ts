@@ -1,8 +1,8 @@
 import { encodeReadRequest, snappyCompress, snappyUncompress, type LabelMatcher } from '@promha/codec';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from './internal/int-harness.js';
-import { series, writeBody, writeContentType } from './internal/testkit.js';
+import { startHarness, type Harness } from './testing/int-harness.js';
+import { series, writeBody, writeContentType } from './testing/testkit.js';
 
 const name = (n: string): LabelMatcher[] => [{ type: 'EQ', name: '__name__', value: n }];
 

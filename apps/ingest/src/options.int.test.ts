@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from './auth.js';
-import { startHarness } from './internal/int-harness.js';
-import { series, writeBody, writeContentType } from './internal/testkit.js';
+import { startHarness } from './testing/int-harness.js';
+import { series, writeBody, writeContentType } from './testing/testkit.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
 
 export interface ManagedProcess {
   readonly name: string;
@@ -111,35 +110,6 @@ export class ProcessSet {
       await p.stop(graceMs).catch((e: unknown) => errors.push(e));
     }
     if (errors.length > 0) throw new AggregateError(errors, `could not stop ${errors.length} process(es)`);
-  }
-}
-
-/**
- * `count` distinct loopback TCP ports that were free a moment ago: all are held open at once (listen on port 0,
- * read it), then closed, so that no two of them can be the same.
- */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      ports.push(
-        await new Promise<number>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => {
-            const address = server.address();
-            const port = typeof address === 'object' && address !== null ? address.port : 0;
-            if (port > 0) resolve(port);
-            else reject(new Error('no port assigned'));
-          });
-        }),
-      );
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))));
   }
 }
 

@@ -1,6 +1,34 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { clipSeries, splitByCluster, storedSeries } from './split.js';
+import { splitByCluster, storedSeries, type ClippedSeries, type HaSeries, type Timestamped } from './split.js';
+
+/**
+ * The oracle of `storedSeries`' window, written the obvious way: keeps the samples, histograms and exemplars with
+ * `from <= t < until`; series left with nothing are omitted; `dropped` counts the samples and histograms outside.
+ */
+function clipSeries<S extends HaSeries>(series: readonly S[], from: number, until: number): ClippedSeries<S> {
+  const out: S[] = [];
+  let kept = 0;
+  let dropped = 0;
+  const inside = (x: Timestamped): boolean => x.timestamp >= from && x.timestamp < until;
+  for (const s of series) {
+    const all =
+      s.samples.every(inside) && s.histograms.every(inside) && (s.exemplars === undefined || s.exemplars.every(inside));
+    if (all) {
+      kept += s.samples.length + s.histograms.length;
+      if (s.samples.length + s.histograms.length + (s.exemplars?.length ?? 0) > 0) out.push(s);
+      continue;
+    }
+    const samples = s.samples.filter(inside);
+    const histograms = s.histograms.filter(inside);
+    const exemplars = s.exemplars?.filter(inside) ?? [];
+    kept += samples.length + histograms.length;
+    dropped += s.samples.length - samples.length + s.histograms.length - histograms.length;
+    if (samples.length + histograms.length + exemplars.length === 0) continue;
+    out.push(s.exemplars === undefined ? { ...s, samples, histograms } : { ...s, samples, histograms, exemplars });
+  }
+  return { series: out, kept, dropped };
+}
 
 interface S {
   readonly labels: readonly { readonly name: string; readonly value: string }[];

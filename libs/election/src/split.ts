@@ -179,34 +179,6 @@ export interface ClippedSeries<S> {
   readonly dropped: number;
 }
 
-/**
- * Keeps the samples, histograms and exemplars with `from <= t < until` (a `store` decision's window); series
- * left with nothing are omitted. `dropped` counts the samples and histograms deduplicated.
- */
-export function clipSeries<S extends HaSeries>(series: readonly S[], from: number, until: number): ClippedSeries<S> {
-  const out: S[] = [];
-  let kept = 0;
-  let dropped = 0;
-  const inside = (x: Timestamped): boolean => x.timestamp >= from && x.timestamp < until;
-  for (const s of series) {
-    const all =
-      s.samples.every(inside) && s.histograms.every(inside) && (s.exemplars === undefined || s.exemplars.every(inside));
-    if (all) {
-      kept += s.samples.length + s.histograms.length;
-      if (s.samples.length + s.histograms.length + (s.exemplars?.length ?? 0) > 0) out.push(s);
-      continue;
-    }
-    const samples = s.samples.filter(inside);
-    const histograms = s.histograms.filter(inside);
-    const exemplars = s.exemplars?.filter(inside) ?? [];
-    kept += samples.length + histograms.length;
-    dropped += s.samples.length - samples.length + s.histograms.length - histograms.length;
-    if (samples.length + histograms.length + exemplars.length === 0) continue;
-    out.push(s.exemplars === undefined ? { ...s, samples, histograms } : { ...s, samples, histograms, exemplars });
-  }
-  return { series: out, kept, dropped };
-}
-
 function inWindow(items: readonly Timestamped[], from: number, until: number): boolean {
   for (let k = 0; k < items.length; k++) {
     const t = items[k]!.timestamp;
@@ -249,7 +221,7 @@ function withoutLabel(ls: readonly HaLabel[], name: string): readonly HaLabel[] 
 
 /**
  * The series of a part as a `store` decision stores them: the samples, histograms and exemplars with
- * `from <= t < until` (as {@link clipSeries}) and the replica label `replicaLabel` removed (rule 3; the cluster
+ * `from <= t < until` (a `store` decision's window) and the replica label `replicaLabel` removed (rule 3; the cluster
  * label and every other label stay). Series left with nothing are omitted; `dropped` counts the samples and
  * histograms deduplicated. One pass, and only over data that is stored: a dropped part is never copied.
  */

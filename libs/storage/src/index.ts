@@ -9,6 +9,8 @@ export type {
   WriteOutcome,
   WritePart,
 } from './api.js';
+export { startEmbeddedPostgres } from './internal/embedded.js';
+export type { EmbeddedPostgresOptions, EmbeddedServer } from './internal/embedded.js';
 export { STORAGE_ERRORS, StorageError, StorageErrorCodes, toStorageError } from './internal/errors.js';
 export type { StorageErrorCode, StorageFault } from './internal/errors.js';
 export { analyzeRegex, MAX_REGEX_BYTES } from './internal/matchers.js';

@@ -13,8 +13,7 @@ import {
   peekWriteRequest,
 } from '@promha/codec';
 import { Election, splitByCluster } from '@promha/election';
-import { openStorage } from '@promha/storage';
-import { startEmbeddedPostgres } from '@promha/storage/testing';
+import { openStorage, startEmbeddedPostgres } from '@promha/storage';
 import type { Libraries } from '../service.js';
 
 export function realLibraries(): Libraries {

@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createFreshDatabase, openDatabaseAdmin, startEmbeddedPostgres, type EmbeddedServer } from '@promha/storage/testing';
+import { startEmbeddedPostgres, type EmbeddedServer } from '@promha/storage';
+import { createFreshDatabase, freePort, openDatabaseAdmin } from '@promha/storage/testing';
 import type { LeaderChange, StoredSample } from './checkers.js';
 import { SimError } from './errors.js';
 import type { IngestTier } from './tier.js';
@@ -291,14 +291,3 @@ function httpCall(
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      s.close(() => resolvePromise(port));
-    });
-  });
-}

@@ -6,7 +6,7 @@
 import { readdir, readFile, rm, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedServer } from './provider.js';
+import { startEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
 
 export type ShutdownMode = 'fast' | 'immediate' | 'kill';
 

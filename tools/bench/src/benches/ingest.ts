@@ -9,7 +9,8 @@
 import { Agent, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TimeSeries } from '@promha/codec';
-import { realLibraries, resolveConfig, series, startService, writeBody, writeContentType, type RunningService } from '@promha/ingest';
+import { realLibraries, resolveConfig, startService, type RunningService } from '@promha/ingest';
+import { series, writeBody, writeContentType } from '@promha/ingest/testing';
 import { openStorage } from '@promha/storage';
 import { startTestDatabase } from '@promha/storage/testing';
 import { measurement, median, type Bench, type Measurement } from '../harness.js';

@@ -8,13 +8,8 @@
  * Both replicas' bodies of one request hold identical samples (same series after the replica label is removed,
  * same timestamps and values), so a deduplicating receiver stores exactly one replica's stream.
  */
-import { encodeWriteRequest, snappyCompress, type Label, type TimeSeries } from '@promha/codec';
-
-/** A snappy-compressed remote-write 1.0 body (the ingest's testkit does the same; importing it drags in pg). */
-function writeBody(series: readonly TimeSeries[]): Buffer {
-  const bytes = snappyCompress(encodeWriteRequest({ version: 1, series, metadata: [] }, 1));
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
+import type { Label, TimeSeries } from '@promha/codec';
+import { writeBody } from '@promha/ingest/testing';
 
 /** A float series with one sample; labels sorted by name as remote write requires (names here are ASCII). */
 function series(name: string, labels: Readonly<Record<string, string>>, timestamp: number, value: number): TimeSeries {

