@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Fence, FenceFailure, LeaseStore, TakeoverRequest } from '../ports.js';
 
-/** A store under test, and the fenced-write check of its storage (absent: fence scenarios are skipped). */
+/** A store under test, and the fenced-write check of its storage (the fence is part of the contract). */
 export interface LeaseStoreUnderTest {
   readonly store: LeaseStore;
   /** Runs a fenced write's check (and extension) in one transaction, as the storage write does. */
-  readonly checkFence?: (fence: Fence) => Promise<FenceFailure | undefined>;
+  readonly checkFence: (fence: Fence) => Promise<FenceFailure | undefined>;
   readonly close?: () => Promise<void>;
 }
 
@@ -156,10 +156,6 @@ export function describeLeaseStoreContract(
 
     it('fence: the current lease, its extension, and closed intervals of the history', async () => {
       await withStore(async ({ store, checkFence }) => {
-        if (checkFence === undefined) {
-          expect(checkFence).toBeUndefined();
-          return;
-        }
         const c = cluster();
         await store.create(c, 'a', 1_000, 1_000 + T, 100);
         const f: Fence = { cluster: c, replica: 'a', epoch: 1, minTime: 1_000, maxTime: 1_000 + T - 1, wallNow: 150 };
