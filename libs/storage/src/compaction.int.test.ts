@@ -18,10 +18,10 @@ afterAll(async () => {
   await db.stop();
 });
 
-/** One seed per property, printed so a failure can be replayed with FC_SEED=<seed> (and FC_PATH=<path> to skip shrinking). */
+/** One seed per property, printed so a failure can be replayed with PROMHA_FC_SEED=<seed> (and PROMHA_FC_PATH=<path> to skip shrinking). */
 function propertySeed(name: string): number {
-  const seed = process.env['FC_SEED'] === undefined ? (Date.now() ^ (process.pid << 8)) >>> 1 : Number(process.env['FC_SEED']);
-  console.log(`[${name}] fast-check seed ${seed} (replay with FC_SEED=${seed})`);
+  const seed = process.env['PROMHA_FC_SEED'] === undefined ? (Date.now() ^ (process.pid << 8)) >>> 1 : Number(process.env['PROMHA_FC_SEED']);
+  console.log(`[${name}] fast-check seed ${seed} (replay with PROMHA_FC_SEED=${seed})`);
   return seed;
 }
 
@@ -173,7 +173,7 @@ describe('compaction', () => {
           await s.close();
         }
       }),
-      { seed, numRuns: 10, ...(process.env['FC_PATH'] === undefined ? {} : { path: process.env['FC_PATH'] }) },
+      { seed, numRuns: 10, ...(process.env['PROMHA_FC_PATH'] === undefined ? {} : { path: process.env['PROMHA_FC_PATH'] }) },
     );
   }, 180_000); // a fresh database per run; shrinking a failure on a loaded machine takes minutes
 

@@ -4,10 +4,10 @@ import { compareCodePoints } from '../internal/strings.js';
 import { MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS } from '../limits.js';
 import type { Exemplar, Histogram, Label, MetricMetadata, MetricType, Sample, TimeSeries, WriteRequest } from '../model.js';
 
-/** One seed per run, printed so a failure can be replayed with FC_SEED=<seed>. */
+/** One seed per run, printed so a failure can be replayed with PROMHA_FC_SEED=<seed>. */
 export function propertySeed(name: string): number {
-  const seed = process.env.FC_SEED === undefined ? (Date.now() ^ (process.pid << 8)) >>> 1 : Number(process.env.FC_SEED);
-  console.log(`[${name}] fast-check seed ${seed} (replay with FC_SEED=${seed})`);
+  const seed = process.env.PROMHA_FC_SEED === undefined ? (Date.now() ^ (process.pid << 8)) >>> 1 : Number(process.env.PROMHA_FC_SEED);
+  console.log(`[${name}] fast-check seed ${seed} (replay with PROMHA_FC_SEED=${seed})`);
   return seed;
 }
 
