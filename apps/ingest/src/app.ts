@@ -82,9 +82,6 @@ const WRITTEN_HEADERS = {
   exemplars: 'X-Prometheus-Remote-Write-Exemplars-Written',
 } as const;
 
-/** Paths answered without credentials (probes). */
-const PUBLIC_PATHS = new Set(['/healthz', '/ready']);
-
 /** Maps any thrown value to the status it is answered with. */
 export function statusOf(e: unknown): number {
   if (e instanceof IngestError) return e.status;
@@ -108,8 +105,7 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
   const retryAfter = String(deps.retryAfterSeconds ?? 1);
 
   app.addHook('onRequest', async (request, reply) => {
-    request.promhaStart = process.hrtime.bigint();
-    if (deps.auth === undefined || PUBLIC_PATHS.has(request.url.split('?')[0]!)) return;
+    if (deps.auth === undefined || request.routeOptions.config.public === true) return;
     const verdict = await deps.auth.check(request.headers.authorization);
     if (verdict === 'busy') {
       reply.header('Retry-After', retryAfter).code(503);
@@ -123,10 +119,7 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
   app.addHook('onResponse', async (request, reply) => {
     const endpoint = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ endpoint, code: String(reply.statusCode) });
-    const start = request.promhaStart;
-    if (start !== undefined) {
-      metrics.requestDuration.observe({ endpoint }, Number(process.hrtime.bigint() - start) / 1e9);
-    }
+    metrics.requestDuration.observe({ endpoint }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler(async (error: unknown, request, reply) => {
@@ -263,8 +256,9 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
     reply.type(metrics.registry.contentType);
     return text;
   });
-  app.get('/healthz', (_request, reply) => reply.send('ok\n'));
-  app.get('/ready', async (_request, reply) => {
+  // Probes answer without credentials: marked by route config, so no URL string decides who is public.
+  app.get('/healthz', { config: { public: true } }, (_request, reply) => reply.send('ok\n'));
+  app.get('/ready', { config: { public: true } }, async (_request, reply) => {
     const ready = deps.health.ready();
     metrics.ready.set(ready ? 1 : 0);
     if (!ready) reply.code(503).header('Retry-After', retryAfter);
@@ -327,7 +321,8 @@ function parseLimit(raw: string | string[] | undefined): number | undefined {
 }
 
 declare module 'fastify' {
-  interface FastifyRequest {
-    promhaStart?: bigint;
+  interface FastifyContextConfig {
+    /** Answered without credentials when authentication is configured (the probes). */
+    public?: boolean;
   }
 }
