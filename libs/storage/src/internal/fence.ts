@@ -1,5 +1,5 @@
 /**
- * The fence of a flush (DESIGN rule 7), run inside the flush's transaction: lease extensions carried by the parts,
+ * The fence of a flush (docs/design.md rule 7), run inside the flush's transaction: lease extensions carried by the parts,
  * then each cluster's lease row locked FOR KEY SHARE and every fenced part checked against it or, failing that,
  * against a closed interval of its replica in the history.
  *
