@@ -9,11 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStorage, type Storage } from '@promha/storage';
-import { createFreshDatabase, startFaultyPostgres, type FaultyPostgres } from '@promha/storage/testing';
+import { freePorts, createFreshDatabase, startFaultyPostgres, type FaultyPostgres } from '@promha/storage/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { largestGap, type TimedValue } from './internal/analysis.js';
 import { haHistory, startIngest, type IngestInstance } from './internal/ingest.js';
-import { freePorts, ProcessSet, waitFor } from './internal/processes.js';
+import { ProcessSet, waitFor } from './internal/processes.js';
 import { findPrometheus, prometheusConfig, startPrometheus, type PrometheusServer } from './internal/prometheus.js';
 import { SCRAPER_METRIC, startScrapeTarget, type ScrapeTarget } from './internal/target.js';
 

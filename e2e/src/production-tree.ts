@@ -20,8 +20,7 @@ import {
   WRITE_V1_CONTENT_TYPE,
   type TimeSeries,
 } from '@promha/codec';
-import { startTestDatabase } from '@promha/storage/testing';
-import { freePorts } from './internal/processes.js';
+import { freePorts, startTestDatabase } from '@promha/storage/testing';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
