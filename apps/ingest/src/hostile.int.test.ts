@@ -10,7 +10,7 @@ import {
   type WriteRequest,
 } from "@promha/codec";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHarness, type Harness } from "./internal/int-harness.js";
+import { startHarness, type Harness } from "./testing/int-harness.js";
 
 let h: Harness;
 let base: string;

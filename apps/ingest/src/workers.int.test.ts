@@ -5,11 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { freePort } from '@promha/storage/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freshDatabase, startHarness } from './internal/int-harness.js';
-import { series, writeBody, writeContentType } from './internal/testkit.js';
+import { freshDatabase, startHarness } from './testing/int-harness.js';
+import { series, writeBody, writeContentType } from './testing/testkit.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const children: ChildProcess[] = [];
@@ -17,18 +17,6 @@ const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      s.close(() => ok(port));
-    });
-  });
-}
 
 function http(port: number, method: string, path: string, body?: Buffer): Promise<number> {
   return httpText(port, method, path, body).then((r) => r.status);
