@@ -44,6 +44,9 @@ describe('database faults under load', () => {
       '--ha.lease-refresh=500ms',
       // No takeover during the test: the leader's resends decide what is stored.
       '--ha.lease-timeout=1h',
+      // Each batch is 20 ms of data time, so a sender on a fast machine runs minutes ahead of the wall clock within
+      // the test; past the default 10-minute future grace its batch would be refused 400 for good.
+      '--limits.future-grace=1d',
     ];
     const ports = [await freePort(), await freePort()];
     for (const port of ports) processes.push(await startIngestProcess(port, args));
