@@ -42,10 +42,15 @@ export interface IngestMetrics {
   readonly ready: Gauge;
 }
 
-export function createMetrics(options: { readonly defaultMetrics?: boolean } = {}): IngestMetrics {
+/**
+ * `ready`, when given, is what `/ready` answers: `promha_ready` reads it at every collection, so a scrape sees the
+ * answer of that moment (in a worker, its own readiness and every other worker's), not the last probe's.
+ */
+export function createMetrics(options: { readonly defaultMetrics?: boolean; readonly ready?: () => boolean } = {}): IngestMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const readyNow = options.ready;
   return {
     registry,
     requests: new Counter({
@@ -169,7 +174,19 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     }),
     // 1 only while every worker says so.
     dbUp: new Gauge({ name: 'promha_db_up', help: '1 while the database answers the readiness probe.', aggregator: 'min', registers }),
-    ready: new Gauge({ name: 'promha_ready', help: '1 while /ready answers 200.', aggregator: 'min', registers }),
+    ready: new Gauge({
+      name: 'promha_ready',
+      help: '1 while /ready answers 200.',
+      aggregator: 'min',
+      registers,
+      ...(readyNow === undefined
+        ? {}
+        : {
+            collect(this: Gauge) {
+              this.set(readyNow() ? 1 : 0);
+            },
+          }),
+    }),
   };
 }
 

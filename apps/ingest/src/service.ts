@@ -125,7 +125,8 @@ export interface ServiceOptions {
 
 export async function startService(config: Config, libs: Libraries, options: ServiceOptions = {}): Promise<RunningService> {
   const clock: Clock = options.clock ?? { now: () => Date.now() };
-  const metrics = createMetrics();
+  // The gauge reads /ready's answer at every scrape (`answersReady` is defined once the options are known).
+  const metrics = createMetrics({ ready: () => answersReady() });
 
   const [tls, bearerToken, basicUsers] = await Promise.all([
     config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined
@@ -174,6 +175,8 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   let dbUp = false;
   let closing = false;
   const ready = (): boolean => migrated && (leasesLoaded || !config.highAvailability) && dbUp && !closing;
+  // What /ready answers: this instance's readiness and, in a worker, every other worker's.
+  const answersReady = (): boolean => ready() && (options.othersReady === undefined || options.othersReady());
 
   // Until the leases are loaded no decision can be trusted: answer 503 (retryable), not a guess.
   const gatedElection: ElectionPort = {
@@ -222,7 +225,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     }),
     query: createQueryApi(storage),
     ha: createHaApi({ leases: () => election.leases(), history: (o) => storage.leases.history(o) }),
-    health: { ready: options.othersReady === undefined ? ready : () => ready() && options.othersReady!() },
+    health: { ready: answersReady },
     metrics,
     exposition: options.exposition,
     maxBodyBytes: config.maxBodyBytes,
