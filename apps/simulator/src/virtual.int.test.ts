@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_DB_URI_ENV, createFreshDatabase } from '@promha/storage/testing';
+import { TEST_DB_URI_ENV, createFreshDatabase, type DatabaseAdmin } from '@promha/storage/testing';
 import { CHECK_NAMES } from './internal/checkers.js';
 import { reproduceCommand } from './internal/cli.js';
 import { FAULT_KINDS, resolveScenario, type ScenarioOptions } from './internal/scenario.js';
@@ -49,6 +49,35 @@ describe('deterministic simulator (virtual time, real ingest services, real Post
     expect(second.events).toEqual(first.events);
     const other = await runVirtual({ scenario: { ...scenario, seed: 4243 }, db });
     expect(other.digest).not.toBe(first.digest);
+  }, 300_000);
+
+  it('gives the same digest however slowly the work outside the scheduler runs on the wall clock', async () => {
+    // Seed 12 kills sessions (an ingest crash, a database restart). Terminating them, and every other admin
+    // statement, takes real time; a loaded machine stretches it. The run must not move on meanwhile.
+    const scenario = resolveScenario({ ...SMALL, seed: 12 });
+    const quick = await runVirtual({ scenario, db });
+    const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
+    const slowAdmin: DatabaseAdmin = {
+      terminateBackends: async (options) => {
+        const pids = await db.admin.terminateBackends(options);
+        await pause();
+        return pids;
+      },
+      cancelStatement: async (pid) => {
+        await pause();
+        await db.admin.cancelStatement(pid);
+      },
+      isBlocked: async (pid) => {
+        await pause();
+        return db.admin.isBlocked(pid);
+      },
+      truncateAll: () => db.admin.truncateAll(),
+      close: () => Promise.resolve(),
+    };
+    const slow = await runVirtual({ scenario, db: { ...db, admin: slowAdmin } });
+    console.log(`seed 12: digest ${quick.digest} (${quick.faults.map((f) => f.kind).join(', ')}), slowed admin ${slow.digest}`);
+    expect(quick.faults.some((f) => f.kind === 'ingest-kill' || f.kind === 'postgres-restart' || f.kind === 'backend-kill')).toBe(true);
+    expect(slow.digest).toBe(quick.digest);
   }, 300_000);
 
   it(`${SEEDS} seeds with every fault kind pass every check`, async () => {

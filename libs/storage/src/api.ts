@@ -60,6 +60,11 @@ export interface GatedOperation {
   readonly backendPid: number | undefined;
   /** The connection: emits `'error'` when it breaks outside of a statement. */
   readonly connection: EventEmitter;
+  /**
+   * The statement timeout of the operation's pool. A gated pool sets no timeout of its own (they run on the wall
+   * clock, which the gate does not control): the gate applies this one on its own clock.
+   */
+  readonly timeoutMs: number | undefined;
 }
 
 /**

@@ -13,6 +13,8 @@ export interface DatabaseAdmin {
    * Resolves to the pids terminated, once those backends have exited (their locks released).
    */
   terminateBackends(options?: { readonly busyOnly?: boolean; readonly pids?: readonly number[] }): Promise<number[]>;
+  /** Cancels the backend's running statement (`pg_cancel_backend`), as its statement timeout would. */
+  cancelStatement(pid: number): Promise<void>;
   /** Whether the backend waits for a lock that another session holds (`pg_blocking_pids`). */
   isBlocked(pid: number): Promise<boolean>;
   /** Empties every table of promha's schema except the migration record and restarts its sequences. */
@@ -45,6 +47,9 @@ export async function openDatabaseAdmin(uri: string): Promise<DatabaseAdmin> {
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
       return pids;
+    },
+    async cancelStatement(pid) {
+      await client.query('SELECT pg_cancel_backend($1)', [pid]);
     },
     async isBlocked(pid) {
       const r = await client.query<{ b: boolean }>('SELECT cardinality(pg_blocking_pids($1)) > 0 AS b', [pid]);

@@ -26,7 +26,7 @@ function textOf(x: unknown): string {
 }
 
 /** A pg.Client class whose `connect` and `query` go through `gate`; the pool is given it as its `Client`. */
-export function gatedClient(gate: StatementGate): typeof pg.Client {
+export function gatedClient(gate: StatementGate, timeoutMs: number | undefined): typeof pg.Client {
   return class GatedClient extends pg.Client {
     constructor(config?: string | pg.ClientConfig) {
       super(config);
@@ -36,7 +36,7 @@ export function gatedClient(gate: StatementGate): typeof pg.Client {
       const pid = (): number | undefined => (this as unknown as { processID?: number | null }).processID ?? undefined;
       Object.assign(this, {
         connect: (callback?: Callback): unknown => {
-          const p = gate.run({ kind: 'connect', text: '', backendPid: undefined, connection: this }, () => connect() as Promise<void>);
+          const p = gate.run({ kind: 'connect', text: '', backendPid: undefined, connection: this, timeoutMs: undefined }, () => connect() as Promise<void>);
           if (callback === undefined) return p;
           p.then(() => callback(undefined), (e: unknown) => callback(e));
           return undefined;
@@ -47,7 +47,7 @@ export function gatedClient(gate: StatementGate): typeof pg.Client {
             // A COPY stream: it buffers what is written until the server asks for data, so it can wait for the gate.
             // Done when it finishes (or fails); its own events reach the caller as usual.
             void gate
-              .run({ kind: 'copy', text: textOf(first), backendPid: pid(), connection: this }, () => {
+              .run({ kind: 'copy', text: textOf(first), backendPid: pid(), connection: this, timeoutMs }, () => {
                 const done = new Promise<void>((resolve) => {
                   first.once('finish', () => resolve());
                   first.once('end', () => resolve());
@@ -61,7 +61,7 @@ export function gatedClient(gate: StatementGate): typeof pg.Client {
           }
           const last = args[args.length - 1];
           const callback = typeof last === 'function' ? (args.pop() as Callback) : undefined;
-          const p = gate.run({ kind: 'query', text: textOf(first), backendPid: pid(), connection: this }, () => query(...args) as Promise<unknown>);
+          const p = gate.run({ kind: 'query', text: textOf(first), backendPid: pid(), connection: this, timeoutMs }, () => query(...args) as Promise<unknown>);
           if (callback === undefined) return p;
           p.then((r) => callback(undefined, r), (e: unknown) => callback(e));
           return undefined;

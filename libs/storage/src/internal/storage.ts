@@ -131,11 +131,27 @@ function newPool(o: ResolvedStorageOptions, config: pg.PoolConfig): pg.Pool {
     keepAlive: o.keepAliveMs > 0,
     keepAliveInitialDelayMillis: o.keepAliveMs,
     ...config,
-    ...(o.statementGate === undefined ? {} : { Client: gatedClient(o.statementGate), idleTimeoutMillis: 0 }),
+    ...(o.statementGate === undefined ? {} : gatedConfig(o.statementGate, config)),
   });
   // An idle client losing its connection must not crash the process; the next query reports it.
   p.on('error', () => undefined);
   return p;
+}
+
+/**
+ * A gated pool keeps no timer on the wall clock: no connect, statement, query or idle-in-transaction timeout, and
+ * no idle eviction. The gate runs operations on its own clock, so a wall-clock timeout would fire or not depending
+ * on how fast the machine is; the gate is handed the statement timeout instead.
+ */
+function gatedConfig(gate: StatementGate, config: pg.PoolConfig): pg.PoolConfig {
+  return {
+    Client: gatedClient(gate, config.statement_timeout === false ? undefined : config.statement_timeout),
+    idleTimeoutMillis: 0,
+    connectionTimeoutMillis: 0,
+    statement_timeout: undefined,
+    query_timeout: undefined,
+    idle_in_transaction_session_timeout: undefined,
+  };
 }
 
 async function endPools(p: Pools): Promise<void> {

@@ -14,6 +14,12 @@ import type { Timers } from '../replica.js';
  *   while others run, so fencing and takeovers still interleave as in production; it is delivered once it has
  *   finished, in a scheduler step of its own.
  *
+ * - work that happens outside the scheduler but must land between two of its steps (terminating sessions, and
+ *   their connections seeing it) is handed to `outside()`: the run takes no step until it is over, so how long
+ *   it takes on the wall clock decides nothing;
+ * - no timeout runs on the wall clock: the storage's gated pools set none, and a statement that waits for a lock
+ *   longer than its pool's statement timeout (virtual milliseconds) is cancelled, as PostgreSQL would.
+ *
  * Owners (an ingest instance's number, or -1 for the replicas and the run itself) let a crash drop every timer
  * and operation of one instance at once.
  */
@@ -28,8 +34,10 @@ export class VirtualScheduler {
   private stopped = false;
   /** Bumped by everything the run's JavaScript asks of the scheduler: how quiescence is recognised. */
   private activity = 0;
+  /** Work handed to `outside()` that has not finished. */
+  private readonly outsideWork = new Set<Promise<unknown>>();
   /** Counters for the report. */
-  readonly stats = { timers: 0, operations: 0, lockWaits: 0, failedByFault: 0 };
+  readonly stats = { timers: 0, operations: 0, lockWaits: 0, timeouts: 0, failedByFault: 0 };
 
   constructor(
     private readonly rng: Prng,
@@ -84,6 +92,20 @@ export class VirtualScheduler {
           });
         }),
     };
+  }
+
+  /**
+   * Work outside the scheduler (admin statements, a connection seeing its session terminated): no step is taken
+   * until it has settled. It must not wait for the scheduler itself (a gated operation), or the run stalls.
+   */
+  outside<T>(work: Promise<T>): Promise<T> {
+    const tracked = work.finally(() => {
+      this.outsideWork.delete(tracked);
+      this.activity++;
+    });
+    this.outsideWork.add(tracked);
+    this.activity++;
+    return tracked;
   }
 
   /** An instance crashed: its timers never fire and its operations are never answered. */
@@ -168,6 +190,11 @@ export class VirtualScheduler {
   private async settle(): Promise<void> {
     let stable = 0;
     while (stable < 4) {
+      if (this.outsideWork.size > 0) {
+        await Promise.allSettled([...this.outsideWork]);
+        stable = 0;
+        continue;
+      }
       const before = this.activity;
       await new Promise<void>((r) => setImmediate(r));
       stable = before === this.activity ? stable + 1 : 0;
@@ -188,8 +215,38 @@ export class VirtualScheduler {
     if ((await this.waitDoneOrBlocked(op)) === 'blocked') {
       this.stats.lockWaits++;
       this.blocked.push(op);
+      this.timeOut(op);
     } else this.finish(op);
     await this.recheckBlocked(false);
+  }
+
+  /**
+   * The statement timeout on virtual time: still waiting for its lock when its pool's timeout has passed, the
+   * statement is cancelled, and fails as PostgreSQL fails it (57014).
+   */
+  private timeOut(op: Op): void {
+    const pid = op.operation.backendPid;
+    const ms = op.operation.timeoutMs;
+    if (pid === undefined || ms === undefined || ms <= 0) return;
+    this.after(op.owner, ms, () => {
+      if (!this.blocked.includes(op)) return;
+      void this.outside(
+        (async () => {
+          // A cancel that lands as the lock is granted may find the statement past its wait: ask until it is over.
+          while (op.outcome === undefined) {
+            await this.admin.cancelStatement(pid).catch(() => undefined);
+            let timer: NodeJS.Timeout | undefined;
+            await Promise.race([op.done, new Promise((r) => (timer = setTimeout(r, 50)))]);
+            clearTimeout(timer);
+          }
+          const i = this.blocked.indexOf(op);
+          if (i < 0) return;
+          this.blocked.splice(i, 1);
+          this.stats.timeouts++;
+          this.finish(op);
+        })(),
+      );
+    });
   }
 
   private finish(op: Op): void {

@@ -74,6 +74,24 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
   );
   if (config.kind !== 'run') throw new Error('unexpected ingest help output');
 
+  // Every session an instance has used, by backend pid: resolves once its connection has seen its end.
+  const connectionEnds = new Map<number, Promise<void>>();
+  /**
+   * Terminates sessions and waits until each one's connection has seen it (its 'error' and 'end' events are
+   * handled): outside the scheduler, so the next step finds every pool as it will be, however long that took.
+   */
+  const terminate = (options?: Parameters<DatabaseAdmin['terminateBackends']>[0]): Promise<number[]> =>
+    scheduler.outside(
+      o.admin.terminateBackends(options).then(async (pids) => {
+        // A connection that never reports its end would stall the run: after 10 s it is not waited for.
+        let timer: NodeJS.Timeout | undefined;
+        const giveUp = new Promise<void>((r) => (timer = setTimeout(r, 10_000)));
+        await Promise.race([Promise.all(pids.map((pid) => connectionEnds.get(pid) ?? Promise.resolve())), giveUp]);
+        clearTimeout(timer);
+        return pids;
+      }),
+    );
+
   const kill = async (i: number): Promise<void> => {
     const inc = live[i];
     if (inc === undefined) return;
@@ -82,7 +100,7 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
     for (const answer of inc.inFlight) answer(502);
     inc.inFlight.clear();
     // The process is gone: PostgreSQL sees its connections close and rolls back what they had open.
-    await o.admin.terminateBackends({ pids: [...inc.sessions] });
+    await terminate({ pids: [...inc.sessions] });
   };
 
   const start = async (i: number): Promise<void> => {
@@ -90,6 +108,7 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
     const owner = nextOwner++;
     const sessions = new Set<number>();
     const seen = new WeakSet<EventEmitter>();
+    const withPid = new WeakSet<EventEmitter>();
     const gate = scheduler.gateFor(owner);
     const libs = realLibraries();
     const recording = (e: ElectionService): ElectionService => ({
@@ -118,7 +137,19 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
           ...options,
           statementGate: {
             run: (operation, begin) => {
-              if (operation.backendPid !== undefined) sessions.add(operation.backendPid);
+              const pid = operation.backendPid;
+              if (pid !== undefined && !withPid.has(operation.connection)) {
+                withPid.add(operation.connection);
+                sessions.add(pid);
+                const end = new Promise<void>((ended) =>
+                  operation.connection.once('end', () => {
+                    // PostgreSQL reuses pids: forget this session only if the pid is still its own.
+                    if (connectionEnds.get(pid) === end) connectionEnds.delete(pid);
+                    ended();
+                  }),
+                );
+                connectionEnds.set(pid, end);
+              }
               if (!seen.has(operation.connection)) {
                 seen.add(operation.connection);
                 const connection = operation.connection;
@@ -160,7 +191,7 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
       live[i] = undefined;
       scheduler.kill(inc.owner);
     }
-    await o.admin.terminateBackends();
+    await terminate();
   };
 
   const endpoint = (i: number): VirtualEndpoint | undefined => {
@@ -207,14 +238,14 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
     canRestartDatabase: true,
     stopDatabase: async () => {
       scheduler.databaseDown();
-      scheduler.breakSessions(new Set(await o.admin.terminateBackends()));
+      scheduler.breakSessions(new Set(await terminate()));
     },
     startDatabase: () => {
       scheduler.databaseUp();
       return Promise.resolve();
     },
     killBackends: async () => {
-      const pids = await o.admin.terminateBackends({ busyOnly: true });
+      const pids = await terminate({ busyOnly: true });
       scheduler.breakSessions(new Set(pids));
       return pids.length;
     },
