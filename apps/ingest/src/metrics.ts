@@ -39,6 +39,7 @@ export interface IngestMetrics {
   readonly inFlightSamples: Gauge;
   readonly dbPoolConnections: Gauge<'pool' | 'state'>;
   readonly dbUp: Gauge;
+  readonly clockOffset: Gauge;
   readonly ready: Gauge;
 }
 
@@ -46,11 +47,14 @@ export interface IngestMetrics {
  * `ready`, when given, is what `/ready` answers: `promha_ready` reads it at every collection, so a scrape sees the
  * answer of that moment (in a worker, its own readiness and every other worker's), not the last probe's.
  */
-export function createMetrics(options: { readonly defaultMetrics?: boolean; readonly ready?: () => boolean } = {}): IngestMetrics {
+export function createMetrics(
+  options: { readonly defaultMetrics?: boolean; readonly ready?: () => boolean; readonly clockOffsetMs?: () => number } = {},
+): IngestMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const readyNow = options.ready;
+  const clockOffsetMs = options.clockOffsetMs;
   return {
     registry,
     requests: new Counter({
@@ -174,6 +178,19 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean; read
     }),
     // 1 only while every worker says so.
     dbUp: new Gauge({ name: 'promha_db_up', help: '1 while the database answers the readiness probe.', aggregator: 'min', registers }),
+    clockOffset: new Gauge({
+      name: 'promha_ha_clock_offset_seconds',
+      help: "The database server's clock minus this instance's, measured at every lease sync. Leadership reads the database's clock, so an offset changes no decision; a large one points at this host's time sync.",
+      aggregator: 'average',
+      registers,
+      ...(clockOffsetMs === undefined
+        ? {}
+        : {
+            collect(this: Gauge) {
+              this.set(clockOffsetMs() / 1000);
+            },
+          }),
+    }),
     ready: new Gauge({
       name: 'promha_ready',
       help: '1 while /ready answers 200.',

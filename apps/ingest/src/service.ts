@@ -47,6 +47,8 @@ export interface ElectionService extends ElectionPort {
   sync(): Promise<void>;
   leases(): readonly Lease[];
   isReady(): boolean;
+  /** The lease store's clock minus this instance's (ms); absent or 0 when the store has no clock of its own. */
+  clockOffsetMs?(): number;
 }
 
 /** The libraries, injected so the service can be assembled from the real ones (libraries.ts) or fakes. */
@@ -126,7 +128,7 @@ export interface ServiceOptions {
 export async function startService(config: Config, libs: Libraries, options: ServiceOptions = {}): Promise<RunningService> {
   const clock: Clock = options.clock ?? { now: () => Date.now() };
   // The gauge reads /ready's answer at every scrape (`answersReady` is defined once the options are known).
-  const metrics = createMetrics({ ready: () => answersReady() });
+  const metrics = createMetrics({ ready: () => answersReady(), clockOffsetMs: () => election.clockOffsetMs?.() ?? 0 });
 
   const [tls, bearerToken, basicUsers] = await Promise.all([
     config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined

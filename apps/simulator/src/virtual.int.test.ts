@@ -23,6 +23,8 @@ const SMALL: ScenarioOptions = {
   faultKinds: FAULT_KINDS,
   faultRate: 30,
   drainMs: 2000,
+  // Each instance's clock is off by up to 3 lease timeouts: leadership must not notice (one clock, the database's).
+  ingestSkewMs: 3000,
 };
 
 let db: VirtualDatabase;

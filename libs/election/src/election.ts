@@ -55,4 +55,12 @@ export class Election {
   isReady(): boolean {
     return this.engine.isReady();
   }
+
+  /**
+   * The lease store's clock minus this instance's, in ms, measured at every refresh (0 when the store has no clock
+   * of its own). Takeover decisions read this instance's clock corrected by it.
+   */
+  clockOffsetMs(): number {
+    return this.engine.clockOffset();
+  }
 }

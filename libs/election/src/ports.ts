@@ -100,6 +100,13 @@ export interface LeaseStore {
   history(options: { readonly cluster?: string; readonly limit: number }): Promise<readonly LeaseChange[]>;
   /** Deletes history rows older than `wallBefore`, keeping each cluster's newest row. Returns rows deleted. */
   pruneHistory(wallBefore: number): Promise<number>;
+  /**
+   * The clock the store stamps last-seen with and tests the lease timeout by (the PostgreSQL store: the database
+   * server's). The engine reads it at every refresh and decides on its own clock corrected by the offset, so its
+   * takeover attempts agree with the store's guard. Absent, or resolving to undefined: the store trusts the wall
+   * time each step carries.
+   */
+  readonly now?: (() => Promise<number | undefined>) | undefined;
 }
 
 /**

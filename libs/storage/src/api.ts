@@ -49,7 +49,19 @@ export interface StorageOptions {
    * closed for idleness (that would be a real timer deciding something).
    */
   readonly statementGate?: StatementGate;
+  /**
+   * The clock of the HA guard: the leader's last-seen stamp and the lease-timeout test of a takeover.
+   * - `'server'` (the default, and the only choice for production): the database server's `clock_timestamp()`,
+   *   one clock for every instance.
+   * - `'instance'`: the wall time each lease step carries from its instance's clock; for tests that spell the
+   *   times of a scenario out.
+   * - a function: a replacement clock; the deterministic simulator passes its virtual time.
+   */
+  readonly databaseClock?: GuardClock;
 }
+
+/** See `StorageOptions.databaseClock`. */
+export type GuardClock = 'server' | 'instance' | (() => number);
 
 /** One database operation as a {@link StatementGate} sees it. */
 export interface GatedOperation {

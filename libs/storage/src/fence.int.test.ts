@@ -29,6 +29,8 @@ function writer(afterFence?: () => Promise<void>): SampleWriter {
   return new SampleWriter(pool(), new SeriesCache(100), {
     maxBatchSamples: 10_000,
     maxConcurrentFlushes: 1,
+    // These scenarios spell wall times out: the guard takes them from each step, not from the server's clock.
+    databaseClock: 'instance',
     ...(afterFence === undefined ? {} : { afterFence }),
   });
 }
@@ -86,7 +88,7 @@ afterAll(async () => {
 
 describe('fenced writes and leader changes', () => {
   it('concurrent fenced writers of one cluster and lease extensions do not wait for each other', async () => {
-    const leases = new PgLeaseStore(pool());
+    const leases = new PgLeaseStore(pool(), 'instance');
     await leases.create('c1', 'a', 0, 10 * T, 0);
     const a = pausedWriter();
     const wa = tracked(a.w.write(part('c1', 1_000, { replica: 'a', epoch: 1 })));
@@ -106,7 +108,7 @@ describe('fenced writes and leader changes', () => {
 
   it('a takeover waits for the fenced write in flight; afterwards the old epoch is fenced out past the old until', async () => {
     const admin = pool();
-    const leases = new PgLeaseStore(pool());
+    const leases = new PgLeaseStore(pool(), 'instance');
     await leases.create('c2', 'a', 0, T, 0);
     const a = pausedWriter();
     const wa = tracked(a.w.write(part('c2', T - 1, { replica: 'a', epoch: 1 })));
@@ -136,7 +138,7 @@ describe('fenced writes and leader changes', () => {
   });
 
   it('a failed fence rolls back only its own part; other parts of the same batch commit', async () => {
-    const leases = new PgLeaseStore(pool());
+    const leases = new PgLeaseStore(pool(), 'instance');
     await leases.create('c3', 'a', 0, T, 0);
     const w = writer();
     const [ok, bad, plain] = await Promise.all([

@@ -1,5 +1,6 @@
 export type {
   GatedOperation,
+  GuardClock,
   ReadLimits,
   SeriesSamples,
   StatementGate,

@@ -44,6 +44,12 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'duration', arg: 'DUR', help: 'scraping time (e.g. 60s, 5m)', default: '20s' },
   { name: 'scrape-interval', arg: 'DUR', help: 'scrape interval of every replica', default: '1s' },
   { name: 'skew', arg: 'RANGE', help: 'per-replica clock skew drawn from this range (e.g. 0-3s)', default: '0' },
+  {
+    name: 'ingest-skew',
+    arg: 'DUR',
+    help: 'each ingest instance\'s clock is off by up to this much, either way (with --virtual)',
+    default: '0',
+  },
   { name: 'jitter', arg: 'DUR', help: 'max delay of a scrape after its nominal time', default: 'scrape-interval/10' },
   { name: 'series', arg: 'N', help: 'series per replica (the same set for every replica of a cluster)', default: '8' },
   { name: 'faults', arg: 'LIST', help: 'all, none, or a comma list of fault kinds', default: 'none' },
@@ -161,6 +167,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   set('scrapeIntervalMs', dur('scrape-interval'));
   set('skewMinMs', skew?.min);
   set('skewMaxMs', skew?.max);
+  set('ingestSkewMs', dur('ingest-skew'));
   set('jitterMs', dur('jitter'));
   set('seriesPerReplica', int('series'));
   set('faultRate', faultRate === undefined ? undefined : Number(faultRate));
@@ -194,6 +201,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (electionPolicy !== 'default' && electionPolicy !== 'data-time-only')
     throw new SimError('SIM_BAD_FLAG', `--election-policy must be default or data-time-only, got "${electionPolicy}"`);
   if (electionPolicy !== 'default' && !virtual) throw new SimError('SIM_BAD_FLAG', '--election-policy needs --virtual');
+  if (opts.ingestSkewMs !== undefined && opts.ingestSkewMs !== 0 && !virtual) throw new SimError('SIM_BAD_FLAG', '--ingest-skew needs --virtual');
   return {
     virtual,
     seeds,
@@ -226,6 +234,7 @@ export function reproduceCommand(
     `--duration ${s.durationMs}ms`,
     `--scrape-interval ${s.scrapeIntervalMs}ms`,
     `--skew ${s.skewMinMs}ms-${s.skewMaxMs}ms`,
+    ...(s.ingestSkewMs === 0 ? [] : [`--ingest-skew ${s.ingestSkewMs}ms`]),
     `--jitter ${s.jitterMs}ms`,
     `--series ${s.seriesPerReplica}`,
     `--faults ${s.faultKinds.length === 0 ? 'none' : s.faultKinds.join(',')}`,

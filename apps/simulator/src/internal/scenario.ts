@@ -31,6 +31,11 @@ export interface Scenario {
   /** Per-replica clock skew is drawn from [skewMinMs, skewMaxMs]. */
   readonly skewMinMs: number;
   readonly skewMaxMs: number;
+  /**
+   * Clock skew of each ingest instance (deterministic mode only): drawn from [0, ingestSkewMs] with a random sign.
+   * The HA guard reads the database's clock, so this must change no leadership.
+   */
+  readonly ingestSkewMs: number;
   /** Each scrape fires up to this much after its nominal time. */
   readonly jitterMs: number;
   readonly seriesPerReplica: number;
@@ -72,6 +77,7 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
     scrapeIntervalMs,
     skewMinMs: options.skewMinMs ?? 0,
     skewMaxMs: options.skewMaxMs ?? 0,
+    ingestSkewMs: options.ingestSkewMs ?? 0,
     jitterMs,
     seriesPerReplica: options.seriesPerReplica ?? 8,
     faultKinds: options.faultKinds ?? [],
@@ -106,6 +112,7 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
   intIn('scrape interval', s.scrapeIntervalMs, 10, 3_600_000);
   intIn('skew min', s.skewMinMs, -3_600_000, 3_600_000);
   intIn('skew max', s.skewMaxMs, s.skewMinMs, 3_600_000);
+  intIn('ingest skew', s.ingestSkewMs, 0, 3_600_000);
   intIn('jitter', s.jitterMs, 0, s.scrapeIntervalMs);
   intIn('series per replica', s.seriesPerReplica, 1, 100_000);
   intIn('lease timeout', s.leaseTimeoutMs, 2, 3_600_000);

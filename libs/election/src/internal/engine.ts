@@ -43,6 +43,8 @@ export class ElectionEngine {
   private readonly policy: Policy;
   private readonly clusters = new Map<string, ClusterState>();
   private ready = false;
+  /** The store's clock minus this instance's, measured at every refresh (0 when the store has no clock). */
+  private offset = 0;
 
   constructor(deps: ElectionDeps, policy: Policy = decideStep) {
     this.options = resolveElectionOptions(deps.options);
@@ -61,6 +63,16 @@ export class ElectionEngine {
   /** One background refresh step (the caller schedules it every refresh interval of wall time). */
   async sync(): Promise<void> {
     await this.refresh('refresh');
+  }
+
+  /** The store's clock minus this instance's clock, in ms, as last measured. */
+  clockOffset(): number {
+    return this.offset;
+  }
+
+  /** Wall time on the store's clock: this instance's clock corrected by the last measured offset. */
+  private wallNow(): number {
+    return this.clock.now() + this.offset;
   }
 
   isReady(): boolean {
@@ -110,7 +122,7 @@ export class ElectionEngine {
     if (!this.ready) return { kind: 'retry', reason: 'election not ready: leases not loaded yet' };
     for (let step = 0; step < MAX_STEPS; step++) {
       const state = this.state(part.cluster);
-      const wallNow = this.clock.now();
+      const wallNow = this.wallNow();
       const next = this.policy(state, part, wallNow, this.options);
       let result: CasResult;
       switch (next.kind) {
@@ -151,6 +163,11 @@ export class ElectionEngine {
       const row = result.kind === 'won' ? result.lease : result.current;
       if (row === undefined) return { kind: 'retry', reason: `lease store lost a CAS on ${part.cluster} without a row` };
       this.apply(row);
+      if (next.kind === 'takeover' && result.kind === 'lost' && row.epoch === next.request.expectedEpoch) {
+        // The store's guard held the leader alive (on its clock, which this instance's estimate can miss by half a
+        // round trip): not a contention to retry, the leader still leads.
+        return { kind: 'dedupe', leader: row.leader };
+      }
     }
     return { kind: 'retry', reason: `lease of ${part.cluster} still contended after ${MAX_STEPS} steps` };
   }
@@ -166,6 +183,13 @@ export class ElectionEngine {
   }
 
   private async refresh(op: 'load' | 'refresh'): Promise<void> {
+    if (this.store.now !== undefined) {
+      // The store's time is taken halfway through the round trip: off by at most half of it.
+      this.metrics.storeRoundTrip(op);
+      const before = this.clock.now();
+      const storeNow = await this.store.now();
+      this.offset = storeNow === undefined ? 0 : Math.round(storeNow - (before + this.clock.now()) / 2);
+    }
     this.metrics.storeRoundTrip(op);
     const leases = await this.store.loadAll();
     this.metrics.storeRoundTrip(op);

@@ -9,7 +9,8 @@
  */
 import type { Fence, FenceFailure } from '@promha/election';
 import type pg from 'pg';
-import { EXTEND_LEASE_SQL, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
+import type { GuardClock } from '../api.js';
+import { EXTEND_LEASE_SQL, guardTime, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
 
 const LOCK_LEASES_SQL = `SELECT ${LEASE_COLUMNS} FROM ha_lease WHERE cluster = ANY($1::text[]) ORDER BY cluster FOR KEY SHARE`;
 
@@ -26,7 +27,7 @@ export interface FencedData {
 }
 
 /** Returns, per part, its fence failure, or undefined when it may be written. */
-export async function checkFences(client: pg.PoolClient, parts: readonly FencedData[]): Promise<(FenceFailure | undefined)[]> {
+export async function checkFences(client: pg.PoolClient, parts: readonly FencedData[], clock: GuardClock): Promise<(FenceFailure | undefined)[]> {
   const clusters = [...new Set(parts.flatMap((p) => (p.fence === undefined ? [] : [p.fence.cluster])))].sort();
   if (clusters.length === 0) return parts.map(() => undefined);
   // Extensions first, in cluster order (row locks taken in one order across flushes: no deadlock between them).
@@ -43,7 +44,7 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
     });
   }
   for (const e of [...extensions.values()].sort((a, b) => (a.f.cluster < b.f.cluster ? -1 : a.f.cluster > b.f.cluster ? 1 : 0))) {
-    await client.query(EXTEND_LEASE_SQL, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, e.wall]);
+    await client.query(EXTEND_LEASE_SQL, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, guardTime(clock, e.wall)]);
   }
   const rows = await client.query<LeaseRow>(LOCK_LEASES_SQL, [clusters]);
   const leases = new Map(rows.rows.map((r) => [r.cluster, r]));

@@ -1,5 +1,6 @@
 import type { CasResult, ExtendRequest, Lease, LeaseChange, LeaseStore, TakeoverRequest } from '@promha/election';
 import type pg from 'pg';
+import type { GuardClock } from '../api.js';
 import { toStorageError } from './errors.js';
 
 export interface LeaseRow {
@@ -40,10 +41,22 @@ export function toLease(r: LeaseRow): Lease {
   };
 }
 
+/**
+ * The HA guard's clock (docs/design.md rule 5): milliseconds on the database server's clock, unless `$n` carries a
+ * time (see {@link guardTime}). Every instance stamps the leader's last-seen and tests the lease timeout with this
+ * one clock, so an instance whose own clock is off can neither block a takeover nor hasten one.
+ */
+export const databaseNow = (n: number): string => `coalesce($${n}::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`;
+
+/** What a statement passes as `$n` of {@link databaseNow}, given the wall time its instance's step carries. */
+export function guardTime(clock: GuardClock, wallNow: number): number | null {
+  return clock === 'server' ? null : clock === 'instance' ? wallNow : clock();
+}
+
 const CREATE_SQL = `
 WITH ins AS (
   INSERT INTO ha_lease (${LEASE_COLUMNS})
-  VALUES ($1, $2, 1, $3, $4, $3, $5, $5)
+  SELECT $1::text, $2::text, 1, $3::bigint, $4::bigint, $3::bigint, now.ms, now.ms FROM (SELECT ${databaseNow(5)} AS ms) now
   -- No conflict target: a racing create of the same cluster can collide on UNIQUE (cluster, epoch) before the
   -- primary key, and only arbiter indexes turn a collision into DO NOTHING (with a target it is an error).
   ON CONFLICT DO NOTHING
@@ -61,8 +74,8 @@ export const EXTEND_LEASE_SQL = `
 UPDATE ha_lease SET
   until_t = greatest(until_t, $4),
   last_leader_sample_t = greatest(last_leader_sample_t, $5),
-  leader_last_seen_wall = greatest(leader_last_seen_wall, $6),
-  updated_wall = $6
+  leader_last_seen_wall = greatest(leader_last_seen_wall, ${databaseNow(6)}),
+  updated_wall = ${databaseNow(6)}
 WHERE cluster = $1 AND leader = $2 AND epoch = $3`;
 const EXTEND_SQL = `${EXTEND_LEASE_SQL}
 RETURNING ${LEASE_COLUMNS}`;
@@ -80,11 +93,11 @@ WITH old AS (
     start_t = until_t,
     until_t = greatest($5::bigint, until_t),
     last_leader_sample_t = $4,
-    leader_last_seen_wall = $6,
-    updated_wall = $6
+    leader_last_seen_wall = ${databaseNow(6)},
+    updated_wall = ${databaseNow(6)}
   WHERE cluster = $1 AND epoch = $2
     AND until_t <= $4
-    AND leader_last_seen_wall <= $6::bigint - $7::bigint
+    AND leader_last_seen_wall <= ${databaseNow(6)} - $7::bigint
     AND leader <> $3
   RETURNING ${LEASE_COLUMNS}
 ), h AS (
@@ -96,7 +109,22 @@ SELECT * FROM upd`;
 
 /** The PostgreSQL LeaseStore: every mutation is one statement (a compare-and-set with its history row). */
 export class PgLeaseStore implements LeaseStore {
-  constructor(private readonly pool: pg.Pool) {}
+  /** The guard's clock, for the instance to measure its own clock's offset; none when instances are trusted. */
+  readonly now: (() => Promise<number>) | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly clock: GuardClock = 'server',
+  ) {
+    const fn = clock;
+    this.now =
+      fn === 'instance'
+        ? undefined
+        : async () => {
+            const r = await this.q<{ ms: string }>(`SELECT ${databaseNow(1)} AS ms`, [guardTime(fn, 0)]);
+            return Number(r[0]!.ms);
+          };
+  }
 
   async loadAll(): Promise<readonly Lease[]> {
     const r = await this.q<LeaseRow>(`SELECT ${LEASE_COLUMNS} FROM ha_lease ORDER BY cluster`, []);
@@ -109,11 +137,11 @@ export class PgLeaseStore implements LeaseStore {
   }
 
   async create(cluster: string, leader: string, start: number, until: number, wallNow: number): Promise<CasResult> {
-    return this.cas(cluster, CREATE_SQL, [cluster, leader, start, until, wallNow]);
+    return this.cas(cluster, CREATE_SQL, [cluster, leader, start, until, guardTime(this.clock, wallNow)]);
   }
 
   async extend(req: ExtendRequest): Promise<CasResult> {
-    return this.cas(req.cluster, EXTEND_SQL, [req.cluster, req.leader, req.epoch, req.until, req.lastLeaderSampleTime, req.wallNow]);
+    return this.cas(req.cluster, EXTEND_SQL, [req.cluster, req.leader, req.epoch, req.until, req.lastLeaderSampleTime, guardTime(this.clock, req.wallNow)]);
   }
 
   async takeOver(req: TakeoverRequest): Promise<CasResult> {
@@ -123,7 +151,7 @@ export class PgLeaseStore implements LeaseStore {
       req.newLeader,
       req.challengerMaxTime,
       req.newUntil,
-      req.wallNow,
+      guardTime(this.clock, req.wallNow),
       req.leaseTimeout,
     ]);
   }

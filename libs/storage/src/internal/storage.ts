@@ -1,7 +1,7 @@
 import type { LabelMatcher, MetricMetadata } from '@promha/codec';
 import type { LeaseStore } from '@promha/election';
 import pg from 'pg';
-import type { ReadLimits, SeriesSamples, StatementGate, Storage, StorageOptions, StorageStats, WriteOutcome, WritePart } from '../api.js';
+import type { GuardClock, ReadLimits, SeriesSamples, StatementGate, Storage, StorageOptions, StorageStats, WriteOutcome, WritePart } from '../api.js';
 import { compact, compactBefore } from './compaction.js';
 import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
 import { PgLeaseStore } from './lease-store.js';
@@ -33,6 +33,7 @@ export interface ResolvedStorageOptions {
   readonly readMaxConnections: number;
   /** Absent: operations run at once. */
   readonly statementGate: StatementGate | undefined;
+  readonly databaseClock: GuardClock;
 }
 
 /**
@@ -60,6 +61,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     keepAliveMs: o.keepAliveMs ?? 30_000,
     readMaxConnections: o.readMaxConnections ?? 4,
     statementGate: o.statementGate,
+    databaseClock: o.databaseClock ?? 'server',
   };
   const bad = (what: string): never => {
     throw new StorageError(StorageErrorCodes.INVALID_INPUT, `invalid storage option: ${what}`);
@@ -180,13 +182,14 @@ class PgStorage implements Storage {
     private readonly o: ResolvedStorageOptions,
   ) {
     this.pool = pools.write;
-    this.leases = new PgLeaseStore(pools.lease);
+    this.leases = new PgLeaseStore(pools.lease, o.databaseClock);
     this.cache = new SeriesCache(o.seriesCacheMax);
     // Two flushes at once: one can COPY while the next interns and checks fences. The pool keeps the rest for
     // interning, partitions and maintenance.
     this.writer = new SampleWriter(this.pool, this.cache, {
       maxBatchSamples: o.maxBatchSamples,
       maxConcurrentFlushes: 2,
+      databaseClock: o.databaseClock,
     });
     this.reader = new Reader(pools.read);
   }

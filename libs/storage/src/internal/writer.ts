@@ -10,7 +10,7 @@
 import { countWritten, type Label } from '@promha/codec';
 import type { FenceFailure } from '@promha/election';
 import type pg from 'pg';
-import type { WriteOutcome, WritePart } from '../api.js';
+import type { GuardClock, WriteOutcome, WritePart } from '../api.js';
 import { BatchDataWriter } from './batch-data.js';
 import { StorageError, toStorageError } from './errors.js';
 import { inTransaction } from './connection.js';
@@ -26,6 +26,8 @@ export interface WriterOptions {
   readonly maxBatchSamples: number;
   /** Flushes running at once, each on its own connection. */
   readonly maxConcurrentFlushes: number;
+  /** The HA guard's clock (see `StorageOptions.databaseClock`). */
+  readonly databaseClock: GuardClock;
   /** Called inside every flush transaction; tests use it to interleave a flush with other sessions. */
   readonly afterFence?: () => Promise<void>;
 }
@@ -121,6 +123,7 @@ export class SampleWriter {
       const outcomes = await checkFences(
         client,
         batch.map((p) => ({ fence: p.part.fence, dataMin: p.dataMin, dataMax: p.dataMax })),
+        this.options.databaseClock,
       );
       await this.options.afterFence?.();
       const write = await claimReceipts(

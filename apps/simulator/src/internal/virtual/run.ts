@@ -92,6 +92,7 @@ export async function runVirtual(o: VirtualRunOptions): Promise<VirtualRunResult
   const root = new Prng(scenario.seed).fork('virtual');
   const dbLatency = root.fork('db-latency');
   const hops = root.fork('hops');
+  const instanceSkews = root.fork('ingest-skews');
   const scheduler = new VirtualScheduler(root.fork('db-order'), db.admin, () => dbLatency.int(1, 4));
   const events: (readonly unknown[])[] = [];
   const tier = virtualTier({
@@ -100,7 +101,10 @@ export async function runVirtual(o: VirtualRunOptions): Promise<VirtualRunResult
     admin: db.admin,
     scheduler,
     wallBase: VIRTUAL_EPOCH_MS,
-    skews: Array.from({ length: scenario.ingesters }, () => 0),
+    skews: Array.from({ length: scenario.ingesters }, () => {
+      const ms = instanceSkews.int(0, scenario.ingestSkewMs);
+      return instanceSkews.int(0, 1) === 0 ? ms : -ms;
+    }),
     ...(o.policy === undefined ? {} : { policy: o.policy }),
     record: (e) => events.push(e),
   });

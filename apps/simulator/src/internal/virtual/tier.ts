@@ -19,8 +19,8 @@ export interface VirtualTierOptions {
   /** Epoch ms of virtual time 0 on a clock without skew. */
   readonly wallBase: number;
   /**
-   * Clock skew per ingest instance. The history's wall times come from the deciding instance's clock, so the
-   * runner's time axis assumes none; the simulator passes zeros.
+   * Clock skew per ingest instance. The HA guard and the history's wall times are on the database's clock (virtual
+   * time without skew), so the runner's time axis is unaffected.
    */
   readonly skews: readonly number[];
   /** Replaces the election's decision core (a deliberately broken one, to prove the checks catch it). */
@@ -116,6 +116,7 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
       sync: () => e.sync(),
       leases: () => e.leases(),
       isReady: () => e.isReady(),
+      clockOffsetMs: () => e.clockOffsetMs?.() ?? 0,
       decide: async (part) => {
         const d = await e.decide(part);
         o.record(['decide', i, part.cluster, part.replica, part.minTime, part.maxTime, d.kind, d.kind === 'store' ? [d.from, d.until, d.fence.epoch, d.fence.extendUntil ?? null] : d.kind === 'dedupe' ? d.leader : d.reason]);
@@ -135,6 +136,8 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
       openStorage: (options) =>
         openStorage({
           ...options,
+          // The database's clock is virtual time too (unskewed: the instances' skews are their own).
+          databaseClock: () => o.wallBase + scheduler.now(),
           statementGate: {
             run: (operation, begin) => {
               const pid = operation.backendPid;
