@@ -82,6 +82,19 @@ describe('deterministic simulator (virtual time, real ingest services, real Post
     expect(slow.digest).toBe(quick.digest);
   }, 300_000);
 
+  it('a load burst slows every database operation: the run differs from the same seed without it, and passes', async () => {
+    const scenario = resolveScenario({ ...SMALL, seed: 7, faultKinds: ['load-burst'], faultRate: 10 });
+    const burst = await runVirtual({ scenario, db });
+    const quiet = await runVirtual({ scenario, db, keepFaults: new Set() });
+    const actions = burst.faultEvents.map((e) => e.action);
+    console.log(`seed 7: ${burst.faults.length} load burst(s), ${burst.scheduler.operations} database operations; without: ${quiet.scheduler.operations}`);
+    expect(burst.faults.length).toBeGreaterThan(0);
+    expect(actions).toContain('start');
+    expect(actions).not.toContain('skipped');
+    expect(burst.digest).not.toBe(quiet.digest);
+    expect(describeViolations(burst)).toEqual([]);
+  }, 300_000);
+
   it(`${SEEDS} seeds with every fault kind pass every check`, async () => {
     const failures: string[] = [];
     for (let seed = 1; seed <= SEEDS; seed++) {

@@ -3,8 +3,8 @@ import type { FaultKind, Scenario } from './scenario.js';
 
 /**
  * One scheduled fault. `atMs` and `durationMs` are sim time. Replica faults name `cluster` and `replica`;
- * `ingest-kill` names `ingester`; `postgres-restart` and `backend-kill` name nothing (a backend kill is instant,
- * durationMs 0). A `clock-jump` moves the replica's clock
+ * `ingest-kill` names `ingester`; `postgres-restart`, `backend-kill` and `load-burst` name nothing (a backend
+ * kill is instant, durationMs 0). A `clock-jump` moves the replica's clock
  * forward by `jumpMs` at `atMs` and stays (durationMs 0).
  */
 export interface Fault {
@@ -107,6 +107,7 @@ export function generateFaults(scenario: Scenario, rng: Prng): readonly Fault[] 
         break;
       case 'postgres-restart':
       case 'backend-kill':
+      case 'load-burst':
         faults.push(base);
         break;
     }

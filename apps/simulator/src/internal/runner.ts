@@ -199,6 +199,10 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
         });
         return;
       }
+      if (planned.kind === 'load-burst' && tier.loadBurst === undefined) {
+        events.push({ faultId: planned.id, action: 'skipped', atMs: at(), detail: 'this ingest tier cannot be loaded' });
+        return;
+      }
       pendingActions.push(
         (async () => {
           let f = planned;
@@ -217,6 +221,7 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
               return outage(`ingest-${f.ingester ?? 0}`, 1, () => tier.kill(f.ingester ?? 0));
             else if (f.kind === 'postgres-restart') return outage('db', 1, () => tier.stopDatabase());
             else if (f.kind === 'backend-kill') return tier.killBackends().then(() => undefined);
+            else if (f.kind === 'load-burst') return outage('load', 1, () => tier.loadBurst?.(true) ?? Promise.resolve());
             return undefined;
           });
           timers.after(f.durationMs, () => {
@@ -226,6 +231,7 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
               else if (f.kind === 'ingest-kill')
                 return outage(`ingest-${f.ingester ?? 0}`, -1, () => tier.restart(f.ingester ?? 0));
               else if (f.kind === 'postgres-restart') return outage('db', -1, () => tier.startDatabase());
+              else if (f.kind === 'load-burst') return outage('load', -1, () => tier.loadBurst?.(false) ?? Promise.resolve());
               return undefined;
             });
           });

@@ -11,6 +11,7 @@ export const FAULT_KINDS = [
   'postgres-restart',
   'clock-jump',
   'backend-kill',
+  'load-burst',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 

@@ -17,6 +17,11 @@ export interface IngestTier {
   readonly canRestartDatabase: boolean;
   stopDatabase(): Promise<void>;
   startDatabase(): Promise<void>;
+  /**
+   * A burst of heavy load on (true) or off: the real tier saturates the machine's cores, the deterministic mode
+   * makes every database operation many times slower. Absent: the tier cannot (the fault is skipped).
+   */
+  readonly loadBurst?: ((on: boolean) => Promise<void>) | undefined;
   /** Terminates the database backends that are running a statement or inside a transaction; resolves to how many. */
   killBackends(): Promise<number>;
   /** Instances that exited although nothing asked them to (no kill, no close), in order; atMs relative to `wallBase`. */

@@ -31,6 +31,8 @@ export class VirtualScheduler {
   private readonly blocked: Op[] = [];
   private readonly dead = new Set<number>();
   private down = false;
+  /** During a load burst, every operation's latency is multiplied by this. */
+  private slowdown = 1;
   private stopped = false;
   /** Bumped by everything the run's JavaScript asks of the scheduler: how quiescence is recognised. */
   private activity = 0;
@@ -116,6 +118,11 @@ export class VirtualScheduler {
 
   revive(owner: number): void {
     this.dead.delete(owner);
+  }
+
+  /** A burst of heavy load: every database operation takes `factor` times its drawn latency until it ends (1). */
+  loadBurst(factor: number): void {
+    this.slowdown = factor;
   }
 
   /** The database is down: connecting fails until `databaseUp()`. */
@@ -251,7 +258,7 @@ export class VirtualScheduler {
 
   private finish(op: Op): void {
     this.inFlight.delete(op);
-    this.after(op.owner, this.latency(), () => {
+    this.after(op.owner, this.latency() * this.slowdown, () => {
       this.deliver(op, op.failWith === undefined ? op.outcome! : { ok: false, error: op.failWith });
     });
   }

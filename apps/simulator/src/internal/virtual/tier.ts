@@ -43,6 +43,9 @@ interface Incarnation {
   readonly sessions: Set<number>;
 }
 
+/** How many times slower every database operation runs during a `load-burst`. */
+const LOAD_BURST_SLOWDOWN = 25;
+
 const WRITE_HEADERS = {
   'content-type': 'application/x-protobuf',
   'content-encoding': 'snappy',
@@ -245,6 +248,11 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
     },
     startDatabase: () => {
       scheduler.databaseUp();
+      return Promise.resolve();
+    },
+    loadBurst: (on) => {
+      // A saturated server: a statement that took 1-4 ms takes 25-100 ms.
+      scheduler.loadBurst(on ? LOAD_BURST_SLOWDOWN : 1);
       return Promise.resolve();
     },
     killBackends: async () => {
