@@ -278,7 +278,7 @@ export class VirtualScheduler {
     for (;;) {
       let moved = false;
       for (const op of [...this.blocked]) {
-        if ((await this.waitDoneOrBlocked(op)) === 'done') {
+        if ((await this.waitDoneOrBlocked(op, true)) === 'done') {
           this.blocked.splice(this.blocked.indexOf(op), 1);
           this.finish(op);
           moved = true;
@@ -289,7 +289,16 @@ export class VirtualScheduler {
     }
   }
 
-  private async waitDoneOrBlocked(op: Op): Promise<'done' | 'blocked'> {
+  /**
+   * `recheck`: the operation was waiting for a lock. PostgreSQL grants a lock to its waiters while the holder
+   * commits, before the holder's client hears back, so `pg_blocking_pids` tells at once whether it still waits;
+   * without asking, every waiting operation would cost a real wait at every step.
+   */
+  private async waitDoneOrBlocked(op: Op, recheck = false): Promise<'done' | 'blocked'> {
+    if (recheck && op.outcome === undefined && op.operation.backendPid !== undefined) {
+      const blocked = await this.admin.isBlocked(op.operation.backendPid).catch(() => false);
+      if (op.outcome === undefined && blocked) return 'blocked';
+    }
     for (;;) {
       // Most statements finish well within this; only a slower one costs a look at pg_blocking_pids.
       let timer: NodeJS.Timeout | undefined;
