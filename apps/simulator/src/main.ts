@@ -56,7 +56,15 @@ async function main(): Promise<number> {
     return 0;
   }
   if (cli.virtual) {
-    return runVirtualCli(cli, { out: (t) => process.stdout.write(t), err: (t) => err.write(t) });
+    // SIGINT or SIGTERM: finish the seed being run, print the summary, stop the embedded database, exit.
+    const stop = new AbortController();
+    const onSignal = (name: string) => (): void => {
+      err.write(`\n${name}: stopping after the current seed\n`);
+      stop.abort();
+    };
+    process.once('SIGINT', onSignal('interrupted'));
+    process.once('SIGTERM', onSignal('terminated'));
+    return runVirtualCli(cli, { out: (t) => process.stdout.write(t), err: (t) => err.write(t), stop: stop.signal });
   }
   let seed = cli.scenario.seed;
   // On SIGTERM (a CI timeout, `kill`), stop the ingest processes and the database before exiting.

@@ -11,6 +11,8 @@ import { shrinkFaults } from './shrink.js';
 export interface Output {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
+  /** Aborted (SIGINT, SIGTERM): the soak stops after the seed it is running; the database is stopped either way. */
+  readonly stop?: AbortSignal;
 }
 
 /** The outcome of one seed: its run, and for a failure the shrunk fault schedule (ids kept). */
@@ -57,6 +59,10 @@ export async function runVirtualCli(cli: CliOptions, o: Output): Promise<number>
     let failed = 0;
     let n = 0;
     for (let seed = cli.seeds.from; seed <= cli.seeds.to; seed++) {
+      if (o.stop?.aborted === true) {
+        o.out(`${n} seeds, ${failed} failed (stopped before seed ${seed})\n`);
+        return failed === 0 ? 130 : 1;
+      }
       const { result, shrunk } = await runSeed(cli, db, seed);
       n++;
       if (result.check.violations.length > 0) {
