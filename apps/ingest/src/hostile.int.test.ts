@@ -3,7 +3,7 @@
  * status, that /healthz keeps answering while the case runs, that nothing of a refused request can be read back,
  * and that a valid write after it succeeds.
  */
-import { encodeWriteRequest, snappyCompress, type TimeSeries, type WriteRequest } from "@promha/codec";
+import { encodeReadRequest, encodeWriteRequest, snappyCompress, type TimeSeries, type WriteRequest } from "@promha/codec";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -329,6 +329,24 @@ describe("hostile selectors", () => {
       expect(healthy).toBe(true);
     });
   }
+  it("a remote read whose regex is over --read.max-regex-bytes: 400, service responsive", async () => {
+    const regex = `xx${"[a]".repeat(Math.floor((16 * 1024) / 3))}`; // 16 KiB + 1 byte, not plain alternatives
+    const req = encodeReadRequest({
+      queries: [{ startTimestampMs: 0, endTimestampMs: NOW, matchers: [{ type: "RE", name: "__name__", value: regex }] }],
+      acceptedResponseTypes: ["SAMPLES"],
+    });
+    const { result, healthy } = await probing(async () => {
+      const res = await fetch(`${base}/api/v1/read`, {
+        method: "POST",
+        body: Buffer.from(req),
+        headers: { "content-type": "application/x-protobuf" },
+      });
+      return { status: res.status, text: await res.text() };
+    });
+    expect(result.status, result.text).toBe(400);
+    expect(result.text).toMatch(/longer than 16384 bytes/);
+    expect(healthy).toBe(true);
+  });
 });
 
 describe("a poison request batched into a flush with valid ones", () => {

@@ -42,6 +42,13 @@ describe('translateRegex', () => {
     expect(translateRegex(classes)).toBe(`^(?:${classes})$`);
     expect(() => translateRegex('[a]'.repeat(40_000))).toThrow(/longer than/);
   });
+  it('bounds a pattern that is not plain alternatives in UTF-8 bytes, at the bound it is given', () => {
+    expect(translateRegex('é.'.repeat(5), 15)).toBe(`^(?:${'é.'.repeat(5)})$`);
+    expect(() => translateRegex('é.'.repeat(6), 17)).toThrow(/longer than 17 bytes/);
+    expect(() => translateRegex('a.'.repeat(9), 17)).toThrow(/longer than 17 bytes/);
+    // Plain alternatives are a set lookup, never a regex PostgreSQL compiles.
+    expect(translateRegex('abc|def', 3)).toBe('^(?:abc|def)$');
+  });
   it('tells whether the pattern matches the empty string', () => {
     const empty = (re: string) => analyzeRegex(re).matchesEmpty;
     expect([empty('a*'), empty('a|'), empty('(a|b?)'), empty('^$'), empty('\\B'), empty('x{0}')]).toEqual([true, true, true, true, true, true]);
