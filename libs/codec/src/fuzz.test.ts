@@ -8,6 +8,7 @@ import {
   encodeWriteRequest,
   MAX_TIMESTAMP_MS,
   MIN_TIMESTAMP_MS,
+  peekWriteRequest,
   snappyCompress,
   snappyUncompress,
   type WriteLimits,
@@ -135,6 +136,29 @@ describe('limits', () => {
         if (req.series.length <= l.maxSeriesPerRequest) expect(violates({ ...req, series: [req.series[err.seriesIndex!]!] }, l)).toBe(true);
       }),
       { seed, numRuns: 600 },
+    );
+  });
+
+  it('mutated requests decoded under tight limits, whole or after a peek: a 400/413 CodecError, or a request within every limit', () => {
+    const seed = propertySeed('fuzz limits mutations');
+    fc.assert(
+      fc.property(fc.oneof(requestV1, requestV2), fc.array(mutation, { maxLength: 3 }), limits, (req, muts, l) => {
+        const body = mutate(snappyCompress(encodeWriteRequest(req, req.version)), muts);
+        const options = { version: req.version, maxDecodedBytes: LIMIT, limits: l };
+        const decoders = [
+          () => decodeWriteRequest(body, options),
+          // The ingest's HA path: peek first, decode what is kept from the bytes already decompressed.
+          () => peekWriteRequest(body, { ...options, labels: ['cluster', '__replica__'] }).decode(),
+        ];
+        for (const decode of decoders) {
+          let decoded: WriteRequest | undefined;
+          onlyCodecErrors(() => {
+            decoded = decode();
+          });
+          if (decoded !== undefined) expect(violates(decoded, l)).toBe(false);
+        }
+      }),
+      { seed, numRuns: 400 },
     );
   });
 

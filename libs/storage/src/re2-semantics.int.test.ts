@@ -313,6 +313,7 @@ describe('RE2 translation against PostgreSQL', () => {
       }),
       { seed, numRuns: 400, ...(process.env['PROMHA_FC_PATH'] === undefined ? {} : { path: process.env['PROMHA_FC_PATH'] }) },
     );
+    console.log(`[re2 against postgres] ${accepted} of ${runs} generated patterns translated and compared`);
     // The comparison is only as good as what the translator accepts: most generated patterns must get through.
     expect(accepted).toBeGreaterThan(runs / 2);
   });
