@@ -5,6 +5,7 @@ import {
   decodeReadRequest,
   decodeWriteRequest,
   decodeWriteRequestProto,
+  DEFAULT_WRITE_LIMITS,
   encodeWriteRequest,
   MAX_TIMESTAMP_MS,
   MIN_TIMESTAMP_MS,
@@ -160,6 +161,20 @@ describe('limits', () => {
       }),
       { seed, numRuns: 400 },
     );
+  });
+
+  it('too many series are refused for their count before any series is decoded (an invalid first series is not reached)', () => {
+    for (const version of [1, 2] as const) {
+      const series = ['BROKEN', 'b', 'c'].map((v) => ({ labels: [{ name: '__name__', value: v }], samples: [{ value: 1, timestamp: 1 }], histograms: [], exemplars: [] }));
+      const raw = Buffer.from(encodeWriteRequest({ version, series, metadata: [] }, version));
+      raw[raw.indexOf('BROKEN')] = 0xff; // invalid UTF-8 in series 0
+      const body = snappyCompress(raw);
+      const options = { version, maxDecodedBytes: LIMIT, limits: { ...DEFAULT_WRITE_LIMITS, maxSeriesPerRequest: 2 } };
+      for (const decode of [() => decodeWriteRequest(body, options), () => peekWriteRequest(body, { ...options, labels: ['cluster', '__replica__'] }).decode()]) {
+        expect(decode, `version ${version}`).toThrow(/request has 3 series, more than the limit of 2/);
+      }
+      expect(() => decodeWriteRequest(body, { ...options, limits: DEFAULT_WRITE_LIMITS }), `version ${version}`).toThrow(/UTF-8/);
+    }
   });
 
   it('the defaults admit a 16 KiB value of multi-byte characters, 128 labels, and refuse one byte more', () => {
