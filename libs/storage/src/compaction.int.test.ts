@@ -7,7 +7,7 @@ import { HOUR_MS } from './internal/time.js';
 import { SCHEMA } from './internal/migrations.js';
 import { openStorage, type Storage } from './index.js';
 import { startTestDatabase, type TestDatabase } from './testing.js';
-import { propertySeed } from './testing/property-seed.js';
+import { propertySeed } from './test-util/property-seed.js';
 
 const T0 = Date.UTC(2026, 0, 10, 0);
 let db: TestDatabase;

@@ -15,7 +15,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegexError, translateRe2, type TranslatedRegex } from './internal/re2.js';
 import { startTestDatabase, type TestDatabase } from './testing.js';
-import { propertySeed } from './testing/property-seed.js';
+import { propertySeed } from './test-util/property-seed.js';
 
 /** Characters of the test strings (and of literals): ASCII letters with their non-ASCII case partners, a non-ASCII letter pair, a digit, word and space characters, punctuation. */
 const ALPHABET = ['a', 'b', 'A', 'k', 'K', '\u212a', 's', 'S', '\u017f', 'é', 'É', '0', '_', ' ', '\n', '-', '.'];
