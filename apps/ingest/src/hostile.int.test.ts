@@ -4,7 +4,7 @@
  * and that a valid write after it succeeds.
  */
 import { encodeReadRequest, encodeWriteRequest, snappyCompress, type TimeSeries, type WriteRequest } from "@promha/codec";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -379,14 +379,15 @@ describe("a poison request batched into a flush with valid ones", () => {
 
 describe("a flood of wrong Basic-auth passwords", () => {
   let a: { h: Harness; base: string };
+  const usersFile = join(tmpdir(), `promha-hostile-users-${process.pid}`);
   beforeAll(async () => {
-    const usersFile = join(tmpdir(), `promha-hostile-users-${process.pid}`);
     // The default scrypt cost, as hash-password makes it: the flood must meet the real price of a check.
     await writeFile(usersFile, `prom:${await hashPassword("right")}\n`);
     a = await serve(["--metrics.high-availability=false", `--web.auth.basic-users-file=${usersFile}`]);
   }, 120_000);
   afterAll(async () => {
     await a.h.close();
+    await rm(usersFile, { force: true });
   });
   const basic = (user: string, password: string) => ({
     authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`,
