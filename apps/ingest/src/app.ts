@@ -12,7 +12,7 @@ import type { Lease, LeaseChange } from '@promha/election';
 import type { Authenticator } from './auth.js';
 import { StorageError } from '@promha/storage';
 import { fromStorage, IngestError } from './errors.js';
-import { parseSelector } from './internal/selector.js';
+import { DEFAULT_SELECTOR_LIMITS, parseSelector, type SelectorLimits } from './internal/selector.js';
 import type { IngestMetrics } from './metrics.js';
 
 /** Counts a remote-write 2.0 answer reports in its `X-Prometheus-Remote-Write-*-Written` headers. */
@@ -69,6 +69,8 @@ export interface AppDeps {
   readonly metrics: IngestMetrics;
   /** Largest accepted body on the wire (413 above). */
   readonly maxBodyBytes: number;
+  /** Bounds of the HTTP API's `match[]` selectors (400 above); default the flags' defaults. */
+  readonly selectorLimits?: SelectorLimits | undefined;
   readonly auth?: Authenticator | undefined;
   /** The `/metrics` text when it is not this process's registry alone (worker processes: the primary's sum). */
   readonly exposition?: (() => Promise<string>) | undefined;
@@ -103,6 +105,7 @@ function isJsonApi(url: string): boolean {
 export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { metrics } = deps;
   const retryAfter = String(deps.retryAfterSeconds ?? 1);
+  const selectorLimits = deps.selectorLimits ?? DEFAULT_SELECTOR_LIMITS;
 
   app.addHook('onRequest', async (request, reply) => {
     if (deps.auth === undefined || request.routeOptions.config.public === true) return;
@@ -199,7 +202,7 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
       const raw = p['match[]'];
       const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
       if (required && list.length === 0) throw new IngestError('PROMHA_INGEST_BAD_REQUEST', 'no match[] parameter provided');
-      return list.map(parseSelector);
+      return list.map((s) => parseSelector(s, selectorLimits));
     };
     const range = (p: Readonly<Record<string, string | string[] | undefined>>): [number, number] => {
       const start = parseTime(p['start'], 'start', 0);

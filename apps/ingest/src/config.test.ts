@@ -1,5 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { MAX_REGEX_BYTES } from '@promha/storage';
+import { MAX_SELECTOR_BYTES } from './internal/selector.js';
 import { ConfigError, envName, flagTable, parseDuration, parseListenAddress, parseSize, resolveConfig } from './config.js';
 
 function run(argv: string[], env: Record<string, string> = {}) {
@@ -20,6 +22,7 @@ describe('resolveConfig', () => {
     expect(c.maxDecodedBytes).toBe(64 * 1024 * 1024);
     expect(c.retentionMs).toBe(90 * 86_400_000);
     expect(c.workers).toBe(availableParallelism());
+    expect([c.maxSelectorBytes, c.maxRegexBytes]).toEqual([MAX_SELECTOR_BYTES, MAX_REGEX_BYTES]);
   });
 
   it('takes --workers as auto or a positive integer', () => {

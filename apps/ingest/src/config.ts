@@ -323,6 +323,18 @@ const FLAGS = {
     default: '5000000',
     parse: nonNegativeInt,
   }),
+  maxSelectorBytes: spec({
+    flag: 'read.max-selector-bytes',
+    help: 'Longest series selector (one match[] of the HTTP API) in UTF-8 bytes; longer ones are answered 400 bad_data before anything is parsed.',
+    default: '256KiB',
+    parse: positive(parseSize),
+  }),
+  maxRegexBytes: spec({
+    flag: 'read.max-regex-bytes',
+    help: 'Longest regex of a matcher (HTTP API and remote read) in UTF-8 bytes, unless it is plain alternatives (a|b|c, a set lookup); longer ones are answered 400.',
+    default: '16KiB',
+    parse: positive(parseSize),
+  }),
   seriesCacheMax: spec({
     flag: 'cache.series-max',
     help: 'Series kept in the in-process series cache (label set without the replica label -> series id); set it to the active series of every cluster this instance stores.',

@@ -70,6 +70,7 @@ export interface Libraries {
     readTimeoutMs?: number;
     keepAliveMs?: number;
     readMaxConnections?: number;
+    maxRegexBytes?: number;
   }): Promise<StorageService>;
   createElection(options: {
     store: LeaseStore;
@@ -157,6 +158,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
       readTimeoutMs: config.dbReadTimeoutMs,
       keepAliveMs: config.dbTcpKeepaliveMs,
       readMaxConnections: config.dbReadMaxConnections,
+      maxRegexBytes: config.maxRegexBytes,
     }),
   );
 
@@ -231,6 +233,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     metrics,
     exposition: options.exposition,
     maxBodyBytes: config.maxBodyBytes,
+    selectorLimits: { maxSelectorBytes: config.maxSelectorBytes, maxRegexBytes: config.maxRegexBytes },
     auth: createAuthenticator({ bearerToken, basicUsers }),
   });
   const log = app.log;

@@ -1,7 +1,7 @@
 /** The public entry points of the codec: snappy body in, normalized model out, and back. */
 import { CodecError } from './errors.js';
-import { type CacheStats, clearDecoderCaches, configureLabelSetCache, decodeV1, decodeV2, labelSetCacheStats } from './internal/decode.js';
-import { checkWriteLimits, DEFAULT_WRITE_LIMITS, type WriteLimits } from './limits.js';
+import { type CacheStats, clearDecoderCaches, configureLabelSetCache, countSeries, decodeV1, decodeV2, labelSetCacheStats } from './internal/decode.js';
+import { checkSeriesCount, checkWriteLimits, DEFAULT_WRITE_LIMITS, type WriteLimits } from './limits.js';
 import { encodeV1, encodeV2 } from './internal/encode.js';
 import { peekProto, type PeekGroup } from './internal/peek.js';
 import { decodeRead, encodeReadRequestProto, encodeReadResponseProto } from './internal/read.js';
@@ -24,8 +24,18 @@ export interface DecodeWriteOptions {
  * malformed, invalid or beyond a limit, never another exception.
  */
 export function decodeWriteRequest(body: Uint8Array, options: DecodeWriteOptions): WriteRequest {
-  const request = decodeWriteRequestProto(snappyUncompress(body, options.maxDecodedBytes), options.version);
-  checkWriteLimits(request, options.limits ?? DEFAULT_WRITE_LIMITS);
+  return decodeWithinLimits(snappyUncompress(body, options.maxDecodedBytes), options.version, options.limits ?? DEFAULT_WRITE_LIMITS);
+}
+
+/**
+ * Decodes decompressed bytes and checks the limits. The series are counted first, without decoding them: a request
+ * of too many series is refused before any of them is built (building 100,000 series holds the event loop for
+ * hundreds of milliseconds).
+ */
+function decodeWithinLimits(bytes: Uint8Array, version: 1 | 2, limits: WriteLimits): WriteRequest {
+  checkSeriesCount(countSeries(bytes, version), limits);
+  const request = decodeWriteRequestProto(bytes, version);
+  checkWriteLimits(request, limits);
   return request;
 }
 
@@ -94,11 +104,7 @@ export function peekWriteRequest(body: Uint8Array, options: PeekWriteOptions): W
     groups: peek.groups,
     metadata: peek.metadata,
     written: { samples, histograms, exemplars },
-    decode: () => {
-      const request = decodeWriteRequestProto(bytes, version);
-      checkWriteLimits(request, options.limits ?? DEFAULT_WRITE_LIMITS);
-      return request;
-    },
+    decode: () => decodeWithinLimits(bytes, version, options.limits ?? DEFAULT_WRITE_LIMITS),
   };
 }
 

@@ -5,9 +5,11 @@ import {
   decodeReadRequest,
   decodeWriteRequest,
   decodeWriteRequestProto,
+  DEFAULT_WRITE_LIMITS,
   encodeWriteRequest,
   MAX_TIMESTAMP_MS,
   MIN_TIMESTAMP_MS,
+  peekWriteRequest,
   snappyCompress,
   snappyUncompress,
   type WriteLimits,
@@ -136,6 +138,43 @@ describe('limits', () => {
       }),
       { seed, numRuns: 600 },
     );
+  });
+
+  it('mutated requests decoded under tight limits, whole or after a peek: a 400/413 CodecError, or a request within every limit', () => {
+    const seed = propertySeed('fuzz limits mutations');
+    fc.assert(
+      fc.property(fc.oneof(requestV1, requestV2), fc.array(mutation, { maxLength: 3 }), limits, (req, muts, l) => {
+        const body = mutate(snappyCompress(encodeWriteRequest(req, req.version)), muts);
+        const options = { version: req.version, maxDecodedBytes: LIMIT, limits: l };
+        const decoders = [
+          () => decodeWriteRequest(body, options),
+          // The ingest's HA path: peek first, decode what is kept from the bytes already decompressed.
+          () => peekWriteRequest(body, { ...options, labels: ['cluster', '__replica__'] }).decode(),
+        ];
+        for (const decode of decoders) {
+          let decoded: WriteRequest | undefined;
+          onlyCodecErrors(() => {
+            decoded = decode();
+          });
+          if (decoded !== undefined) expect(violates(decoded, l)).toBe(false);
+        }
+      }),
+      { seed, numRuns: 400 },
+    );
+  });
+
+  it('too many series are refused for their count before any series is decoded (an invalid first series is not reached)', () => {
+    for (const version of [1, 2] as const) {
+      const series = ['BROKEN', 'b', 'c'].map((v) => ({ labels: [{ name: '__name__', value: v }], samples: [{ value: 1, timestamp: 1 }], histograms: [], exemplars: [] }));
+      const raw = Buffer.from(encodeWriteRequest({ version, series, metadata: [] }, version));
+      raw[raw.indexOf('BROKEN')] = 0xff; // invalid UTF-8 in series 0
+      const body = snappyCompress(raw);
+      const options = { version, maxDecodedBytes: LIMIT, limits: { ...DEFAULT_WRITE_LIMITS, maxSeriesPerRequest: 2 } };
+      for (const decode of [() => decodeWriteRequest(body, options), () => peekWriteRequest(body, { ...options, labels: ['cluster', '__replica__'] }).decode()]) {
+        expect(decode, `version ${version}`).toThrow(/request has 3 series, more than the limit of 2/);
+      }
+      expect(() => decodeWriteRequest(body, { ...options, limits: DEFAULT_WRITE_LIMITS }), `version ${version}`).toThrow(/UTF-8/);
+    }
   });
 
   it('the defaults admit a 16 KiB value of multi-byte characters, 128 labels, and refuse one byte more', () => {

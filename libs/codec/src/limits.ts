@@ -38,6 +38,19 @@ export const DEFAULT_WRITE_LIMITS: WriteLimits = Object.freeze({
 export const MIN_TIMESTAMP_MS = -62_135_596_800_000; // 0001-01-01T00:00:00Z
 export const MAX_TIMESTAMP_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 
+/**
+ * The series limit alone, for a count taken before decoding (`countSeries`): a request of too many series is then
+ * refused without building any of them.
+ */
+export function checkSeriesCount(count: number, limits: WriteLimits): void {
+  if (count > limits.maxSeriesPerRequest) {
+    throw new CodecError(
+      'CODEC_ERR_LIMIT',
+      `request has ${count} series, more than the limit of ${limits.maxSeriesPerRequest} (--limits.max-series-per-request)`,
+    );
+  }
+}
+
 /** UTF-8 length of `s` (a well-formed string: the decoder rejected invalid UTF-8). */
 function utf8Bytes(s: string): number {
   let n = s.length;
@@ -90,12 +103,7 @@ function checkTime(t: number, i: number, labels: readonly Label[], what: string)
  */
 export function checkWriteLimits(request: WriteRequest, limits: WriteLimits): void {
   const series = request.series;
-  if (series.length > limits.maxSeriesPerRequest) {
-    throw new CodecError(
-      'CODEC_ERR_LIMIT',
-      `request has ${series.length} series, more than the limit of ${limits.maxSeriesPerRequest} (--limits.max-series-per-request)`,
-    );
-  }
+  checkSeriesCount(series.length, limits);
   const { maxLabelNameBytes, maxLabelValueBytes, maxLabelsPerSeries, maxExemplarLabelRunes } = limits;
   for (let i = 0; i < series.length; i++) {
     const s = series[i]!;

@@ -44,6 +44,11 @@ export interface StorageOptions {
   /** Size of the separate read pool (reads never take the writers' or the lease loop's connections); default 4. */
   readonly readMaxConnections?: number;
   /**
+   * Longest regex (not plain alternatives) a read's matcher may carry, in UTF-8 bytes; a longer one is refused with
+   * INVALID_INPUT before any query runs (`--read.max-regex-bytes`); default 16 KiB (`MAX_REGEX_BYTES`).
+   */
+  readonly maxRegexBytes?: number;
+  /**
    * Decides when each database operation of this storage runs (default: at once). The simulator's deterministic
    * mode passes one that runs them one at a time in its own order; with a gate, pooled connections are never
    * closed for idleness (that would be a real timer deciding something).

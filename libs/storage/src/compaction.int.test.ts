@@ -7,6 +7,7 @@ import { HOUR_MS } from './internal/time.js';
 import { SCHEMA } from './internal/migrations.js';
 import { openStorage, type Storage } from './index.js';
 import { startTestDatabase, type TestDatabase } from './testing.js';
+import { propertySeed } from './test-util/property-seed.js';
 
 const T0 = Date.UTC(2026, 0, 10, 0);
 let db: TestDatabase;
@@ -17,13 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await db.stop();
 });
-
-/** One seed per property, printed so a failure can be replayed with PROMHA_FC_SEED=<seed> (and PROMHA_FC_PATH=<path> to skip shrinking). */
-function propertySeed(name: string): number {
-  const seed = process.env['PROMHA_FC_SEED'] === undefined ? (Date.now() ^ (process.pid << 8)) >>> 1 : Number(process.env['PROMHA_FC_SEED']);
-  console.log(`[${name}] fast-check seed ${seed} (replay with PROMHA_FC_SEED=${seed})`);
-  return seed;
-}
 
 const histogram = (timestamp: number): Histogram => ({
   isFloat: false,

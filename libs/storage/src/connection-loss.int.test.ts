@@ -76,6 +76,7 @@ describe('a connection dying while checked out', () => {
     const w = new SampleWriter(pool('victim-writer'), new SeriesCache(100), {
       maxBatchSamples: 10_000,
       maxConcurrentFlushes: 1,
+      databaseClock: 'server',
       afterFence: async () => {
         if (!kill) return;
         kill = false;

@@ -33,6 +33,15 @@ describe('parseSelector refuses hostile input cheaply', () => {
   it('refuses selectors above the size cap', () => {
     expect(() => parseSelector(`{a="${'x'.repeat(300 * 1024)}"}`)).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/longer than/) as unknown }));
   });
+  it('takes its bounds from the flags, in UTF-8 bytes', () => {
+    const limits = { maxSelectorBytes: 20, maxRegexBytes: 6 };
+    expect(parseSelector('{a=~"éé.."}', limits)).toHaveLength(1);
+    expect(() => parseSelector('{a=~"éé..."}', limits)).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/longer than 6 bytes/) as unknown }));
+    expect(parseSelector('{a="ééééééé"}', limits)).toHaveLength(1);
+    expect(() => parseSelector('{a="éééééééé"}', limits)).toThrow(/longer than 20 bytes \(--read.max-selector-bytes\)/);
+    // Plain alternatives are a set lookup: the regex bound does not apply to them.
+    expect(parseSelector('{a=~"abc|def"}', limits)).toHaveLength(1);
+  });
   it('decides "matches the empty string" by RE2 semantics', () => {
     expect(() => parseSelector('{a=~"(?i)x*"}')).toThrow(/empty string/);
     expect(parseSelector('{a=~"(?i)x+"}')).toHaveLength(1);

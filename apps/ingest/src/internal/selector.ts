@@ -4,11 +4,19 @@
  * (back-quoted: raw). Throws IngestError (400) naming the position of the problem.
  */
 import type { LabelMatcher } from '@promha/codec';
-import { analyzeRegex } from '@promha/storage';
+import { analyzeRegex, MAX_REGEX_BYTES } from '@promha/storage';
 import { IngestError } from '../errors.js';
 
-/** Longest selector (one `match[]`) accepted; 400 above. Long alternations of literal values stay well below. */
+/** Default of the longest selector (one `match[]`) accepted, in UTF-8 bytes; 400 above. Long alternations of literal values stay well below. */
 export const MAX_SELECTOR_BYTES = 256 * 1024;
+
+/** Bounds of one selector (`--read.max-selector-bytes`, `--read.max-regex-bytes`), in UTF-8 bytes. */
+export interface SelectorLimits {
+  readonly maxSelectorBytes: number;
+  readonly maxRegexBytes: number;
+}
+
+export const DEFAULT_SELECTOR_LIMITS: SelectorLimits = Object.freeze({ maxSelectorBytes: MAX_SELECTOR_BYTES, maxRegexBytes: MAX_REGEX_BYTES });
 
 const METRIC_NAME = /[a-zA-Z_:][a-zA-Z0-9_:]*/y;
 const LABEL_NAME = /[a-zA-Z_][a-zA-Z0-9_]*/y;
@@ -87,9 +95,11 @@ class Cursor {
 }
 
 /** Parses one selector into its matchers (the metric name becomes `__name__="..."`). */
-export function parseSelector(text: string): LabelMatcher[] {
-  if (text.length > MAX_SELECTOR_BYTES) {
-    throw new IngestError('PROMHA_INGEST_BAD_REQUEST', `selector longer than ${MAX_SELECTOR_BYTES} characters (${text.length})`);
+export function parseSelector(text: string, limits: SelectorLimits = DEFAULT_SELECTOR_LIMITS): LabelMatcher[] {
+  // A UTF-16 length over the bound is over it in bytes too: no need to measure a huge string.
+  const bytes = text.length > limits.maxSelectorBytes ? text.length : Buffer.byteLength(text);
+  if (bytes > limits.maxSelectorBytes) {
+    throw new IngestError('PROMHA_INGEST_BAD_REQUEST', `selector longer than ${limits.maxSelectorBytes} bytes (--read.max-selector-bytes)`);
   }
   const c: Cursor = new Cursor(text);
   const matchers: LabelMatcher[] = [];
@@ -118,7 +128,7 @@ export function parseSelector(text: string): LabelMatcher[] {
         // The storage's own RE2 translation: what it refuses (invalid RE2, inexpressible in PostgreSQL, too long)
         // is a 400 here, before any query runs.
         try {
-          const matched = analyzeRegex(value).matchesEmpty;
+          const matched = analyzeRegex(value, limits.maxRegexBytes).matchesEmpty;
           empty = type === 'RE' ? matched : !matched;
         } catch (e: unknown) {
           c.fail(e instanceof Error ? e.message : String(e));

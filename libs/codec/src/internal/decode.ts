@@ -15,6 +15,7 @@ import type {
   TimeSeries,
   WriteRequest,
 } from '../model.js';
+import { CodecError } from '../errors.js';
 import { fields, Reader, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './reader.js';
 import { BytesCache, clearStringCache, compareCodePoints, FLAG_NUL, internString, scan, scanFlags, scanHash } from './strings.js';
 
@@ -578,6 +579,28 @@ function readMetadataV1(r: Reader, end: number): MetricMetadata {
 }
 
 const WRITE_V1_FIELDS = fields(1, 3);
+
+/**
+ * Counts the series of an uncompressed 1.0 or 2.0 request in one walk over its top-level fields, each skipped by
+ * its length: nothing is decoded or built. Malformed framing ends the count where it is (the full decode names the
+ * problem).
+ */
+export function countSeries(buf: Uint8Array, version: 1 | 2): number {
+  const r = new Reader(buf);
+  const end = buf.length;
+  const seriesTag = version === 2 ? 0x2a : 0x0a;
+  let n = 0;
+  try {
+    while (r.pos < end) {
+      const tag = r.uint32(end);
+      if (tag === seriesTag) n++;
+      r.skip(tag, end, 0);
+    }
+  } catch (e: unknown) {
+    if (!(e instanceof CodecError)) throw e;
+  }
+  return n;
+}
 
 /** Decodes an uncompressed `prometheus.WriteRequest`. */
 export function decodeV1(buf: Uint8Array): WriteRequest {

@@ -13,19 +13,29 @@ describe('translateRegex', () => {
     expect(() => translateRegex('[a')).toThrow(/missing \]/);
     expect(() => translateRegex('*a')).toThrow(/missing argument/);
   });
-  it('a leading (?i) is ARE\'s whole-pattern flag; elsewhere letters are expanded to both cases', () => {
-    expect(translateRegex('(?i)foo.*')).toBe('(?i)^(?:foo.*)$');
+  it('(?i) expands letters to what RE2 folds them to, wherever it stands, and (?-i) ends it', () => {
+    expect(translateRegex('(?i)foo.*')).toBe('^(?:[fF][oO][oO].*)$');
     expect(translateRegex('a(?i)b')).toBe('^(?:a[bB])$');
     expect(translateRegex('x(?i:ab)y')).toBe('^(?:x(?:[aA][bB])y)$');
     expect(translateRegex('(?i:[a-c])')).toBe('^(?:(?:[a-cA-C]))$');
-    expect(() => translateRegex('(?i)a(?-i)b')).toThrow(/not supported/);
+    expect(translateRegex('(?i)a(?-i)b')).toBe('^(?:[aA]b)$');
+    // The Kelvin sign and the long s fold to k and s in RE2 (Unicode simple case folding).
+    expect(translateRegex('(?i)ks')).toBe('^(?:[kK\u212a][sS\u017f])$');
+    expect(translateRegex('(?i)[^a-z]')).toBe('^(?:[^a-zA-Z\u212a\u017f])$');
   });
-  it('keeps POSIX classes and rewrites Perl classes and escapes to explicit ones', () => {
-    expect(translateRegex('[[:alpha:]]+')).toBe('^(?:[[:alpha:]]+)$');
-    expect(translateRegex('\\d\\s\\W')).toBe('^(?:[0-9][\\t\\n\\f\\r ][^0-9A-Za-z_])$');
+  it('refuses (?i) over cased non-ASCII characters, whose folding is not spelled out', () => {
+    for (const re of ['(?i)é', '(?i)[à-ÿ]', '(?i:[^É])', '(?i)\\x{3a9}']) expect(() => translateRegex(re), re).toThrow(/not supported/);
+    expect(translateRegex('(?i)€')).toBe('^(?:€)$');
+  });
+  it('spells POSIX and Perl classes out as RE2 defines them (ASCII, whatever the locale)', () => {
+    expect(translateRegex('[[:alpha:]]+')).toBe('^(?:[A-Za-z]+)$');
+    expect(translateRegex('[[:word:][:cntrl:]]')).toBe('^(?:[0-9A-Z_a-z\\u0001-\\u001f\\u007f])$');
+    expect(translateRegex('\\d\\s\\W')).toBe('^(?:[0-9][\\u0009-\\u000a\\u000c-\\u000d ][^0-9A-Z_a-z])$');
     expect(translateRegex('[\\d_]')).toBe('^(?:[0-9_])$');
     expect(translateRegex('[]a]')).toBe('^(?:[\\]a])$');
-    expect(translateRegex('\\bx\\B\\z')).toBe('^(?:\\yx\\Y$)$');
+    expect(translateRegex('\\bx\\B\\z')).toBe(
+      '^(?:(?:(?<=[0-9A-Za-z_])(?![0-9A-Za-z_])|(?<![0-9A-Za-z_])(?=[0-9A-Za-z_]))x(?:(?<=[0-9A-Za-z_])(?=[0-9A-Za-z_])|(?<![0-9A-Za-z_])(?![0-9A-Za-z_]))$)$',
+    );
     expect(translateRegex('(?P<n>a)(?<m>b)')).toBe('^(?:(?:a)(?:b))$');
     expect(translateRegex('\\Qa.b\\E')).toBe('^(?:a\\.b)$');
     expect(translateRegex('a{2,3}b{0}c{1,}')).toBe('^(?:a{2,3}b{0}c{1,})$');
@@ -41,6 +51,13 @@ describe('translateRegex', () => {
     const classes = '[a]'.repeat(5000);
     expect(translateRegex(classes)).toBe(`^(?:${classes})$`);
     expect(() => translateRegex('[a]'.repeat(40_000))).toThrow(/longer than/);
+  });
+  it('bounds a pattern that is not plain alternatives in UTF-8 bytes, at the bound it is given', () => {
+    expect(translateRegex('é.'.repeat(5), 15)).toBe(`^(?:${'é.'.repeat(5)})$`);
+    expect(() => translateRegex('é.'.repeat(6), 17)).toThrow(/longer than 17 bytes/);
+    expect(() => translateRegex('a.'.repeat(9), 17)).toThrow(/longer than 17 bytes/);
+    // Plain alternatives are a set lookup, never a regex PostgreSQL compiles.
+    expect(translateRegex('abc|def', 3)).toBe('^(?:abc|def)$');
   });
   it('tells whether the pattern matches the empty string', () => {
     const empty = (re: string) => analyzeRegex(re).matchesEmpty;

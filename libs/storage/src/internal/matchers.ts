@@ -2,16 +2,22 @@ import type { LabelMatcher } from '@promha/codec';
 import { StorageError, StorageErrorCodes } from './errors.js';
 import { RegexError, translateRe2, type TranslatedRegex } from './re2.js';
 
-/** Longest regex (not plain alternatives) a matcher may carry; 400 above. Plain alternatives are a set lookup. */
+/**
+ * Default of the longest regex (not plain alternatives) a matcher may carry, in UTF-8 bytes; 400 above
+ * (`StorageOptions.maxRegexBytes`). Plain alternatives are a set lookup and are not bounded here.
+ */
 export const MAX_REGEX_BYTES = 16 * 1024;
 
 /**
  * Translates an RE2 matcher pattern to a fully anchored PostgreSQL ARE matching the same strings (re2.ts), and says
  * whether it matches the empty string. Throws a non-retryable INVALID_INPUT StorageError (answered 400) for a
- * pattern that is not valid RE2, that ARE cannot express exactly, or that is longer than {@link MAX_REGEX_BYTES}.
+ * pattern that is not valid RE2, that ARE cannot express exactly, or that is longer than `maxBytes` UTF-8 bytes and not
+ * plain alternatives (those are a set lookup, never a regex PostgreSQL compiles; the selector bound covers them).
  */
-export function analyzeRegex(re2: string): TranslatedRegex {
-  if (re2.length > MAX_REGEX_BYTES) unsupported(re2, `longer than ${MAX_REGEX_BYTES} characters`);
+export function analyzeRegex(re2: string, maxBytes: number = MAX_REGEX_BYTES): TranslatedRegex {
+  // A UTF-16 length over the bound is over it in bytes too: no need to measure a huge string.
+  const bytes = re2.length > maxBytes ? re2.length : Buffer.byteLength(re2);
+  if (bytes > maxBytes && literalAlternatives(re2) === undefined) unsupported(re2, `longer than ${maxBytes} bytes`);
   try {
     return translateRe2(re2);
   } catch (e: unknown) {
@@ -20,8 +26,8 @@ export function analyzeRegex(re2: string): TranslatedRegex {
   }
 }
 
-export function translateRegex(re2: string): string {
-  return analyzeRegex(re2).are;
+export function translateRegex(re2: string, maxBytes: number = MAX_REGEX_BYTES): string {
+  return analyzeRegex(re2, maxBytes).are;
 }
 
 function unsupported(re: string, what: string): never {
@@ -54,7 +60,7 @@ export interface MatcherPlan {
   where(arrayParam: (index: number) => string): string;
 }
 
-export function planMatchers(matchers: readonly LabelMatcher[], emptyMatches: readonly boolean[]): MatcherPlan {
+export function planMatchers(matchers: readonly LabelMatcher[], emptyMatches: readonly boolean[], maxRegexBytes: number = MAX_REGEX_BYTES): MatcherPlan {
   const params: unknown[] = [];
   const arrays: string[] = [];
   const p = (v: unknown): string => {
@@ -86,7 +92,7 @@ export function planMatchers(matchers: readonly LabelMatcher[], emptyMatches: re
         if (literals !== undefined) {
           const lp = p(literals);
           valueCond = `md5(value) IN (SELECT md5(x) FROM unnest(${lp}::text[]) x) AND value = ANY(${lp}::text[])`;
-        } else valueCond = `value ~ ${p(translateRegex(m.value))}`;
+        } else valueCond = `value ~ ${p(translateRegex(m.value, maxRegexBytes))}`;
         const matchesEmpty = emptyMatches[i] === true;
         if (m.type === 'RE') {
           const k = ids(valueCond);

@@ -5,14 +5,19 @@
  * Prometheus anchors a matcher as `^(?s:pattern)$`: `.` matches a newline unless the pattern says `(?-s)`. What
  * ARE can express is translated exactly; what it cannot is refused with INVALID_INPUT (400 `bad_data`), never
  * approximated:
- * - escapes: `\d \w \s` (and negations) become explicit classes (ARE's `\s` also matches `\v`, RE2's does not);
- *   `\b \B` are `\y \Y`; `\A \z` are `^`/`$` of the text; `\Q…\E` becomes escaped literals; `\x{…}` a literal;
- *   `\pN`, `\p{…}`, `\C` and octal escapes are refused;
- * - classes: POSIX classes (`[[:alpha:]]`) are kept (ARE has the same ones), `[[:^alpha:]]` is refused; escapes
- *   inside a class are rewritten; `\D \S \W` inside a class are refused;
- * - flags: `(?i)` at the very start becomes ARE's whole-pattern `(?i)`; anywhere else (`a(?i)b`, `(?i:…)`) letters
- *   are expanded to both cases (`[bB]`), which is exact for ASCII letters and refused for a class range that is not
- *   within one case of a-z; `(?s)`/`(?-s)` switch `.` between any character and `[^\n]`; `m` and `U` are refused;
+ * PostgreSQL's own classes, word boundaries and case folding follow the database's locale (`[[:alpha:]]` matches `é`
+ * in most UTF-8 locales, `\y` takes it for a word character, `(?i)` folds by the locale's rules); RE2's classes are
+ * ASCII and it folds by Unicode simple case folding. So nothing locale-dependent of ARE is used; every set is spelled
+ * out:
+ * - escapes: `\d \w \s` (and negations) become explicit ASCII classes (ARE's `\s` also matches `\v`, RE2's does
+ *   not); `\b \B` become lookarounds on the ASCII word class; `\A \z` are `^`/`$` of the text; `\Q…\E` becomes
+ *   escaped literals; `\x{…}` a literal; `\pN`, `\p{…}`, `\C` and octal escapes are refused;
+ * - classes: POSIX classes (`[[:alpha:]]`) become their ASCII sets, `[[:^alpha:]]` is refused; escapes inside a
+ *   class are rewritten; `\D \S \W` inside a class are refused;
+ * - flags: `(?i)` (at the start, anywhere, as `(?i:…)`, and `(?-i)` likewise) expands each character and class to
+ *   what RE2 folds it to (`k` to `[kK\u212a]`, `s` to `[sS\u017f]`, `[a-c]` to `[a-cA-C]`), which is exact for
+ *   ASCII; a cased non-ASCII character, or a range reaching past ASCII, under `(?i)` is refused;
+ *   `(?s)`/`(?-s)` switch `.` between any character and `[^\n]`; `m` and `U` are refused;
  * - repetition counts above 255 (ARE's limit; RE2 allows 1000) are refused; a `{` that does not start a valid
  *   count is a literal, as in RE2;
  * - unbalanced parentheses, a trailing backslash, an unterminated class, nothing to repeat: refused, as RE2 does.
@@ -33,10 +38,42 @@ export interface TranslatedRegex {
 const ARE_DUP_MAX = 255;
 const SPECIAL = new Set(['\\', '^', '$', '.', '|', '?', '*', '+', '(', ')', '[', ']', '{', '}']);
 const CLASS_SPECIAL = new Set(['\\', ']', '[', '^', '-']);
-const PERL: Readonly<Record<string, string>> = { d: '0-9', w: '0-9A-Za-z_', s: '\\t\\n\\f\\r ' };
 const SIMPLE_ESCAPES: Readonly<Record<string, string>> = { n: '\\n', t: '\\t', r: '\\r', f: '\\f', v: '\\v', a: '\\a' };
 const CONTROL: Readonly<Record<string, string>> = { n: '\n', t: '\t', r: '\r', f: '\f', v: '\v', a: '\x07' };
-const POSIX = new Set(['alnum', 'alpha', 'ascii', 'blank', 'cntrl', 'digit', 'graph', 'lower', 'print', 'punct', 'space', 'upper', 'word', 'xdigit']);
+
+/** A set of code points as inclusive ranges. */
+type CodeRanges = readonly (readonly [number, number])[];
+const cp = (c: string): number => c.codePointAt(0)!;
+const span = (lo: string, hi: string): readonly [number, number] => [cp(lo), cp(hi)];
+const DIGIT: CodeRanges = [span('0', '9')];
+const WORD: CodeRanges = [span('0', '9'), span('A', 'Z'), span('_', '_'), span('a', 'z')];
+/** RE2's Perl classes. */
+const PERL: Readonly<Record<string, CodeRanges>> = { d: DIGIT, w: WORD, s: [span('\t', '\n'), span('\f', '\r'), span(' ', ' ')] };
+/** RE2's POSIX classes, ASCII whatever the locale (`ascii` and `cntrl` without NUL, which text cannot hold). */
+const POSIX: Readonly<Record<string, CodeRanges>> = {
+  alnum: [span('0', '9'), span('A', 'Z'), span('a', 'z')],
+  alpha: [span('A', 'Z'), span('a', 'z')],
+  ascii: [[1, 0x7f]],
+  blank: [span('\t', '\t'), span(' ', ' ')],
+  cntrl: [[1, 0x1f], [0x7f, 0x7f]],
+  digit: DIGIT,
+  graph: [span('!', '~')],
+  lower: [span('a', 'z')],
+  print: [span(' ', '~')],
+  punct: [span('!', '/'), span(':', '@'), span('[', '`'), span('{', '~')],
+  space: [span('\t', '\r'), span(' ', ' ')],
+  upper: [span('A', 'Z')],
+  word: WORD,
+  xdigit: [span('0', '9'), span('A', 'F'), span('a', 'f')],
+};
+const KELVIN = 0x212a;
+const LONG_S = 0x17f;
+/** The first cased code point past ASCII (µ): below it, folding only pairs ASCII letters. */
+const FIRST_CASED_NON_ASCII = 0xb5;
+const WORD_CLASS = '[0-9A-Za-z_]';
+/** RE2's `\b` and `\B` (ASCII word characters), as lookarounds: ARE's `\y` and `\Y` follow the locale. */
+const WORD_BOUNDARY = `(?:(?<=${WORD_CLASS})(?!${WORD_CLASS})|(?<!${WORD_CLASS})(?=${WORD_CLASS}))`;
+const NOT_WORD_BOUNDARY = `(?:(?<=${WORD_CLASS})(?=${WORD_CLASS})|(?<!${WORD_CLASS})(?!${WORD_CLASS}))`;
 
 interface Frame {
   /** Output of the group so far (alternatives joined by `|`). */
@@ -46,7 +83,7 @@ interface Frame {
   cur: boolean;
   /** Nullability of the last atom of the current concatenation (a quantifier changes it). */
   last: boolean | undefined;
-  /** Flags in force (a `(?i)` inside a group lasts to the group's end); `fold` only when ARE's own `(?i)` is not. */
+  /** Flags in force (a `(?i)` inside a group lasts to the group's end). */
   fold: boolean;
   dotAll: boolean;
   /** What opens the group in the output. */
@@ -61,12 +98,40 @@ function classLit(c: string): string {
   return CLASS_SPECIAL.has(c) ? `\\${c}` : c;
 }
 
-function isLetter(c: string): boolean {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+/** One code point inside an ARE bracket expression; control characters as escapes, so the pattern reads plainly. */
+function classChar(c: number): string {
+  return c < 0x20 || c === 0x7f ? `\\u${c.toString(16).padStart(4, '0')}` : classLit(String.fromCodePoint(c));
 }
 
-function swapCase(c: string): string {
-  return c >= 'a' && c <= 'z' ? c.toUpperCase() : c.toLowerCase();
+function rangeText(lo: number, hi: number): string {
+  return lo === hi ? classChar(lo) : `${classChar(lo)}-${classChar(hi)}`;
+}
+
+function isCased(c: number): boolean {
+  const s = String.fromCodePoint(c);
+  return s.toLowerCase() !== s || s.toUpperCase() !== s;
+}
+
+/**
+ * What RE2's case folding adds to the code points [lo, hi], as bracket items: the other case of ASCII letters, and
+ * the two non-ASCII characters whose simple case folding is an ASCII letter (KELVIN SIGN with k, LONG S with s).
+ * Undefined for a set that holds any other cased non-ASCII character: its folding is not spelled out here.
+ */
+function foldExtra(lo: number, hi: number): string | undefined {
+  if (lo === hi && lo === KELVIN) return 'kK';
+  if (lo === hi && lo === LONG_S) return 'sS';
+  if (hi >= FIRST_CASED_NON_ASCII && (lo !== hi || isCased(lo))) return undefined;
+  let out = '';
+  const upperLo = Math.max(lo, cp('A'));
+  const upperHi = Math.min(hi, cp('Z'));
+  if (upperLo <= upperHi) out += rangeText(upperLo + 32, upperHi + 32);
+  const lowerLo = Math.max(lo, cp('a'));
+  const lowerHi = Math.min(hi, cp('z'));
+  if (lowerLo <= lowerHi) out += rangeText(lowerLo - 32, lowerHi - 32);
+  const has = (c: number): boolean => lo <= c && c <= hi;
+  if (has(cp('k')) || has(cp('K'))) out += String.fromCodePoint(KELVIN);
+  if (has(cp('s')) || has(cp('S'))) out += String.fromCodePoint(LONG_S);
+  return out;
 }
 
 export function translateRe2(re2: string): TranslatedRegex {
@@ -74,12 +139,6 @@ export function translateRe2(re2: string): TranslatedRegex {
     throw new RegexError(`${what} at position ${at}`);
   };
   let i = 0;
-  let globalFold = false;
-  const lead = /^\(\?([a-zA-Z]+)\)/.exec(re2);
-  if (lead !== null && /^[is]+$/.test(lead[1]!) && lead[1]!.includes('i')) {
-    globalFold = true;
-    i = lead[0].length;
-  }
   const root: Frame = { out: '', anyAlt: false, cur: true, last: undefined, fold: false, dotAll: true, open: '' };
   const stack: Frame[] = [root];
   let f = root;
@@ -98,10 +157,10 @@ export function translateRe2(re2: string): TranslatedRegex {
   const escape = (at: number): [string, number, boolean] => {
     const n = re2[at + 1];
     if (n === undefined) return fail('trailing backslash', at);
-    if (n in PERL) return [`[${PERL[n]}]`, at + 2, false];
-    if (n === 'D' || n === 'W' || n === 'S') return [`[^${PERL[n.toLowerCase()]}]`, at + 2, false];
-    if (n === 'b') return ['\\y', at + 2, false];
-    if (n === 'B') return ['\\Y', at + 2, true];
+    if (n in PERL) return [`[${setItems(PERL[n]!, at)}]`, at + 2, false];
+    if (n === 'D' || n === 'W' || n === 'S') return [`[^${setItems(PERL[n.toLowerCase()]!, at)}]`, at + 2, false];
+    if (n === 'b') return [WORD_BOUNDARY, at + 2, false];
+    if (n === 'B') return [NOT_WORD_BOUNDARY, at + 2, true];
     if (n === 'A') return ['^', at + 2, true];
     if (n === 'z') return ['$', at + 2, true];
     if (n in SIMPLE_ESCAPES) return [SIMPLE_ESCAPES[n]!, at + 2, false];
@@ -121,9 +180,19 @@ export function translateRe2(re2: string): TranslatedRegex {
     return [n, at + 2, false]; // escaped punctuation: the character itself
   };
 
-  const emitLiteral = (c: string): void => {
-    if (f.fold && isLetter(c)) atom(`[${c}${swapCase(c)}]`, false);
-    else atom(lit(c), false);
+  /** Bracket items for the code points [lo, hi] as the current flags have them: folded under `(?i)`. */
+  const rangeItems = (lo: number, hi: number, at: number): string => {
+    const text = rangeText(lo, hi);
+    if (!f.fold) return text;
+    const extra = foldExtra(lo, hi);
+    if (extra === undefined) return fail('(?i) with a cased non-ASCII character or a range past ASCII is not supported', at);
+    return text + extra;
+  };
+  const setItems = (set: CodeRanges, at: number): string => set.map(([lo, hi]) => rangeItems(lo, hi, at)).join('');
+
+  const emitLiteral = (c: string, at: number): void => {
+    const items = rangeItems(cp(c), cp(c), at);
+    atom(items === classChar(cp(c)) ? lit(c) : `[${items}]`, false);
   };
 
   const parseClass = (start: number): number => {
@@ -135,10 +204,6 @@ export function translateRe2(re2: string): TranslatedRegex {
     }
     let first = true;
     let items = '';
-    const addChar = (c: string): void => {
-      items += classLit(c);
-      if (f.fold && isLetter(c)) items += classLit(swapCase(c));
-    };
     const readChar = (): string => {
       const c = re2[j];
       if (c === undefined) return fail('missing ]', start);
@@ -158,9 +223,9 @@ export function translateRe2(re2: string): TranslatedRegex {
         j += 2;
         return n;
       }
-      const ch = String.fromCodePoint(re2.codePointAt(j)!);
-      j += ch.length;
-      return ch;
+      const whole = String.fromCodePoint(re2.codePointAt(j)!);
+      j += whole.length;
+      return whole;
     };
     for (;;) {
       const c = re2[j];
@@ -170,34 +235,28 @@ export function translateRe2(re2: string): TranslatedRegex {
       if (c === '[' && re2[j + 1] === ':') {
         const m = /^\[:(\^?)([a-z]+):\]/.exec(re2.slice(j, j + 12));
         if (m !== null) {
-          if (m[1] === '^' || !POSIX.has(m[2]!)) return fail(`[:${m[1]}${m[2]}:] is not supported`, j);
-          const name = m[2] === 'word' ? null : m[2]!;
-          if (f.fold && (name === 'lower' || name === 'upper')) items += '[:alpha:]';
-          else items += name === null ? '[:alnum:]_' : `[:${name}:]`;
+          const set = POSIX[m[2]!];
+          if (m[1] === '^' || set === undefined) return fail(`[:${m[1]}${m[2]}:] is not supported`, j);
+          items += setItems(set, j);
           j += m[0].length;
           continue;
         }
       }
       if (c === '\\' && re2[j + 1] !== undefined && re2[j + 1]! in PERL) {
-        items += PERL[re2[j + 1]!] ?? '';
+        items += setItems(PERL[re2[j + 1]!]!, j);
         j += 2;
         continue;
       }
+      const at = j;
       const lo = readChar();
       if (re2[j] === '-' && re2[j + 1] !== ']' && re2[j + 1] !== undefined) {
         j++;
         const hi = readChar();
-        if (hi < lo) return fail(`bad range ${lo}-${hi}`, j);
-        items += `${classLit(lo)}-${classLit(hi)}`;
-        if (f.fold) {
-          const lower = lo >= 'a' && hi <= 'z';
-          const upper = lo >= 'A' && hi <= 'Z';
-          if (lower || upper) items += `${swapCase(lo)}-${swapCase(hi)}`;
-          else if (!(hi < 'A' || lo > 'z' || (lo > 'Z' && hi < 'a'))) return fail('a case-insensitive range across cases is not supported', j);
-        }
+        if (cp(hi) < cp(lo)) return fail(`bad range ${lo}-${hi}`, j);
+        items += rangeItems(cp(lo), cp(hi), at);
         continue;
       }
-      addChar(lo);
+      items += rangeItems(cp(lo), cp(lo), at);
     }
     atom(`${out}${items}]`, false);
     return j + 1;
@@ -212,7 +271,7 @@ export function translateRe2(re2: string): TranslatedRegex {
         if (kind === 'Q' || kind === 'x' || !/[0-9a-zA-Z]/.test(kind ?? '')) {
           // Literal text: \Q…\E, \x{…}, escaped punctuation.
           if (out.length === 0) atom('', true);
-          for (const ch of out) emitLiteral(ch);
+          for (const ch of out) emitLiteral(ch, i);
         } else atom(out, nullable);
         i = next;
         break;
@@ -259,11 +318,10 @@ export function translateRe2(re2: string): TranslatedRegex {
                 else return fail(`the ${fl} flag is not supported`, i);
               }
             }
-            if (globalFold && !fold) return fail('(?-i) inside a case-insensitive pattern is not supported', i);
             j += m[0].length;
             if (m[3] === ')') {
               // (?flags): for the rest of the current group
-              f.fold = fold && !globalFold;
+              f.fold = fold;
               f.dotAll = dotAll;
               i = j;
               break;
@@ -271,7 +329,7 @@ export function translateRe2(re2: string): TranslatedRegex {
             out = '(?:';
           }
         }
-        const frame: Frame = { out: '', anyAlt: false, cur: true, last: undefined, fold: fold && !globalFold, dotAll, open: out };
+        const frame: Frame = { out: '', anyAlt: false, cur: true, last: undefined, fold, dotAll, open: out };
         stack.push(frame);
         f = frame;
         i = j;
@@ -307,7 +365,7 @@ export function translateRe2(re2: string): TranslatedRegex {
       case '{': {
         const m = /^\{(\d+)(,(\d*))?\}/.exec(re2.slice(i, i + 24));
         if (m === null) {
-          emitLiteral('{');
+          emitLiteral('{', i);
           i++;
           break;
         }
@@ -327,14 +385,13 @@ export function translateRe2(re2: string): TranslatedRegex {
         break;
       }
       default: {
-        const cp = re2.codePointAt(i)!;
-        const ch = String.fromCodePoint(cp);
-        emitLiteral(ch);
+        const ch = String.fromCodePoint(re2.codePointAt(i)!);
+        emitLiteral(ch, i);
         i += ch.length;
       }
     }
   }
   if (stack.length > 1) return fail('missing )', re2.length);
   const matchesEmpty = closeAlt();
-  return { are: `${globalFold ? '(?i)' : ''}^(?:${root.out})$`, matchesEmpty };
+  return { are: `^(?:${root.out})$`, matchesEmpty };
 }

@@ -130,7 +130,11 @@ interface SeriesRow {
 export class Reader {
   private readonly labelCache = new Map<number, Label>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Longest regex a matcher may carry, in UTF-8 bytes (INVALID_INPUT above). */
+    private readonly maxRegexBytes: number,
+  ) {}
 
   /**
    * Series matching every matcher, by id. With a time range, only series with data in it (see `presentIn`);
@@ -152,7 +156,7 @@ export class Reader {
     range?: readonly [number, number],
     inline = false,
   ): Promise<{ where: string; params: unknown[] }> {
-    const plan = planMatchers(matchers, await this.emptyMatches(matchers));
+    const plan = planMatchers(matchers, await this.emptyMatches(matchers), this.maxRegexBytes);
     const params: unknown[] = [];
     let where = 'true';
     if (plan.arrays.length > 0 && inline && offset === 0) {
@@ -302,7 +306,7 @@ export class Reader {
       const lit = literalAlternatives(m.value);
       if (lit !== undefined) out[i] = lit.includes('');
       else {
-        regexes.push(translateRegex(m.value));
+        regexes.push(translateRegex(m.value, this.maxRegexBytes));
         at.push(i);
       }
     });

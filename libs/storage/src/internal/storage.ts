@@ -9,6 +9,7 @@ import { checkSchemaVersion, DAY_MS, migrate, SCHEMA } from './migrations.js';
 import { retentionCutoff } from './time.js';
 import { gatedClient } from './gate.js';
 import { promhaTypes } from './pg-types.js';
+import { MAX_REGEX_BYTES } from './matchers.js';
 import { Reader } from './reader.js';
 import { SeriesCache } from './series-cache.js';
 import { METADATA_SQL, metadataParams } from './metadata.js';
@@ -31,6 +32,7 @@ export interface ResolvedStorageOptions {
   readonly readTimeoutMs: number;
   readonly keepAliveMs: number;
   readonly readMaxConnections: number;
+  readonly maxRegexBytes: number;
   /** Absent: operations run at once. */
   readonly statementGate: StatementGate | undefined;
   readonly databaseClock: GuardClock;
@@ -60,6 +62,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     readTimeoutMs: o.readTimeoutMs ?? 60_000,
     keepAliveMs: o.keepAliveMs ?? 30_000,
     readMaxConnections: o.readMaxConnections ?? 4,
+    maxRegexBytes: o.maxRegexBytes ?? MAX_REGEX_BYTES,
     statementGate: o.statementGate,
     databaseClock: o.databaseClock ?? 'server',
   };
@@ -77,6 +80,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
   }
   if (!Number.isInteger(r.keepAliveMs) || r.keepAliveMs < 0) bad('keepAliveMs must be an integer >= 0');
   if (!Number.isInteger(r.readMaxConnections) || r.readMaxConnections < 1) bad('readMaxConnections must be an integer >= 1');
+  if (!Number.isInteger(r.maxRegexBytes) || r.maxRegexBytes < 1) bad('maxRegexBytes must be an integer >= 1');
   return r;
 }
 
@@ -191,7 +195,7 @@ class PgStorage implements Storage {
       maxConcurrentFlushes: 2,
       databaseClock: o.databaseClock,
     });
-    this.reader = new Reader(pools.read);
+    this.reader = new Reader(pools.read, o.maxRegexBytes);
   }
 
   async migrate(): Promise<void> {
