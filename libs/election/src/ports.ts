@@ -50,6 +50,16 @@ export interface LeaseChange {
   readonly newStart: number;
   readonly wallTime: number;
   readonly reason: LeaseChangeReason;
+  /**
+   * A takeover: where the old lease ended when it was taken over. The new lease starts at the splice point
+   * (`newStart`, also the closed interval's end), at or before it: `leaseUntil - newStart` is the data time the
+   * standby buffers had to fill (docs/design.md rules 6 and 11).
+   */
+  readonly leaseUntil?: number | null;
+  /** How the splice point was chosen: `committed` (after the last committed sample) or `lease-until: <why>`. */
+  readonly splice?: string | null;
+  /** Samples each instance filled from its standby buffer into this lease, by instance name. */
+  readonly filled?: Readonly<Record<string, number>>;
 }
 
 /** Outcome of a compare-and-set on the store: either the new row, or the row that made it fail. */
@@ -94,10 +104,16 @@ export interface LeaseStore {
   create(cluster: string, leader: string, start: number, until: number, wallNow: number): Promise<CasResult>;
   /** Extends the current leader's lease; loses if leader or epoch no longer match. */
   extend(request: ExtendRequest): Promise<CasResult>;
-  /** Replaces the leader: new lease `[row.until, newUntil)` under `epoch + 1`, history row written. */
+  /**
+   * Replaces the leader: new lease `[splice, newUntil)` under `epoch + 1`, history row written. The splice point is
+   * just after the old leader's last committed data time (once the fenced writes in flight finished), or the row's
+   * `until` when the store cannot know it (docs/design.md rule 6).
+   */
   takeOver(request: TakeoverRequest): Promise<CasResult>;
   /** Leader changes, newest first. */
   history(options: { readonly cluster?: string; readonly limit: number }): Promise<readonly LeaseChange[]>;
+  /** Adds `samples` that `instance` filled from its standby buffer into the lease of `epoch` to that history row. */
+  recordFill?(cluster: string, epoch: number, instance: string, samples: number): Promise<void>;
   /** Deletes history rows older than `wallBefore`, keeping each cluster's newest row. Returns rows deleted. */
   pruneHistory(wallBefore: number): Promise<number>;
   /**

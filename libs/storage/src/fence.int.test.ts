@@ -19,8 +19,8 @@ let db: TestDatabase;
 let uri: string;
 const pools: pg.Pool[] = [];
 
-function pool(): pg.Pool {
-  const p = new pg.Pool({ connectionString: uri, max: 4, options: '-c search_path=promha', types: promhaTypes });
+function pool(applicationName = 'fence-test'): pg.Pool {
+  const p = new pg.Pool({ connectionString: uri, max: 4, application_name: applicationName, options: '-c search_path=promha', types: promhaTypes });
   pools.push(p);
   return p;
 }
@@ -116,7 +116,7 @@ describe('fenced writes and leader changes', () => {
     const to = tracked(
       leases.takeOver({ cluster: 'c2', expectedEpoch: 1, newLeader: 'b', challengerMaxTime: T, newUntil: 2 * T, wallNow: 10 * T, leaseTimeout: T }),
     );
-    await waitForLockWaiter(admin, '%epoch = epoch + 1%');
+    await waitForLockWaiter(admin, '%cluster = $1 AND epoch = $2%');
     expect(to.settled()).toBe(false);
     a.release();
     expect((await wa.p).kind).toBe('stored');
@@ -135,6 +135,59 @@ describe('fenced writes and leader changes', () => {
       [T + 5],
     );
     expect(rows.rows[0]!.n).toBe(0);
+  });
+
+  it('the splice point: the new lease starts after the last committed sample, waited for; the old interval closes there', async () => {
+    const admin = pool();
+    const leases = new PgLeaseStore(pool(), 'instance');
+    await leases.create('c4', 'a', 0, 10 * T, 0);
+    expect((await writer().write(part('c4', 5_000, { replica: 'a', epoch: 1 }))).kind).toBe('stored');
+    // Two concurrent writers, one of them still in flight when the takeover starts: its mark counts.
+    const a = pausedWriter();
+    const wa = tracked(a.w.write(part('c4', 6_000, { replica: 'a', epoch: 1 })));
+    await a.entered;
+    const to = tracked(
+      leases.takeOver({ cluster: 'c4', expectedEpoch: 1, newLeader: 'b', challengerMaxTime: 10 * T, newUntil: 11 * T, wallNow: 20 * T, leaseTimeout: T }),
+    );
+    await waitForLockWaiter(admin, '%cluster = $1 AND epoch = $2%');
+    a.release();
+    expect((await wa.p).kind).toBe('stored');
+    expect(await to.p).toMatchObject({ kind: 'won', lease: { leader: 'b', epoch: 2, start: 6_001, until: 11 * T } });
+    const [h] = await leases.history({ cluster: 'c4', limit: 1 });
+    expect(h).toMatchObject({ epoch: 2, oldLeader: 'a', oldStart: 0, oldUntil: 6_001, newStart: 6_001, leaseUntil: 10 * T, splice: 'committed' });
+    // The old leader at or past the splice fails its fence; its late data before the splice is still stored.
+    expect(await writer().write(part('c4', 6_001, { replica: 'a', epoch: 1 }))).toMatchObject({ kind: 'fence-failed', current: { leader: 'b' } });
+    expect((await writer().write(part('c4', 5_500, { replica: 'a', epoch: 1 }))).kind).toBe('stored');
+    expect((await writer().write(part('c4', 6_001, { replica: 'b', epoch: 2 }))).kind).toBe('stored');
+    // The old epoch's marks are gone; filled samples are recorded per instance.
+    const marks = await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM ha_commit_mark WHERE cluster = 'c4' AND epoch = 1");
+    expect(marks.rows[0]!.n).toBe(0);
+    await leases.recordFill('c4', 2, 'i1', 7);
+    await leases.recordFill('c4', 2, 'i1', 3);
+    await leases.recordFill('c4', 2, 'i2', 1);
+    expect((await leases.history({ cluster: 'c4', limit: 1 }))[0]?.filled).toEqual({ i1: 10, i2: 1 });
+  });
+
+  it('a session of an older build (no marks) makes the takeover splice at the old until; nothing committed, too', async () => {
+    const leases = new PgLeaseStore(pool(), 'instance');
+    await leases.create('c5', 'a', 0, 10 * T, 0);
+    // An old build's writer commits without a mark; all the takeover can see of it is its session's application
+    // name (unversioned), which this connection imitates.
+    const old = new pg.Pool({ connectionString: uri, max: 1, application_name: 'promha-ingest' });
+    const held = await old.connect();
+    try {
+      expect((await writer().write(part('c5', 5_000, { replica: 'a', epoch: 1 }))).kind).toBe('stored');
+      const won = await leases.takeOver({ cluster: 'c5', expectedEpoch: 1, newLeader: 'b', challengerMaxTime: 10 * T, newUntil: 11 * T, wallNow: 20 * T, leaseTimeout: T });
+      expect(won).toMatchObject({ kind: 'won', lease: { start: 10 * T } });
+      expect((await leases.history({ cluster: 'c5', limit: 1 }))[0]?.splice).toBe('lease-until: older build connected');
+    } finally {
+      held.release();
+      await old.end();
+    }
+    await leases.create('c6', 'a', 0, 10 * T, 0);
+    const won = await leases.takeOver({ cluster: 'c6', expectedEpoch: 1, newLeader: 'b', challengerMaxTime: 10 * T, newUntil: 11 * T, wallNow: 20 * T, leaseTimeout: T });
+    expect(won).toMatchObject({ kind: 'won', lease: { start: 10 * T } });
+    expect((await leases.history({ cluster: 'c6', limit: 1 }))[0]?.splice).toBe('lease-until: nothing committed');
   });
 
   it('a failed fence rolls back only its own part; other parts of the same batch commit', async () => {

@@ -19,11 +19,12 @@ afterAll(async () => {
 });
 
 // The election engineer's contract suite, run against the PostgreSQL store and the storage write's fence check
-// (an empty fenced part runs exactly the fence transaction of a real write).
+// (an empty fenced part runs exactly the fence transaction of a real write; one with a sample commits its mark).
 describeLeaseStoreContract('postgres', () => ({
   store: storage.leases,
-  checkFence: async (fence) => {
-    const o = await storage.write({ series: [], fence });
+  checkFence: async (fence, commit) => {
+    const series = commit === true ? [{ labels: [{ name: '__name__', value: 'contract' }], samples: [{ timestamp: fence.maxTime, value: 1 }], histograms: [], exemplars: [] }] : [];
+    const o = await storage.write({ series, fence });
     return o.kind === 'fence-failed' ? o : undefined;
   },
 }));

@@ -4,8 +4,11 @@ import type { Fence, FenceFailure, LeaseStore, TakeoverRequest } from '../ports.
 /** A store under test, and the fenced-write check of its storage (the fence is part of the contract). */
 export interface LeaseStoreUnderTest {
   readonly store: LeaseStore;
-  /** Runs a fenced write's check (and extension) in one transaction, as the storage write does. */
-  readonly checkFence: (fence: Fence) => Promise<FenceFailure | undefined>;
+  /**
+   * Runs a fenced write's check (and extension) in one transaction, as the storage write does; with `commit`, the
+   * write carries a sample at `fence.maxTime` (so it commits data and its mark), otherwise none.
+   */
+  readonly checkFence: (fence: Fence, commit?: boolean) => Promise<FenceFailure | undefined>;
   readonly close?: () => Promise<void>;
 }
 
@@ -123,6 +126,34 @@ export function describeLeaseStoreContract(
           kind: 'won',
           lease: { start: 1_500 + T },
         });
+      });
+    });
+
+    it('the splice point: a takeover starts just after the old epoch\'s last committed data time', async () => {
+      await withStore(async ({ store, checkFence }) => {
+        const c = cluster();
+        await store.create(c, 'a', 1_000, 1_000 + T, 100);
+        const f: Fence = { cluster: c, replica: 'a', epoch: 1, minTime: 2_000, maxTime: 2_000, wallNow: 150 };
+        expect(await checkFence(f, true)).toBeUndefined();
+        expect(await checkFence({ ...f, minTime: 1_500, maxTime: 1_500 }, true)).toBeUndefined();
+        // A fence that commits no data marks nothing.
+        expect(await checkFence({ ...f, minTime: 9_000, maxTime: 9_000 })).toBeUndefined();
+        expect(await store.takeOver(takeover(c))).toMatchObject({ kind: 'won', lease: { leader: 'b', epoch: 2, start: 2_001, until: 1_000 + 2 * T } });
+        expect((await store.history({ cluster: c, limit: 1 }))[0]).toMatchObject({
+          oldStart: 1_000,
+          oldUntil: 2_001,
+          newStart: 2_001,
+          leaseUntil: 1_000 + T,
+          splice: 'committed',
+        });
+        // The old interval closed at the splice: before it the old leader's late data passes, at it not.
+        expect(await checkFence({ ...f, minTime: 1_900, maxTime: 2_000 })).toBeUndefined();
+        expect(await checkFence({ ...f, minTime: 2_001, maxTime: 2_001 })).toMatchObject({ kind: 'fence-failed', current: { leader: 'b' } });
+        // The next takeover splices by the new epoch's marks only: none, so at its until.
+        const again = await store.takeOver(takeover(c, { expectedEpoch: 2, newLeader: 'a', challengerMaxTime: 1_000 + 2 * T, newUntil: 1_000 + 3 * T, wallNow: 100 + 2 * T }));
+        expect(again).toMatchObject({ kind: 'won', lease: { start: 1_000 + 2 * T } });
+        await store.recordFill?.(c, 3, 'i1', 5);
+        expect((await store.history({ cluster: c, limit: 1 }))[0]?.filled ?? { i1: 5 }).toEqual({ i1: 5 });
       });
     });
 

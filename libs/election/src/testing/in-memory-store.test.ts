@@ -3,5 +3,5 @@ import { InMemoryLeaseStore } from './in-memory-store.js';
 
 describeLeaseStoreContract('in-memory', () => {
   const store = new InMemoryLeaseStore();
-  return { store, checkFence: (fence) => Promise.resolve(store.checkFence(fence)) };
+  return { store, checkFence: (fence, commit) => Promise.resolve(store.checkFence(fence, commit)) };
 });

@@ -9,7 +9,7 @@ import type {
   TakeoverRequest,
 } from '../ports.js';
 
-export type LeaseStoreOp = 'loadAll' | 'get' | 'create' | 'extend' | 'takeOver' | 'history' | 'pruneHistory';
+export type LeaseStoreOp = 'loadAll' | 'get' | 'create' | 'extend' | 'takeOver' | 'history' | 'pruneHistory' | 'recordFill';
 
 /**
  * Failure and latency injection. `before` runs before the operation takes effect (reject = the database was
@@ -29,6 +29,8 @@ export interface InMemoryLeaseStoreHooks {
 export class InMemoryLeaseStore implements LeaseStore {
   private readonly rows = new Map<string, Lease>();
   private readonly changes: LeaseChange[] = [];
+  /** Commit marks: the greatest data time committed under each cluster's current epoch (rule 6). */
+  private readonly marks = new Map<string, { readonly epoch: number; readonly t: number }>();
   private readonly hooks: InMemoryLeaseStoreHooks;
 
   constructor(hooks: InMemoryLeaseStoreHooks = {}) {
@@ -105,11 +107,16 @@ export class InMemoryLeaseStore implements LeaseStore {
       ) {
         return { kind: 'lost', current: row };
       }
+      // The splice point: just after the old epoch's last committed data time, the old until without any.
+      const mark = this.marks.get(row.cluster);
+      const committed = mark?.epoch === row.epoch ? mark.t : undefined;
+      const start = committed === undefined ? row.until : Math.min(row.until, Math.max(row.start, committed + 1));
+      this.marks.delete(row.cluster);
       const lease: Lease = {
         cluster: row.cluster,
         leader: request.newLeader,
         epoch: row.epoch + 1,
-        start: row.until,
+        start,
         until: request.newUntil,
         lastLeaderSampleTime: request.challengerMaxTime,
         leaderLastSeenWall: request.wallNow,
@@ -122,10 +129,13 @@ export class InMemoryLeaseStore implements LeaseStore {
         oldLeader: row.leader,
         newLeader: lease.leader,
         oldStart: row.start,
-        oldUntil: row.until,
+        oldUntil: lease.start,
         newStart: lease.start,
         wallTime: request.wallNow,
         reason: 'takeover',
+        leaseUntil: row.until,
+        splice: committed === undefined ? 'lease-until: nothing committed' : 'committed',
+        filled: {},
       });
       return { kind: 'won', lease };
     });
@@ -139,6 +149,15 @@ export class InMemoryLeaseStore implements LeaseStore {
         if (options.cluster === undefined || c.cluster === options.cluster) out.push(c);
       }
       return out;
+    });
+  }
+
+  recordFill(cluster: string, epoch: number, instance: string, samples: number): Promise<void> {
+    return this.run('recordFill', () => {
+      const i = this.changes.findIndex((c) => c.cluster === cluster && c.epoch === epoch);
+      const c = this.changes[i];
+      if (c === undefined) return;
+      this.changes[i] = { ...c, filled: { ...c.filled, [instance]: (c.filled?.[instance] ?? 0) + samples } };
     });
   }
 
@@ -156,15 +175,21 @@ export class InMemoryLeaseStore implements LeaseStore {
   /**
    * The fence check of a storage write (docs/design.md rule 7), atomic like the write's transaction: passes when the
    * current lease matches (after applying `extendUntil`, which then stays applied, as the committed write's
-   * extension does) or when a history row holds a closed interval of the replica containing the range.
+   * extension does) or when a history row holds a closed interval of the replica containing the range. With
+   * `committed` (the write commits data up to `fence.maxTime`), a pass on the current lease records the commit mark
+   * a takeover splices after, as the write's transaction does.
    */
-  checkFence(fence: Fence): FenceFailure | undefined {
+  checkFence(fence: Fence, committed = false): FenceFailure | undefined {
     const row = this.rows.get(fence.cluster);
     if (row !== undefined && row.leader === fence.replica && row.epoch === fence.epoch && row.start <= fence.minTime) {
       const until = Math.max(row.until, fence.extendUntil ?? row.until);
       if (fence.maxTime < until) {
         if (fence.extendUntil !== undefined && fence.extendUntil > row.until) {
           this.extended(row, fence.extendUntil, fence.maxTime, fence.wallNow);
+        }
+        if (committed) {
+          const m = this.marks.get(fence.cluster);
+          this.marks.set(fence.cluster, { epoch: row.epoch, t: m?.epoch === row.epoch ? Math.max(m.t, fence.maxTime) : fence.maxTime });
         }
         return undefined;
       }

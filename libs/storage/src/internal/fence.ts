@@ -10,7 +10,7 @@
 import type { Fence, FenceFailure } from '@promha/election';
 import type pg from 'pg';
 import type { GuardClock } from '../api.js';
-import { EXTEND_LEASE_SQL, guardTime, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
+import { COMMIT_MARK_SQL, EXTEND_LEASE_SQL, guardTime, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
 
 const LOCK_LEASES_SQL = `SELECT ${LEASE_COLUMNS} FROM ha_lease WHERE cluster = ANY($1::text[]) ORDER BY cluster FOR KEY SHARE`;
 
@@ -49,6 +49,8 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
   const rows = await client.query<LeaseRow>(LOCK_LEASES_SQL, [clusters]);
   const leases = new Map(rows.rows.map((r) => [r.cluster, r]));
   const out: (FenceFailure | undefined)[] = [];
+  // Commit marks (rule 6): the greatest data time this flush commits per (cluster, epoch) of a current lease.
+  const marks = new Map<string, { cluster: string; epoch: number; t: number }>();
   for (const p of parts) {
     const f = p.fence;
     if (f === undefined) {
@@ -60,6 +62,12 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
     const lease = leases.get(f.cluster);
     const holds =
       lease !== undefined && lease.leader === f.replica && lease.epoch === f.epoch && lease.start_t <= minTime && maxTime < lease.until_t;
+    if (holds && Number.isFinite(p.dataMax)) {
+      const k = `${f.cluster}\u0000${f.epoch}`;
+      const m = marks.get(k);
+      if (m === undefined) marks.set(k, { cluster: f.cluster, epoch: f.epoch, t: maxTime });
+      else m.t = Math.max(m.t, maxTime);
+    }
     if (holds) {
       out.push(undefined);
       continue;
@@ -67,6 +75,10 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
     // A closed interval of this replica in the history never changes again: no lock needed to rely on it.
     const h = await client.query(HISTORY_FENCE_SQL, [f.cluster, f.replica, minTime, maxTime]);
     out.push(h.rowCount === 0 ? { kind: 'fence-failed', cluster: f.cluster, current: lease === undefined ? undefined : toLease(lease) } : undefined);
+  }
+  if (marks.size > 0) {
+    const ms = [...marks.values()];
+    await client.query(COMMIT_MARK_SQL, [ms.map((m) => m.cluster), ms.map((m) => m.epoch), ms.map((m) => m.t)]);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import type { CasResult, ExtendRequest, Lease, LeaseChange, LeaseStore, TakeoverRequest } from '@promha/election';
 import type pg from 'pg';
 import type { GuardClock } from '../api.js';
+import { inTransaction } from './connection.js';
 import { toStorageError } from './errors.js';
 
 export interface LeaseRow {
@@ -24,6 +25,9 @@ interface HistoryRow {
   new_start: number;
   wall_time: number;
   reason: string;
+  lease_until: number | null;
+  splice: string | null;
+  filled: Record<string, number>;
 }
 
 export const LEASE_COLUMNS = 'cluster, leader, epoch, start_t, until_t, last_leader_sample_t, leader_last_seen_wall, updated_wall';
@@ -80,17 +84,45 @@ WHERE cluster = $1 AND leader = $2 AND epoch = $3`;
 const EXTEND_SQL = `${EXTEND_LEASE_SQL}
 RETURNING ${LEASE_COLUMNS}`;
 
-// The takeover changes epoch (covered by UNIQUE (cluster, epoch)), so PostgreSQL takes FOR UPDATE on the row and
-// waits for every fenced writer holding FOR KEY SHARE. SET expressions read the row as it is when the lock is
-// granted (re-checked after waiting), so the new start is exactly the old until even if an extension raced.
+/**
+ * The first schema version whose writers record commit marks. A takeover that sees a promha session of an older
+ * build (its application name carries no version, or an older one) cannot trust the marks, since that writer
+ * commits without them, and splices at the old lease's `until` as builds before it did (docs/decisions/0007).
+ */
+export const MARKS_SINCE_SCHEMA = 5;
+
+/** Application names of promha sessions: `promha` or `promha-ingest`, with `/<schema version>` since version 5. */
+const OLDER_WRITER_SQL = `
+SELECT EXISTS (
+  SELECT 1 FROM pg_stat_activity
+  WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name ~ '^promha(-ingest)?(/[0-9]{1,9})?$'
+    AND coalesce(substring(application_name from '/([0-9]{1,9})$')::int, 0) < ${MARKS_SINCE_SCHEMA}
+) AS present`;
+
+// A takeover changes epoch (covered by UNIQUE (cluster, epoch)), so its FOR UPDATE waits for every fenced writer
+// holding FOR KEY SHARE. It runs as two statements in one transaction: the lock first, then the update in a fresh
+// snapshot (READ COMMITTED takes one per statement), which therefore sees the commit marks of every writer it waited
+// for. One statement could not: its snapshot predates the commits it waits for, only the locked row is re-read.
+const TAKEOVER_LOCK_SQL = `SELECT 1 FROM ha_lease WHERE cluster = $1 AND epoch = $2 AND leader <> $3 FOR UPDATE`;
+
+// The splice point (docs/design.md rule 6): just after the old epoch's greatest committed data time, never before the
+// old start; the old `until` when nothing was committed or an older build may have written without marks ($8).
 const TAKEOVER_SQL = `
 WITH old AS (
-  SELECT leader, start_t, epoch FROM ha_lease WHERE cluster = $1
+  SELECT leader, start_t, until_t, epoch FROM ha_lease WHERE cluster = $1
+), mark AS (
+  SELECT max(max_t) AS t FROM ha_commit_mark WHERE cluster = $1 AND epoch = $2
+), splice AS (
+  SELECT
+    CASE WHEN $8::boolean OR mark.t IS NULL THEN old.until_t ELSE least(old.until_t, greatest(old.start_t, mark.t + 1)) END AS t,
+    CASE WHEN $8::boolean THEN 'lease-until: older build connected' WHEN mark.t IS NULL THEN 'lease-until: nothing committed'
+         ELSE 'committed' END AS how
+  FROM old, mark
 ), upd AS (
   UPDATE ha_lease SET
     leader = $3,
     epoch = epoch + 1,
-    start_t = until_t,
+    start_t = (SELECT t FROM splice),
     until_t = greatest($5::bigint, until_t),
     last_leader_sample_t = $4,
     leader_last_seen_wall = ${databaseNow(6)},
@@ -101,11 +133,22 @@ WITH old AS (
     AND leader <> $3
   RETURNING ${LEASE_COLUMNS}
 ), h AS (
-  INSERT INTO ha_lease_history (cluster, epoch, old_leader, new_leader, old_start, old_until, new_start, wall_time, reason)
-  SELECT upd.cluster, upd.epoch, old.leader, upd.leader, old.start_t, upd.start_t, upd.start_t, upd.updated_wall, 'takeover'
-  FROM upd JOIN old ON old.epoch = upd.epoch - 1
+  INSERT INTO ha_lease_history (cluster, epoch, old_leader, new_leader, old_start, old_until, new_start, wall_time, reason, lease_until, splice)
+  SELECT upd.cluster, upd.epoch, old.leader, upd.leader, old.start_t, upd.start_t, upd.start_t, upd.updated_wall, 'takeover', old.until_t, splice.how
+  FROM upd JOIN old ON old.epoch = upd.epoch - 1 CROSS JOIN splice
+), d AS (
+  DELETE FROM ha_commit_mark WHERE cluster = $1 AND epoch <= $2 AND EXISTS (SELECT 1 FROM upd)
 )
 SELECT * FROM upd`;
+
+/**
+ * Records the commit marks of a flush's fenced parts, in the flush's transaction: one row per (cluster, epoch, this
+ * backend), so concurrent flushes (other backends) never touch the same row and never wait for each other.
+ */
+export const COMMIT_MARK_SQL = `
+INSERT INTO ha_commit_mark (cluster, epoch, backend, max_t)
+SELECT c, e, pg_backend_pid(), t FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS m(c, e, t)
+ON CONFLICT (cluster, epoch, backend) DO UPDATE SET max_t = greatest(ha_commit_mark.max_t, excluded.max_t)`;
 
 /** The PostgreSQL LeaseStore: every mutation is one statement (a compare-and-set with its history row). */
 export class PgLeaseStore implements LeaseStore {
@@ -145,20 +188,44 @@ export class PgLeaseStore implements LeaseStore {
   }
 
   async takeOver(req: TakeoverRequest): Promise<CasResult> {
-    return this.cas(req.cluster, TAKEOVER_SQL, [
-      req.cluster,
-      req.expectedEpoch,
-      req.newLeader,
-      req.challengerMaxTime,
-      req.newUntil,
-      guardTime(this.clock, req.wallNow),
-      req.leaseTimeout,
-    ]);
+    let rows: LeaseRow[];
+    try {
+      rows = await inTransaction(this.pool, async (client) => {
+        const locked = await client.query(TAKEOVER_LOCK_SQL, [req.cluster, req.expectedEpoch, req.newLeader]);
+        if (locked.rowCount === 0) return [];
+        const older = await client.query<{ present: boolean }>(OLDER_WRITER_SQL);
+        const r = await client.query<LeaseRow>(TAKEOVER_SQL, [
+          req.cluster,
+          req.expectedEpoch,
+          req.newLeader,
+          req.challengerMaxTime,
+          req.newUntil,
+          guardTime(this.clock, req.wallNow),
+          req.leaseTimeout,
+          older.rows[0]?.present === true,
+        ]);
+        return r.rows;
+      });
+    } catch (e: unknown) {
+      throw toStorageError(e);
+    }
+    const won = rows[0];
+    if (won !== undefined) return { kind: 'won', lease: toLease(won) };
+    return { kind: 'lost', current: await this.get(req.cluster) };
+  }
+
+  /** Adds `samples` filled by `instance` from its standby buffer into the lease of `epoch` to that history row. */
+  async recordFill(cluster: string, epoch: number, instance: string, samples: number): Promise<void> {
+    await this.q(
+      `UPDATE ha_lease_history SET filled = jsonb_set(filled, ARRAY[$3::text], to_jsonb(coalesce((filled->>$3)::bigint, 0) + $4::bigint))
+       WHERE cluster = $1 AND epoch = $2`,
+      [cluster, epoch, instance, samples],
+    );
   }
 
   async history(options: { readonly cluster?: string; readonly limit: number }): Promise<readonly LeaseChange[]> {
     const rows = await this.q<HistoryRow>(
-      `SELECT cluster, epoch, old_leader, new_leader, old_start, old_until, new_start, wall_time, reason
+      `SELECT cluster, epoch, old_leader, new_leader, old_start, old_until, new_start, wall_time, reason, lease_until, splice, filled
        FROM ha_lease_history WHERE ($1::text IS NULL OR cluster = $1) ORDER BY id DESC LIMIT $2`,
       [options.cluster ?? null, options.limit],
     );
@@ -172,6 +239,9 @@ export class PgLeaseStore implements LeaseStore {
       newStart: r.new_start,
       wallTime: r.wall_time,
       reason: r.reason === 'initial' ? 'initial' : 'takeover',
+      leaseUntil: r.lease_until,
+      splice: r.splice,
+      filled: r.filled,
     }));
   }
 

@@ -209,6 +209,30 @@ ALTER TABLE metric_metadata DROP CONSTRAINT metric_metadata_pkey;
 CREATE UNIQUE INDEX metric_metadata_name_md5 ON metric_metadata (md5(metric_family_name));
 `,
   },
+  {
+    version: 5,
+    name: 'commit marks and splice points',
+    sql: `
+-- The greatest data time each fenced write committed under a lease, per (cluster, epoch, backend). A backend runs one
+-- transaction at a time, so concurrent writers of one cluster never update the same row: recording the mark does
+-- not serialize them. A takeover reads the old epoch's marks (after waiting for the writers in flight) to splice the
+-- new lease just after the old leader's last committed sample, then deletes them (docs/decisions/0007-splice-point.md).
+CREATE TABLE ha_commit_mark (
+  cluster text NOT NULL,
+  epoch bigint NOT NULL,
+  backend integer NOT NULL,
+  max_t bigint NOT NULL,
+  PRIMARY KEY (cluster, epoch, backend)
+);
+-- lease_until: where the old lease ended when it was taken over (the splice is at or before it); splice: how the new
+-- start was chosen ('committed', or 'lease-until' with the reason); filled: samples each instance filled from its
+-- standby buffer into the new lease.
+ALTER TABLE ha_lease_history
+  ADD COLUMN lease_until bigint,
+  ADD COLUMN splice text,
+  ADD COLUMN filled jsonb NOT NULL DEFAULT '{}'::jsonb;
+`,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -5,7 +5,7 @@ import type { GuardClock, ReadLimits, SeriesSamples, StatementGate, Storage, Sto
 import { compact, compactBefore } from './compaction.js';
 import { StorageError, StorageErrorCodes, toStorageError } from './errors.js';
 import { PgLeaseStore } from './lease-store.js';
-import { checkSchemaVersion, DAY_MS, migrate, SCHEMA } from './migrations.js';
+import { checkSchemaVersion, DAY_MS, migrate, SCHEMA, SCHEMA_VERSION } from './migrations.js';
 import { retentionCutoff } from './time.js';
 import { gatedClient } from './gate.js';
 import { promhaTypes } from './pg-types.js';
@@ -52,7 +52,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     seriesCacheMax: o.seriesCacheMax ?? 1_000_000,
     retentionDays: o.retentionDays ?? 90,
     historyRetentionMs: o.historyRetentionMs ?? 30 * DAY_MS,
-    applicationName: o.applicationName ?? 'promha',
+    applicationName: o.applicationName ?? `promha/${SCHEMA_VERSION}`,
     maxBatchSamples: o.maxBatchSamples ?? 200_000,
     receiptRetentionMs: o.receiptRetentionMs ?? DAY_MS,
     receiptMax: o.receiptMax ?? 1_000_000,
