@@ -10,7 +10,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type SampleOutcome = 'stored' | 'deduplicated' | 'rejected' | 'failed';
-export type LeaseStoreOp = 'load' | 'create' | 'extend' | 'takeover' | 'refresh';
+export type LeaseStoreOp = 'load' | 'create' | 'extend' | 'takeover' | 'refresh' | 'history';
 
 /** Every metric of docs/metrics.md, typed, on one registry. */
 export interface IngestMetrics {

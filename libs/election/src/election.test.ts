@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Decision, PartRange } from './decision.js';
 import { Election } from './election.js';
+import { DATA_TIME_BEGIN } from './internal/core.js';
 import type { ElectionMetrics } from './metrics.js';
 import { InMemoryLeaseStore, type LeaseStoreOp } from './testing/in-memory-store.js';
 import { ManualClock } from './testing/manual-clock.js';
@@ -53,14 +54,65 @@ describe('Election', () => {
     expect(e.isReady()).toBe(true);
   });
 
-  it('rule 5: the first replica seen leads with [minT, maxT + timeout); the others are deduplicated (rule 4)', async () => {
+  it('rule 5: the first replica seen leads from the beginning of data time to maxT + timeout; the others are deduplicated (rule 4)', async () => {
     const { e, store: s, metrics } = setup();
     await e.start();
     const d = store(await e.decide(part('a', D - 10_000, D)));
     expect(d.from).toBe(D - 10_000);
-    expect(s.peek('c')).toMatchObject({ leader: 'a', epoch: 1, start: D - 10_000, until: D + T });
+    expect(s.peek('c')).toMatchObject({ leader: 'a', epoch: 1, start: DATA_TIME_BEGIN, until: D + T });
     expect(await e.decide(part('b', D - 10_000, D))).toEqual({ kind: 'dedupe', leader: 'a' });
     expect(metrics.events).toContain('leader c a (was -)');
+    // An older batch of the same leader (another shard) arriving second is stored, not dropped.
+    const older = store(await e.decide(part('a', D - 60_000, D - 50_000)));
+    expect(older.from).toBe(D - 60_000);
+    expect(s.checkFence(older.fence)).toBeUndefined();
+  });
+
+  it('rule 6: the new lease starts after the last committed sample; every instance learns of the takeover (rule 11)', async () => {
+    const store_ = new InMemoryLeaseStore();
+    const clock = new ManualClock(D);
+    const learnt: string[] = [];
+    const [e1, e2] = [1, 2].map(
+      (i) => new Election({ store: store_, clock, options: {}, onTakeover: (l) => learnt.push(`${String(i)}:${l.leader}@${String(l.start)}`) }),
+    ) as [Election, Election];
+    await e1.start();
+    await e2.start();
+    store_.checkFence(store(await e1.decide(part('a', D, D + 4_000))).fence, true);
+    await e2.sync();
+    clock.set(D + 2 * T);
+    const d = store(await e1.decide(part('b', D + T + 4_000, D + T + 5_000)));
+    expect(store_.peek('c')).toMatchObject({ leader: 'b', epoch: 2, start: D + 4_001 });
+    expect(d.from).toBe(D + T + 4_000);
+    expect(learnt).toEqual([`1:b@${String(D + 4_001)}`]);
+    await e2.sync();
+    expect(learnt).toEqual([`1:b@${String(D + 4_001)}`, `2:b@${String(D + 4_001)}`]);
+    // a's data from the splice on is dropped; before it, stored in its closed interval.
+    expect(await e2.decide(part('a', D + 4_001, D + 4_500))).toEqual({ kind: 'dedupe', leader: 'b' });
+    expect(store(await e2.decide(part('a', D + 3_000, D + 4_000))).fence).toMatchObject({ epoch: 1 });
+  });
+
+  it('rule 12: late data of a former leader this cache never saw the interval of: the history is read once per epoch', async () => {
+    const { elections, store: s, clock, metrics } = setup(2);
+    const [e1, e2] = elections as [Election, Election];
+    await e1.start();
+    await e2.start();
+    s.checkFence(store(await e1.decide(part('a', D, D))).fence);
+    await e2.sync();
+    clock.set(D + 2 * T);
+    s.checkFence(store(await e1.decide(part('b', D + T, D + T))).fence);
+    clock.set(D + 4 * T);
+    s.checkFence(store(await e1.decide(part('c', D + 2 * T, D + 2 * T))).fence);
+    // e2 learns epoch 3 from a failed fence, skipping epoch 2: it never saw b's interval [D + T, D + 2T).
+    e2.onFenceFailure({ kind: 'fence-failed', cluster: 'c', current: s.peek('c') });
+    const before = metrics.roundTrips;
+    const late = store(await e2.decide(part('b', D + T + 10, D + T + 20)));
+    expect(late.fence).toMatchObject({ replica: 'b', epoch: 2 });
+    expect(s.checkFence(late.fence)).toBeUndefined();
+    expect(metrics.roundTrips).toBe(before + 1);
+    // Once per epoch, and never for data inside the current lease.
+    expect(await e2.decide(part('z', D + T + 10, D + T + 20))).toEqual({ kind: 'dedupe', leader: 'c' });
+    expect(await e2.decide(part('z', D + 3 * T, D + 3 * T))).toEqual({ kind: 'dedupe', leader: 'c' });
+    expect(metrics.roundTrips).toBe(before + 1);
   });
 
   it('rule 5: two instances racing to create: the loser re-reads and agrees', async () => {
@@ -117,7 +169,7 @@ describe('Election', () => {
     expect((await s.history({ cluster: 'c', limit: 5 }))[0]).toMatchObject({
       oldLeader: 'a',
       newLeader: 'b',
-      oldStart: D,
+      oldStart: DATA_TIME_BEGIN,
       oldUntil: D + T,
       newStart: D + T,
       reason: 'takeover',

@@ -11,6 +11,7 @@ export type {
   TakeoverRequest,
 } from './ports.js';
 export { Election } from './election.js';
+export { DATA_TIME_BEGIN } from './internal/core.js';
 export type { ElectionDeps } from './internal/engine.js';
 export type { Decision, PartRange } from './decision.js';
 export { ElectionError, ElectionErrorCodes } from './errors.js';

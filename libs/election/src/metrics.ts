@@ -1,5 +1,5 @@
 /** Lease store operations, as counted by `promha_ha_store_round_trips_total{op}`. */
-export type StoreOp = 'load' | 'create' | 'extend' | 'takeover' | 'refresh';
+export type StoreOp = 'load' | 'create' | 'extend' | 'takeover' | 'refresh' | 'history';
 
 /**
  * What the election reports about itself (docs/metrics.md); the service implements it with prom-client. Sample

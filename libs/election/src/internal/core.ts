@@ -3,6 +3,13 @@ import type { ResolvedElectionOptions } from '../options.js';
 import type { ExtendRequest, Fence, Lease, TakeoverRequest } from '../ports.js';
 
 /**
+ * The beginning of data time: the first lease of a cluster starts here (rule 5), so nothing its leader sent before
+ * the deciding part (an older batch of another shard that arrives second) is dropped. The earliest storable sample
+ * time (0001-01-01T00:00:00Z, as the codec's `MIN_TIMESTAMP_MS`).
+ */
+export const DATA_TIME_BEGIN = -62_135_596_800_000;
+
+/**
  * A closed interval `[start, until)` that `leader` held under `epoch`. It never changes again once the next
  * leader took over, so a cache can never hold a stale one (docs/design.md rule 6).
  */
@@ -41,8 +48,8 @@ export const decideStep: Policy = (view, part, wallNow, options) => {
   const lease = view.lease;
   if (minTime > maxTime) return { kind: 'dedupe', leader: lease?.leader ?? '' };
   if (lease === undefined) {
-    // First replica seen leads (rule 5); the store's CAS settles a race between instances.
-    return { kind: 'create', cluster, leader: replica, start: minTime, until: maxTime + timeout };
+    // First replica seen leads (rule 5) from the beginning of data time; the store's CAS settles a race.
+    return { kind: 'create', cluster, leader: replica, start: DATA_TIME_BEGIN, until: maxTime + timeout };
   }
   if (lease.leader === replica && maxTime >= lease.start) {
     if (maxTime >= lease.until) {

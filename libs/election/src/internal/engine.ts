@@ -2,7 +2,7 @@ import type { Decision, PartRange } from '../decision.js';
 import { noopElectionMetrics, type ElectionMetrics, type StoreOp } from '../metrics.js';
 import { resolveElectionOptions, type ElectionOptions, type ResolvedElectionOptions } from '../options.js';
 import type { CasResult, Clock, Fence, FenceFailure, Lease, LeaseChange, LeaseStore } from '../ports.js';
-import { decideStep, type ClosedInterval, type Policy } from './core.js';
+import { decideStep, type ClosedInterval, type ClusterView, type Policy } from './core.js';
 
 /** Constructor arguments of the election. */
 export interface ElectionDeps {
@@ -10,6 +10,12 @@ export interface ElectionDeps {
   readonly clock: Clock;
   readonly options: ElectionOptions;
   readonly metrics?: ElectionMetrics;
+  /**
+   * Called (synchronously) when this instance learns of a takeover, its own or another instance's (at a refresh or
+   * a failed fence): `lease` is the new leader's, starting at the splice point. The ingest fills the gap from its
+   * standby buffer (docs/design.md rule 11).
+   */
+  readonly onTakeover?: (lease: Lease) => void;
 }
 
 /** Closed intervals kept per cluster: enough for a former leader's retry queue across a few leader changes. */
@@ -25,6 +31,9 @@ interface ClusterState {
   /** The row as last read from the store; `lease` falls back to it when an extending write fails. */
   confirmed: Lease | undefined;
   closed: ClosedInterval[];
+  /** Closed intervals read from the history on a miss (rule 12), and the epoch they were read at. */
+  looked: readonly ClosedInterval[];
+  lookedEpoch: number;
 }
 
 function message(e: unknown): string {
@@ -41,6 +50,7 @@ export class ElectionEngine {
   private readonly clock: Clock;
   private readonly metrics: ElectionMetrics;
   private readonly policy: Policy;
+  private readonly onTakeover: ((lease: Lease) => void) | undefined;
   private readonly clusters = new Map<string, ClusterState>();
   private ready = false;
   /** The store's clock minus this instance's, measured at every refresh (0 when the store has no clock). */
@@ -52,6 +62,7 @@ export class ElectionEngine {
     this.clock = deps.clock;
     this.metrics = deps.metrics ?? noopElectionMetrics;
     this.policy = policy;
+    this.onTakeover = deps.onTakeover;
   }
 
   /** Loads every lease and recent history; the instance is ready only after it resolves. */
@@ -123,7 +134,17 @@ export class ElectionEngine {
     for (let step = 0; step < MAX_STEPS; step++) {
       const state = this.state(part.cluster);
       const wallNow = this.wallNow();
-      const next = this.policy(state, part, wallNow, this.options);
+      let next = this.policy(this.view(state), part, wallNow, this.options);
+      if (next.kind === 'dedupe' && state.lease !== undefined && part.minTime < state.lease.start && state.lookedEpoch !== state.lease.epoch) {
+        // Rule 12: data from before the current lease may belong to a former leader's closed interval this cache
+        // never saw (older than the ones kept, or not yet synced). Read the cluster's history once per epoch.
+        const epoch = state.lease.epoch;
+        const looked = await this.lookUpHistory(part.cluster);
+        if (typeof looked === 'string') return { kind: 'retry', reason: looked };
+        state.looked = looked;
+        state.lookedEpoch = epoch;
+        next = this.policy(this.view(state), part, wallNow, this.options);
+      }
       let result: CasResult;
       switch (next.kind) {
         case 'dedupe':
@@ -172,6 +193,26 @@ export class ElectionEngine {
     return { kind: 'retry', reason: `lease of ${part.cluster} still contended after ${MAX_STEPS} steps` };
   }
 
+  /** The view the policy decides on: the cache's closed intervals and any read from the history on a miss. */
+  private view(state: ClusterState): ClusterView {
+    return state.looked.length === 0 ? state : { lease: state.lease, closed: [...state.closed, ...state.looked] };
+  }
+
+  private async lookUpHistory(cluster: string): Promise<readonly ClosedInterval[] | string> {
+    this.metrics.storeRoundTrip('history');
+    try {
+      const changes = await this.store.history({ cluster, limit: HISTORY_PER_REFRESH });
+      const out: ClosedInterval[] = [];
+      for (const c of changes) {
+        if (c.oldLeader === null || c.oldStart === null || c.oldUntil === null) continue;
+        out.push({ leader: c.oldLeader, epoch: c.epoch - 1, start: c.oldStart, until: c.oldUntil });
+      }
+      return out;
+    } catch (e: unknown) {
+      return `lease store history failed: ${message(e)}`;
+    }
+  }
+
   private async call(op: StoreOp, run: () => Promise<CasResult>): Promise<CasResult | string> {
     this.metrics.storeRoundTrip(op);
     try {
@@ -201,7 +242,7 @@ export class ElectionEngine {
   private state(cluster: string): ClusterState {
     let s = this.clusters.get(cluster);
     if (s === undefined) {
-      s = { lease: undefined, confirmed: undefined, closed: [] };
+      s = { lease: undefined, confirmed: undefined, closed: [], looked: [], lookedEpoch: 0 };
       this.clusters.set(cluster, s);
     }
     return s;
@@ -238,6 +279,7 @@ export class ElectionEngine {
     }
     s.lease = lease;
     s.confirmed = lease;
+    if (current !== undefined && lease.epoch > current.epoch) this.onTakeover?.(lease);
     if (current?.leader !== lease.leader || current.epoch !== lease.epoch) {
       if (current?.leader !== lease.leader) this.metrics.leader(lease.cluster, lease.leader, current?.leader);
       if (current !== undefined && current.epoch !== lease.epoch) this.metrics.leaderChange(lease.cluster);
