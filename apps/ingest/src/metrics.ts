@@ -25,6 +25,10 @@ export interface IngestMetrics {
   readonly haFenceFailures: Counter<'cluster'>;
   readonly haStoreRoundTrips: Counter<'op'>;
   readonly haUnled: Counter<'cluster'>;
+  readonly haStandbyBytes: Gauge;
+  readonly haStandbySamples: Gauge;
+  readonly haStandbyOverflow: Counter<'cluster'>;
+  readonly haFilled: Counter<'cluster'>;
   readonly writeBatchSize: Histogram;
   readonly writeBatchDuration: Histogram;
   readonly writeErrors: Counter<'code'>;
@@ -48,13 +52,20 @@ export interface IngestMetrics {
  * answer of that moment (in a worker, its own readiness and every other worker's), not the last probe's.
  */
 export function createMetrics(
-  options: { readonly defaultMetrics?: boolean; readonly ready?: () => boolean; readonly clockOffsetMs?: () => number } = {},
+  options: {
+    readonly defaultMetrics?: boolean;
+    readonly ready?: () => boolean;
+    readonly clockOffsetMs?: () => number;
+    /** What the standby buffer holds, read at every scrape. */
+    readonly standby?: () => { readonly bytes: number; readonly samples: number };
+  } = {},
 ): IngestMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const readyNow = options.ready;
   const clockOffsetMs = options.clockOffsetMs;
+  const standby = options.standby;
   return {
     registry,
     requests: new Counter({
@@ -116,6 +127,42 @@ export function createMetrics(
     haUnled: new Counter({
       name: 'promha_ha_unled_samples_total',
       help: 'Samples of a cluster for which no replica could be made leader (answered 503).',
+      labelNames: ['cluster'],
+      registers,
+    }),
+    haStandbyBytes: new Gauge({
+      name: 'promha_ha_standby_buffer_bytes',
+      help: 'Bytes held by the standby buffer (non-leader requests kept to fill a takeover).',
+      registers,
+      ...(standby === undefined
+        ? {}
+        : {
+            collect(this: Gauge) {
+              this.set(standby().bytes);
+            },
+          }),
+    }),
+    haStandbySamples: new Gauge({
+      name: 'promha_ha_standby_buffer_samples',
+      help: 'Samples held by the standby buffer.',
+      registers,
+      ...(standby === undefined
+        ? {}
+        : {
+            collect(this: Gauge) {
+              this.set(standby().samples);
+            },
+          }),
+    }),
+    haStandbyOverflow: new Counter({
+      name: 'promha_ha_standby_overflow_samples_total',
+      help: 'Non-leader samples the standby buffer dropped at its byte bound (--ha.standby-buffer-bytes): a takeover may not fill them.',
+      labelNames: ['cluster'],
+      registers,
+    }),
+    haFilled: new Counter({
+      name: 'promha_ha_filled_samples_total',
+      help: "Samples this instance wrote from its standby buffer into a new leader's lease after a takeover.",
       labelNames: ['cluster'],
       registers,
     }),

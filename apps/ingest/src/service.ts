@@ -6,9 +6,11 @@
  * migrations ran and leases are loaded (retried until the database answers); writes before that are 503.
  */
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Clock, ElectionMetrics, Lease, LeaseStore } from '@promha/election';
+import { SCHEMA_VERSION } from '@promha/storage';
 import { ingestApp } from './app.js';
 import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
 import type { Config } from './config.js';
@@ -16,6 +18,7 @@ import { IngestError } from './errors.js';
 import { deferredStorage } from './internal/deferred-storage.js';
 import { electionMetrics } from './internal/election-metrics.js';
 import { Pipeline } from './internal/pipeline.js';
+import { StandbyBuffer } from './internal/standby-buffer.js';
 import type { CodecPort, Decision, DecoderCachesPort, ElectionPort, ReadCodecPort, ReaderPort, SplitFn, WriterPort } from './internal/ports.js';
 import { createHaApi, createQueryApi, createRemoteReader } from './internal/readers.js';
 import { createMetrics, type IngestMetrics } from './metrics.js';
@@ -77,6 +80,8 @@ export interface Libraries {
     clock: Clock;
     options: { clusterLabel: string; replicaLabel: string; leaseTimeoutMs: number; leaseRefreshMs: number };
     metrics: ElectionMetrics;
+    /** Every takeover this instance learns of (its own or another's): the standby buffer fills it. */
+    onTakeover?: (lease: Lease) => void;
   }): ElectionService;
   startEmbeddedPostgres(options: { dataDir: string }): Promise<{ readonly uri: string; stop(): Promise<void> }>;
 }
@@ -95,6 +100,10 @@ export interface RunningService {
 }
 
 const MAINTAIN_EVERY_MS = 10 * 60_000;
+/** Attempts to fill one takeover from the standby buffer (one per lease refresh) while the database fails. */
+const MAX_FILL_ATTEMPTS = 5;
+/** Distinguishes services in one process (tests, the deterministic simulator) in the history's filled counts. */
+let instanceSeq = 0;
 const STARTUP_RETRY_MS = 1000;
 
 /** Removes the password from a connection URI for logging. */
@@ -129,7 +138,11 @@ export interface ServiceOptions {
 export async function startService(config: Config, libs: Libraries, options: ServiceOptions = {}): Promise<RunningService> {
   const clock: Clock = options.clock ?? { now: () => Date.now() };
   // The gauge reads /ready's answer at every scrape (`answersReady` is defined once the options are known).
-  const metrics = createMetrics({ ready: () => answersReady(), clockOffsetMs: () => election.clockOffsetMs?.() ?? 0 });
+  const metrics = createMetrics({
+    ready: () => answersReady(),
+    clockOffsetMs: () => election.clockOffsetMs?.() ?? 0,
+    standby: () => ({ bytes: standby.bytes(), samples: standby.samples() }),
+  });
 
   const [tls, bearerToken, basicUsers] = await Promise.all([
     config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined
@@ -151,7 +164,9 @@ export async function startService(config: Config, libs: Libraries, options: Ser
       seriesCacheMax: config.seriesCacheMax,
       retentionDays: Math.max(1, Math.round(config.retentionMs / 86_400_000)),
       historyRetentionMs: config.historyRetentionMs,
-      applicationName: 'promha-ingest',
+      // The schema version in the name lets a takeover see a writer of an older build that records no commit marks
+      // (docs/decisions/0007-splice-point.md): it then splices at the old lease's until.
+      applicationName: `promha-ingest/${String(SCHEMA_VERSION)}`,
       connectTimeoutMs: config.dbConnectTimeoutMs,
       writeTimeoutMs: config.dbWriteTimeoutMs,
       leaseTimeoutMs: config.dbLeaseStepTimeoutMs,
@@ -162,10 +177,34 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     }),
   );
 
+  // Rule 11: non-leader requests wait here, bounded in data time (a takeover's gap is at most about the lease timeout
+  // plus a refresh interval before this instance learns of it) and in bytes.
+  const standby = new StandbyBuffer(config.standbyBufferBytes, config.leaseTimeoutMs + 2 * config.leaseRefreshMs, {
+    overflow: (cluster, n) => metrics.haStandbyOverflow.inc({ cluster }, n),
+  });
+  const instanceName = `${hostname()}/${String(process.pid)}/${String(++instanceSeq)}`;
+  const fills = new Map<string, Promise<void>>();
+  const pendingFills = new Map<string, { lease: Lease; attempts: number }>();
+  const fill = (lease: Lease, attempts = 1): void => {
+    const previous = fills.get(lease.cluster) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const r = await pipeline.fill(lease);
+      if (r.failed > 0 && attempts < MAX_FILL_ATTEMPTS) pendingFills.set(lease.cluster, { lease, attempts });
+      else pendingFills.delete(lease.cluster);
+      if (r.filled > 0 || attempts === 1) await storage.leases.recordFill?.(lease.cluster, lease.epoch, instanceName, r.filled);
+      app.log.info({ cluster: lease.cluster, leader: lease.leader, epoch: lease.epoch, splice: lease.start, ...r }, 'takeover filled from the standby buffer');
+    });
+    fills.set(
+      lease.cluster,
+      next.catch((e: unknown) => app.log.warn({ err: e, cluster: lease.cluster }, 'standby buffer fill failed')),
+    );
+  };
+
   const election = libs.createElection({
     store: storage.leases,
     clock,
     metrics: electionMetrics(metrics),
+    onTakeover: (lease) => fill(lease),
     options: {
       clusterLabel: config.clusterLabel,
       replicaLabel: config.replicaLabel,
@@ -212,6 +251,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     },
     futureGraceMs: config.futureGraceMs,
     clock,
+    standby: config.highAvailability ? standby : undefined,
   });
 
   const app = Fastify({
@@ -293,6 +333,11 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     }
     if (dbUp && leasesLoaded && config.highAvailability) {
       await election.sync().catch((e: unknown) => log.warn({ err: e }, 'lease sync failed'));
+      // Fills that left requests behind (the database failed meanwhile) try again while their lease holds.
+      for (const [cluster, p] of pendingFills) {
+        pendingFills.delete(cluster);
+        if (election.leases().some((l) => l.cluster === cluster && l.epoch === p.lease.epoch)) fill(p.lease, p.attempts + 1);
+      }
     }
     publish();
     later(config.leaseRefreshMs, tick);

@@ -35,6 +35,7 @@ export function deferredStorage(open: () => Promise<StorageService>): DeferredSt
     takeOver: (request) => call((s) => s.leases.takeOver(request)),
     history: (options) => call((s) => s.leases.history(options)),
     pruneHistory: (wallBefore) => call((s) => s.leases.pruneHistory(wallBefore)),
+    recordFill: (cluster, epoch, instance, samples) => call((s) => s.leases.recordFill?.(cluster, epoch, instance, samples) ?? Promise.resolve()),
     now: () => call((s) => (s.leases.now === undefined ? Promise.resolve(undefined) : s.leases.now())),
   };
   return {

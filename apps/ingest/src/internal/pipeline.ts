@@ -27,6 +27,7 @@ import { fromStorage, IngestError } from '../errors.js';
 import type { IngestMetrics } from '../metrics.js';
 import { bodyDigest, idempotencyKey, type KeyedPart } from './idempotency.js';
 import type { CodecPort, Decision, ElectionPort, HaPart, SplitFn, StoreOutcome, StorePart, WriterPort } from './ports.js';
+import type { BufferedGroup, StandbyBuffer } from './standby-buffer.js';
 
 export interface PipelineOptions {
   readonly codec: CodecPort;
@@ -44,6 +45,22 @@ export interface PipelineOptions {
   /** Samples later than the wall clock plus this are refused (400) and never reach the election. */
   readonly futureGraceMs: number;
   readonly clock: Clock;
+  /** Keeps deduplicated requests to fill a takeover's gap (rule 11); absent: nothing is kept. */
+  readonly standby?: StandbyBuffer | undefined;
+}
+
+/** The lease a fill writes into: the new leader's, from the splice point. */
+export interface FillLease {
+  readonly cluster: string;
+  readonly leader: string;
+  readonly epoch: number;
+  readonly start: number;
+}
+
+/** What one fill did: samples written, and buffered requests that could not be (kept for the next attempt). */
+export interface FillResult {
+  readonly filled: number;
+  readonly failed: number;
 }
 
 /**
@@ -126,6 +143,8 @@ const partKey = (cluster: string, replica: string): string => `${cluster}\0${rep
 interface PartOutcome {
   readonly stored: number;
   readonly deduplicated: number;
+  /** The part was deduplicated whole: what the standby buffer keeps of it. */
+  readonly buffered?: BufferedGroup;
 }
 
 function errorCode(e: unknown): string {
@@ -165,7 +184,7 @@ export class Pipeline implements WritePipeline {
         limits: this.o.limits,
         labels: [this.o.clusterLabel, this.o.replicaLabel],
       });
-      const peeked = await this.decidePeek(peek);
+      const peeked = await this.decidePeek(peek, body, contentType);
       if (peeked.kind === 'deduplicated') return { kind: 'deduplicated', version, written: peek.written };
       early = peeked.decisions;
       request = peek.decode();
@@ -179,7 +198,7 @@ export class Pipeline implements WritePipeline {
     metrics.inFlightSamples.set(this.inFlight);
     try {
       const cut = cutFuture(request.series, this.o.clock.now() + this.o.futureGraceMs);
-      const kind = await this.store(body, cut, request.metadata, total - cut.removed, early);
+      const kind = await this.store(body, contentType, cut, request.metadata, total - cut.removed, early);
       if (cut.rejected.length > 0) {
         metrics.samples.inc({ outcome: 'rejected' }, cut.removed);
         const names = cut.rejected.slice(0, 5).map((i) => `series ${i} (${JSON.stringify(metricName(request.series[i]!))})`);
@@ -198,6 +217,7 @@ export class Pipeline implements WritePipeline {
 
   private async store(
     body: Buffer,
+    contentType: string | undefined,
     cut: FutureCut,
     metadata: Parameters<WriterPort['upsertMetadata']>[0],
     total: number,
@@ -256,10 +276,12 @@ export class Pipeline implements WritePipeline {
       let stored = 0;
       let deduplicated = 0;
       let failure: IngestError | undefined;
+      const buffered: BufferedGroup[] = [];
       for (const r of settled) {
         if (r.status === 'fulfilled') {
           stored += r.value.stored;
           deduplicated += r.value.deduplicated;
+          if (r.value.buffered !== undefined) buffered.push(r.value.buffered);
         } else {
           const e = fromStorage('write failed', r.reason);
           // A part that may succeed later decides the answer (503: Prometheus resends, and the parts stored
@@ -269,6 +291,7 @@ export class Pipeline implements WritePipeline {
       }
       metrics.samples.inc({ outcome: 'stored' }, stored);
       metrics.samples.inc({ outcome: 'deduplicated' }, deduplicated);
+      this.o.standby?.add({ body, contentType }, buffered);
       if (failure !== undefined) {
         metrics.samples.inc({ outcome: 'failed' }, Math.max(0, total - stored - deduplicated));
         throw failure;
@@ -286,6 +309,8 @@ export class Pipeline implements WritePipeline {
    */
   private async decidePeek(
     peek: WritePeek,
+    body: Buffer,
+    contentType: string | undefined,
   ): Promise<{ readonly kind: 'deduplicated' } | { readonly kind: 'decode'; readonly decisions: EarlyDecisions | undefined }> {
     const { metrics, election } = this.o;
     const futureLimit = this.o.clock.now() + this.o.futureGraceMs;
@@ -320,7 +345,49 @@ export class Pipeline implements WritePipeline {
       total += n;
     }
     metrics.samples.inc({ outcome: 'deduplicated' }, total);
+    this.o.standby?.add(
+      { body, contentType },
+      ha.map((g) => ({ cluster: g.values[0]!, replica: g.values[1]!, minTime: g.minTime, maxTime: g.maxTime, samples: g.samples + g.histograms })),
+    );
     return { kind: 'deduplicated' };
+  }
+
+  /**
+   * Writes the new leader's buffered data from the splice point on (docs/design.md rule 11), request by request, through
+   * the fenced path a live write takes, with the idempotency key it would have had (so a request buffered by two
+   * instances is stored once). A request that fails for a reason a retry can fix goes back into the buffer.
+   */
+  async fill(lease: FillLease): Promise<FillResult> {
+    const standby = this.o.standby;
+    if (standby === undefined) return { filled: 0, failed: 0 };
+    let filled = 0;
+    let failed = 0;
+    for (const entry of standby.take(lease.cluster, lease.leader, lease.start)) {
+      try {
+        filled += await this.replay(entry.body, entry.contentType, lease);
+      } catch (e: unknown) {
+        failed++;
+        if (e instanceof IngestError && e.status === 503) standby.add(entry, [entry.group]);
+      }
+    }
+    if (filled > 0) this.o.metrics.haFilled.inc({ cluster: lease.cluster }, filled);
+    return { filled, failed };
+  }
+
+  /** One buffered request's part of `lease`'s leader, decoded and written as a live write would. */
+  private async replay(body: Buffer, contentType: string | undefined, lease: FillLease): Promise<number> {
+    const { codec } = this.o;
+    const version = codec.parseWriteContentType(contentType);
+    const request = codec.decodeWriteRequest(body, { version, maxDecodedBytes: this.o.maxDecodedBytes, limits: this.o.limits });
+    // What the live write would have refused beyond the future grace must not reach the election now either.
+    const cut = cutFuture(request.series, this.o.clock.now() + this.o.futureGraceMs);
+    const split = this.o.split(cut.series, { clusterLabel: this.o.clusterLabel, replicaLabel: this.o.replicaLabel });
+    if (split.kind === 'invalid') return 0;
+    const part = split.parts.find((p) => p.cluster === lease.cluster && p.replica === lease.leader);
+    if (part === undefined) return 0;
+    let digest: string | undefined;
+    const key = (k: KeyedPart, minTime: number, maxTime: number): string => idempotencyKey((digest ??= bodyDigest(body)), k, minTime, maxTime);
+    return (await this.storePart(part, key, undefined, false)).stored;
   }
 
   private storageFailure(what: string, e: unknown): IngestError {
@@ -357,6 +424,7 @@ export class Pipeline implements WritePipeline {
     part: HaPart,
     key: (part: KeyedPart, minTime: number, maxTime: number) => string,
     early: EarlyDecision | undefined,
+    live = true,
   ): Promise<PartOutcome> {
     const { metrics, election } = this.o;
     const count = part.samples;
@@ -378,8 +446,10 @@ export class Pipeline implements WritePipeline {
         throw fromStorage(`lease decision for cluster ${JSON.stringify(part.cluster)} failed`, e);
       }
       if (decision.kind === 'dedupe') {
+        if (!live) return { stored: 0, deduplicated: 0 };
         metrics.haDeduplicated.inc({ cluster: part.cluster }, count);
-        return { stored: 0, deduplicated: count };
+        const buffered = { cluster: part.cluster, replica: part.replica, minTime: part.minTime, maxTime: part.maxTime, samples: count };
+        return { stored: 0, deduplicated: count, buffered };
       }
       if (decision.kind === 'retry') {
         metrics.haUnled.inc({ cluster: part.cluster }, count);
@@ -391,8 +461,8 @@ export class Pipeline implements WritePipeline {
       // Only now, and only for what is kept, the replica label comes off (rule 3): dropped parts are never copied.
       const { series: kept, kept: keptCount, dropped } = storedSeries(part.series, decision.from, decision.until, this.o.replicaLabel);
       if (keptCount === 0) {
-        metrics.haDeduplicated.inc({ cluster: part.cluster }, count);
-        return { stored: 0, deduplicated: count };
+        if (live) metrics.haDeduplicated.inc({ cluster: part.cluster }, count);
+        return { stored: 0, deduplicated: live ? count : 0 };
       }
       // The fence covers exactly the data written; it lies inside what the election decided.
       const range = dropped === 0 ? { minTime: decision.fence.minTime, maxTime: decision.fence.maxTime } : seriesTimeRange(kept);
@@ -410,7 +480,7 @@ export class Pipeline implements WritePipeline {
         throw e;
       }
       if (outcome.kind === 'stored') {
-        if (dropped > 0) metrics.haDeduplicated.inc({ cluster: part.cluster }, dropped);
+        if (dropped > 0 && live) metrics.haDeduplicated.inc({ cluster: part.cluster }, dropped);
         return { stored: outcome.samples + outcome.histograms, deduplicated: dropped };
       }
       // The election counts the fence failure (promha_ha_fence_failures_total) and forgets the stale lease.
