@@ -74,19 +74,62 @@ describe('checkRun', () => {
       cluster: 0,
       replica: 0,
     };
+    // The standby buffers filled the takeover from the splice point: r1's data follows r0's last scrape.
     const input = run(
       [
         { cluster: 0, replica: 0, from: 0, to: 1000 },
-        { cluster: 0, replica: 1, from: 1300, to: 3000 },
+        { cluster: 0, replica: 1, from: 1100, to: 3000 },
         { cluster: 1, replica: 1, from: 0, to: 3000 },
       ],
       { faults: [crash] },
     );
     const result = checkRun(input);
     expect(result.violations).toEqual([]);
+    expect(result.takeoverBoundMs).toBe(200);
     expect(result.clusters[0]?.leaderChanges).toBe(1);
-    expect(result.clusters[0]?.largestGap?.ms).toBe(400);
+    expect(result.clusters[0]?.largestGap?.ms).toBe(200);
     expect(result.clusters[1]?.leaderChanges).toBe(0);
+  });
+
+  it('holds a takeover to two scrape intervals plus jitter (check 3) unless an ingest kill, a restart or an overflow touched it', () => {
+    // A takeover nothing filled (the new lease at the old until, as before the standby buffer): a 400 ms hole.
+    const plan = [
+      { cluster: 0, replica: 0, from: 0, to: 1000 },
+      { cluster: 0, replica: 1, from: 1300, to: 3000 },
+    ];
+    const crash: Fault = { id: 1, kind: 'replica-crash', atMs: 1000, durationMs: 2000, cluster: 0, replica: 0 };
+    const bad = checkRun(run(plan, { faults: [crash] }));
+    expect(bad.violations.map((v) => [v.check, v.message])).toEqual([[3, expect.stringContaining('gap of 400 ms')]]);
+    expect(bad.violations[0]?.message).toContain('exceeds 200 ms');
+    for (const [extra, cause] of [
+      [{ faults: [crash, { id: 2, kind: 'ingest-kill', atMs: 900, durationMs: 300, ingester: 0 } satisfies Fault] }, 'ingest-kill'],
+      [{ faults: [crash, { id: 2, kind: 'postgres-restart', atMs: 1100, durationMs: 100 } satisfies Fault] }, 'postgres-restart'],
+      [{ faults: [crash], standbyOverflow: [12, 0] }, 'standby buffer overflow (12 samples)'],
+    ] as const) {
+      const r = checkRun(run(plan, extra));
+      expect(r.violations).toEqual([]);
+      expect(r.clusters[0]?.largestGap).toMatchObject({ ms: 400, excused: true, cause: expect.stringContaining(cause) });
+    }
+    // An overflow of another cluster excuses nothing here.
+    expect(checkRun(run(plan, { faults: [crash], standbyOverflow: [0, 12] })).violations.map((v) => v.check)).toEqual([3]);
+  });
+
+  it('a 202 may be stored from a standby buffer, only inside its replica’s lease (check 2)', () => {
+    const input = run([
+      { cluster: 0, replica: 0, from: 0, to: 1000 },
+      { cluster: 0, replica: 1, from: 1000, to: 2000 },
+    ]);
+    const history: LeaderChange[] = [
+      { cluster: 0, epoch: 1, leader: 0, start: BASE - 1e6 },
+      { cluster: 0, epoch: 2, leader: 1, start: BASE + 1000, atMs: 1500 },
+    ];
+    // r1's acks before the takeover was decided were 202 (buffered, then filled).
+    const filled = input.acks.map((a) => (a.replica === 1 && a.sentAtMs < 1500 ? { ...a, status: 202 } : a));
+    expect(checkRun({ ...input, acks: filled, history }).violations).toEqual([]);
+    // With the splice later, r1's filled samples before it lie outside its lease.
+    const late: LeaderChange[] = [history[0]!, { ...history[1]!, start: BASE + 1200 }];
+    const messages = checkRun({ ...input, acks: filled, history: late }).violations.filter((v) => v.check === 2).map((v) => v.message);
+    expect(messages[0]).toContain('answered 202 and is stored outside');
   });
 
   it('reports overlapping replicas (check 1), as with HA turned off', () => {

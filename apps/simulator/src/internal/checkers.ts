@@ -65,6 +65,11 @@ export interface CheckInput {
   readonly gapSlackMs?: number;
   /** Ingest instances that exited unasked (check 6). */
   readonly crashes?: readonly IngestCrash[];
+  /**
+   * Non-leader samples the ingest tier's standby buffers dropped at their byte bound, per cluster index
+   * (`promha_ha_standby_overflow_samples_total`): a takeover of such a cluster may keep a hole (check 3 excuses it).
+   */
+  readonly standbyOverflow?: readonly number[];
 }
 
 export type CheckId = 1 | 2 | 3 | 4 | 5 | 6;
@@ -129,7 +134,10 @@ export interface ClusterResult {
 }
 
 export interface CheckResult {
+  /** Check 3's bound for a gap with no leader change (a leader back before its lease ran out). */
   readonly gapBoundMs: number;
+  /** Check 3's bound across a takeover no ingest kill, PostgreSQL restart or buffer overflow touched. */
+  readonly takeoverBoundMs: number;
   readonly clusters: readonly ClusterResult[];
   readonly violations: readonly Violation[];
 }
@@ -171,12 +179,16 @@ export function checkRun(input: CheckInput): CheckResult {
   }
   // Data times in messages, relative to the run's start (data base), e.g. +12.345s.
   const rel = (t: number): string => `+${((t - input.dataBaseMs) / 1000).toFixed(3)}s`;
+  // Without a takeover (a leader back before its lease ran out), nothing fills its silence: up to a lease timeout.
   const gapBoundMs =
     scenario.leaseTimeoutMs +
     scenario.leaseRefreshMs +
     scenario.scrapeIntervalMs +
     scenario.jitterMs +
     (input.gapSlackMs ?? 0);
+  // Across a takeover the standby buffers fill from the splice point (docs/design.md rules 6 and 11): what is left is the
+  // scrape the old leader never sent and the new leader's first one, two intervals plus jitter.
+  const takeoverBoundMs = 2 * scenario.scrapeIntervalMs + scenario.jitterMs + (input.gapSlackMs ?? 0);
   // Two samples of one replica's series closer than this are one continuous stretch of stored data. It stays
   // below the lease timeout, so a legitimate A -> B -> A handover (A silent for a timeout) never links up.
   const linkMs = Math.max(1, Math.min(2 * scenario.scrapeIntervalMs + scenario.jitterMs, scenario.leaseTimeoutMs - 1));
@@ -227,6 +239,9 @@ export function checkRun(input: CheckInput): CheckResult {
   const overlaps = (f: Fault, from: number, to: number): boolean => f.atMs <= to && f.atMs + f.durationMs >= from;
   const ownFaults = (cluster: number, replica: number, from: number, to: number): Fault[] =>
     input.faults.filter((f) => f.cluster === cluster && f.replica === replica && overlaps(f, from, to));
+  // What empties standby buffers: a killed instance loses its buffer, a database restart fails the fill.
+  const bufferFaults = (from: number, to: number): Fault[] =>
+    input.faults.filter((f) => overlaps(f, from, to) && (f.kind === 'postgres-restart' || f.kind === 'ingest-kill'));
   const globalFaults = (from: number, to: number): Fault[] =>
     input.faults.filter(
       (f) =>
@@ -349,7 +364,17 @@ export function checkRun(input: CheckInput): CheckResult {
     for (const a of input.acks) {
       if (a.cluster !== c) continue;
       sent += a.samples.length;
-      if (a.status === 202) deduplicated += a.samples.length;
+      if (a.status === 202) {
+        deduplicated += a.samples.length;
+        // Deduplicated data may be stored later from a standby buffer (rule 11), but only inside its replica's lease.
+        if (scenario.highAvailability) {
+          for (const s of a.samples) {
+            if (storedKeys.has(`${s.series}\u0000${s.t}\u0000${s.value}`) && !held(a.replica, s.t)) {
+              report(2, c, counts, 'filled-outside', `r${a.replica}'s sample ${s.series}@${rel(s.t)} was answered 202 and is stored outside r${a.replica}'s lease`);
+            }
+          }
+        }
+      }
       if (a.status < 200 || a.status >= 300 || a.status === 202) continue;
       acked += a.samples.length;
       for (const s of a.samples) {
@@ -472,8 +497,23 @@ export function checkRun(input: CheckInput): CheckResult {
         0,
         ...candidates.filter((r) => r !== leader).map((r) => Math.abs((input.skews[c]?.[r] ?? 0) - leaderSkew)),
       );
-      const bound = gapBoundMs + skewAllowance;
+      // A takeover is held to the tight bound unless something emptied or overflowed the buffers that fill it.
+      // The buffers must hold the new leader's data from the gap's start until every instance learnt of the takeover
+      // (a lease refresh after it) and filled it.
+      const replicas = [...Array(scenario.replicas).keys()];
+      const emptied =
+        change === undefined
+          ? []
+          : bufferFaults(
+              Math.min(...replicas.map((r) => simOf(c, r, g0))) - scenario.leaseTimeoutMs - scenario.batchDeadlineMs,
+              Math.max(...replicas.map((r) => simOf(c, r, g1))) + scenario.leaseRefreshMs,
+            );
+      for (const f of emptied) involved.add(f);
+      const overflowed = input.standbyOverflow?.[c] ?? 0;
+      const tight = change !== undefined && emptied.length === 0 && overflowed === 0;
+      const bound = (tight ? takeoverBoundMs : gapBoundMs) + skewAllowance;
       let cause = change === undefined ? 'no leader change' : `failover r${change.from} -> r${change.to}`;
+      if (change !== undefined && overflowed > 0) cause = `${cause}; standby buffer overflow (${overflowed} samples)`;
       const faultText = [...involved]
         .map((f) => `#${f.id} ${f.kind}${f.replica === undefined ? '' : ` r${f.replica}`}`)
         .join(', ');
@@ -481,7 +521,8 @@ export function checkRun(input: CheckInput): CheckResult {
       let excused = true;
       if (ms > bound) {
         const jumped = [...involved].some((f) => f.kind === 'clock-jump');
-        const global = [...involved].some((f) => f.cluster === undefined);
+        // A tight-bound gap is excused by neither a global fault (those made the bound loose) nor a lone slow link.
+        const global = !tight && [...involved].some((f) => f.cluster === undefined);
         excused = healthy.length === 0 || jumped || global;
         gaps.push({
           from: g0,
@@ -545,6 +586,7 @@ export function checkRun(input: CheckInput): CheckResult {
   }
   return {
     gapBoundMs,
+    takeoverBoundMs,
     clusters: results.map((r) => ({
       ...r,
       violations: perCluster.get(r.cluster) ?? 0,

@@ -10,6 +10,8 @@ interface ClusterLease {
   start: number;
   until: number;
   lastSeenWall: number;
+  /** Greatest data time stored under this lease (the commit mark a takeover splices after). */
+  committed: number | undefined;
   /** Closed intervals of earlier leaders: their late samples inside stay storable. */
   closed: { leader: string; start: number; end: number }[];
 }
@@ -17,7 +19,9 @@ interface ClusterLease {
 /**
  * A reference model of the ingest tier for tests of the simulator itself: the HA rules of docs/design.md in their
  * simplest form (one lease per cluster in data time, takeover when the challenger's data reached `until` and
- * nobody heard from the leader for a timeout of wall time), over an in-memory store shared by every instance.
+ * nobody heard from the leader for a timeout of wall time; the new lease starts just after the old leader's last
+ * stored sample and is filled from the deduplicated data kept meanwhile), over an in-memory store shared by every
+ * instance.
  * It stores each (series, time, value) once, so retries and duplicate deliveries are idempotent.
  * With `highAvailability: false` it stores every replica's data as sent (with the replica label removed, so the
  * overlap is visible in the data). `down` plays a database outage: every write answers 503.
@@ -32,6 +36,8 @@ export class FakeIngestStore {
     start: number;
     wall: number;
   }[] = [];
+  /** Deduplicated samples per (cluster, replica): the standby buffer, unbounded in this model. */
+  private readonly standby = new Map<string, { key: string; t: number; value: number }[]>();
   down = false;
 
   constructor(
@@ -72,35 +78,41 @@ export class FakeIngestStore {
     for (const part of byPart.values()) {
       total += part.items.length;
       const accept = this.o.highAvailability ? this.decide(part.cluster, part.replica, part.items) : () => true;
+      const buffered = this.standby.get(`${part.cluster}\u0000${part.replica}`);
       for (const it of part.items) {
-        if (!accept(it.t)) continue;
+        if (!accept(it.t)) {
+          if (this.o.highAvailability) {
+            if (buffered === undefined) this.standby.set(`${part.cluster}\u0000${part.replica}`, [it]);
+            else buffered.push(it);
+          }
+          continue;
+        }
         stored++;
-        const id = `${it.key}\u0000${it.t}\u0000${it.value}`;
-        if (!this.samples.has(id))
-          this.samples.set(id, {
-            cluster: part.cluster,
-            series: it.key,
-            t: it.t,
-            value: it.value,
-          });
+        this.store(part.cluster, it);
       }
     }
     return stored === 0 && total > 0 ? 202 : 204;
   }
 
+  private store(cluster: string, it: { key: string; t: number; value: number }): void {
+    const id = `${it.key}\u0000${it.t}\u0000${it.value}`;
+    if (!this.samples.has(id)) this.samples.set(id, { cluster, series: it.key, t: it.t, value: it.value });
+  }
+
   private decide(cluster: string, replica: string, items: readonly { t: number }[]): (t: number) => boolean {
     if (items.length === 0) return () => false;
-    const minT = Math.min(...items.map((i) => i.t));
     const maxT = Math.max(...items.map((i) => i.t));
     const wall = this.o.wallNow();
     let lease = this.leases.get(cluster);
     if (lease === undefined) {
+      // The first lease starts at the beginning of data time.
       lease = {
         leader: replica,
         epoch: 1,
-        start: minT,
+        start: Number.MIN_SAFE_INTEGER,
         until: maxT + this.o.leaseTimeoutMs,
         lastSeenWall: wall,
+        committed: undefined,
         closed: [],
       };
       this.leases.set(cluster, lease);
@@ -108,18 +120,28 @@ export class FakeIngestStore {
         cluster,
         epoch: 1,
         leader: replica,
-        start: minT,
+        start: lease.start,
         wall,
       });
     } else if (lease.leader !== replica && maxT >= lease.until && wall - lease.lastSeenWall >= this.o.leaseTimeoutMs) {
+      const splice = lease.committed === undefined ? lease.until : Math.max(lease.start, lease.committed + 1);
       lease.closed.push({
         leader: lease.leader,
         start: lease.start,
-        end: lease.until,
+        end: splice,
       });
       lease.leader = replica;
       lease.epoch++;
-      lease.start = lease.until;
+      lease.start = splice;
+      lease.committed = undefined;
+      // Fill from the standby buffer: the new leader's deduplicated data from the splice point on.
+      const buffered = this.standby.get(`${cluster}\u0000${replica}`) ?? [];
+      this.standby.delete(`${cluster}\u0000${replica}`);
+      for (const it of buffered) {
+        if (it.t < splice) continue;
+        this.store(cluster, it);
+        lease.committed = Math.max(lease.committed ?? it.t, it.t);
+      }
       lease.until = maxT + this.o.leaseTimeoutMs;
       lease.lastSeenWall = wall;
       this.changes.push({
@@ -136,7 +158,13 @@ export class FakeIngestStore {
       l.lastSeenWall = wall;
     }
     const closed = l.closed.filter((c) => c.leader === replica);
-    return (t) => (l.leader === replica && t >= l.start) || closed.some((c) => c.start <= t && t < c.end);
+    return (t) => {
+      if (l.leader === replica && t >= l.start) {
+        l.committed = Math.max(l.committed ?? t, t);
+        return true;
+      }
+      return closed.some((c) => c.start <= t && t < c.end);
+    };
   }
 
   leaderOf(cluster: string): string | undefined {

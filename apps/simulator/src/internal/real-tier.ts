@@ -201,6 +201,16 @@ export async function startRealTier(options: RealTierOptions): Promise<IngestTie
       const lease = (parsed.data ?? []).find((l) => l.cluster === clusterName(cluster));
       return lease === undefined ? undefined : replicaIndex(lease.leader);
     },
+    standbyOverflow: async () => {
+      const out: number[] = [];
+      for (let i = 0; i < ports.length; i++) {
+        if (children[i] === undefined) continue;
+        const res = await httpGet(ports[i]!, '/metrics');
+        if (res.status !== 200) continue;
+        for (const [cluster, n] of parseOverflow(res.body.toString('utf8'))) out[cluster] = (out[cluster] ?? 0) + n;
+      }
+      return Array.from({ length: out.length }, (_, c) => out[c] ?? 0);
+    },
     readStored: () => onAnyInstance(ports, readStored),
     readHistory: (wallBase) => onAnyInstance(ports, (port) => readHistory(port, wallBase)),
     close: async () => {
@@ -252,6 +262,16 @@ async function readStored(port: number): Promise<StoredSample[]> {
     const series = s.labels.find((l) => l.name === 'series')?.value ?? '';
     for (const smp of s.samples)
       out.push({ cluster, series: `${cluster}/${series}`, t: smp.timestamp, value: smp.value });
+  }
+  return out;
+}
+
+/** `promha_ha_standby_overflow_samples_total{cluster="sim-cN"} X` lines of an exposition, by cluster index. */
+export function parseOverflow(exposition: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const m of exposition.matchAll(/^promha_ha_standby_overflow_samples_total\{cluster="([^"]*)"\} (\S+)$/gm)) {
+    const c = clusterIndex(m[1]!);
+    if (c !== undefined) out.set(c, (out.get(c) ?? 0) + Number(m[2]));
   }
   return out;
 }

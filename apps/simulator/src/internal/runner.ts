@@ -277,6 +277,7 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
   await network.close();
 
   const hit = faults.map((f) => applied.get(f.id) ?? f);
+  const standbyOverflow = await tier.standbyOverflow?.();
   const stored = await tier.readStored();
   const history = scenario.highAvailability ? await tier.readHistory(wallStartMs) : undefined;
   const check = checkRun({
@@ -289,6 +290,7 @@ export async function runScenario(scenario: Scenario, env: RunEnvironment): Prom
     ...(history === undefined ? {} : { history }),
     ...(env.gapSlackMs === undefined ? {} : { gapSlackMs: env.gapSlackMs }),
     crashes: tier.crashes(wallStartMs),
+    ...(standbyOverflow === undefined ? {} : { standbyOverflow }),
   });
   return {
     scenario,

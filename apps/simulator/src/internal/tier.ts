@@ -28,6 +28,11 @@ export interface IngestTier {
   crashes(wallBase: number): readonly IngestCrash[];
   /** The replica that currently leads `cluster`, when known. */
   leaderOf(cluster: number): Promise<number | undefined>;
+  /**
+   * Samples the running instances' standby buffers dropped at their byte bound, per cluster index
+   * (`promha_ha_standby_overflow_samples_total`); read before the stored data. Absent: the tier keeps no buffers.
+   */
+  readonly standbyOverflow?: (() => Promise<readonly number[]>) | undefined;
   /** Every stored sample of the simulator's metric. */
   readStored(): Promise<StoredSample[]>;
   /** Leader changes (atMs relative to `wallBase`), or undefined when there is no history (HA off). */

@@ -272,6 +272,17 @@ export function virtualTier(o: VirtualTierOptions): VirtualTier {
       }
       return undefined;
     },
+    standbyOverflow: async () => {
+      const out: number[] = [];
+      for (const inc of live) {
+        if (inc === undefined) continue;
+        for (const v of (await inc.service.metrics.haStandbyOverflow.get()).values) {
+          const c = clusterIndex(String(v.labels['cluster'] ?? ''));
+          if (c !== undefined) out[c] = (out[c] ?? 0) + v.value;
+        }
+      }
+      return Array.from({ length: out.length }, (_, c) => out[c] ?? 0);
+    },
     readStored: () =>
       stopAll().then(() => readBack(async (storage) => {
         const out: StoredSample[] = [];
