@@ -80,6 +80,10 @@ export interface LeaseChangeJson {
   readonly newStart: number;
   readonly wallTime: number;
   readonly reason: string;
+  /** Takeovers: the old lease's until when taken over, how the splice was chosen, samples filled per instance. */
+  readonly leaseUntil?: number | null;
+  readonly splice?: string | null;
+  readonly filled?: Readonly<Record<string, number>>;
 }
 
 async function getJson<T>(url: string): Promise<T> {
