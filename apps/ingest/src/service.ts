@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Clock, ElectionMetrics, Lease, LeaseStore } from '@promha/election';
+import type { Clock, ElectionMetrics, Lease, LeaseStore, TakeoverNotice } from '@promha/election';
 import { SCHEMA_VERSION } from '@promha/storage';
 import { ingestApp } from './app.js';
 import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
@@ -81,7 +81,7 @@ export interface Libraries {
     options: { clusterLabel: string; replicaLabel: string; leaseTimeoutMs: number; leaseRefreshMs: number };
     metrics: ElectionMetrics;
     /** Every takeover this instance learns of (its own or another's): the standby buffer fills it. */
-    onTakeover?: (lease: Lease) => void;
+    onTakeover?: (notice: TakeoverNotice) => void;
   }): ElectionService;
   startEmbeddedPostgres(options: { dataDir: string }): Promise<{ readonly uri: string; stop(): Promise<void> }>;
 }
@@ -184,13 +184,14 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   });
   const instanceName = `${hostname()}/${String(process.pid)}/${String(++instanceSeq)}`;
   const fills = new Map<string, Promise<void>>();
-  const pendingFills = new Map<string, { lease: Lease; attempts: number }>();
-  const fill = (lease: Lease, attempts = 1): void => {
+  const pendingFills = new Map<string, { lease: TakeoverNotice; attempts: number }>();
+  const fill = (lease: TakeoverNotice, attempts = 1): void => {
     const previous = fills.get(lease.cluster) ?? Promise.resolve();
     const next = previous.then(async () => {
       const r = await pipeline.fill(lease);
-      if (r.failed > 0 && attempts < MAX_FILL_ATTEMPTS) pendingFills.set(lease.cluster, { lease, attempts });
-      else pendingFills.delete(lease.cluster);
+      const key = `${lease.cluster}\u0000${String(lease.epoch)}`;
+      if (r.failed > 0 && attempts < MAX_FILL_ATTEMPTS) pendingFills.set(key, { lease, attempts });
+      else pendingFills.delete(key);
       if (r.filled > 0 || attempts === 1) await storage.leases.recordFill?.(lease.cluster, lease.epoch, instanceName, r.filled);
       app.log.info({ cluster: lease.cluster, leader: lease.leader, epoch: lease.epoch, splice: lease.start, ...r }, 'takeover filled from the standby buffer');
     });
@@ -333,10 +334,11 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     }
     if (dbUp && leasesLoaded && config.highAvailability) {
       await election.sync().catch((e: unknown) => log.warn({ err: e }, 'lease sync failed'));
-      // Fills that left requests behind (the database failed meanwhile) try again while their lease holds.
-      for (const [cluster, p] of pendingFills) {
-        pendingFills.delete(cluster);
-        if (election.leases().some((l) => l.cluster === cluster && l.epoch === p.lease.epoch)) fill(p.lease, p.attempts + 1);
+      // Fills that left requests behind (the database failed meanwhile) try again, at most MAX_FILL_ATTEMPTS times
+      // (a lease taken over since is still filled: its interval is closed, and its leader's data inside it storable).
+      for (const [key, p] of pendingFills) {
+        pendingFills.delete(key);
+        fill(p.lease, p.attempts + 1);
       }
     }
     publish();

@@ -8,6 +8,7 @@ export type {
   LeaseChange,
   LeaseChangeReason,
   LeaseStore,
+  TakeoverNotice,
   TakeoverRequest,
 } from './ports.js';
 export { Election } from './election.js';

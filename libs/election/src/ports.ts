@@ -62,6 +62,17 @@ export interface LeaseChange {
   readonly filled?: Readonly<Record<string, number>>;
 }
 
+/**
+ * A takeover an instance learnt of: `leader` leads `cluster` under `epoch` from `start` (the splice point) on. The
+ * ingest fills that lease from its standby buffer (docs/design.md rule 11).
+ */
+export interface TakeoverNotice {
+  readonly cluster: string;
+  readonly leader: string;
+  readonly epoch: number;
+  readonly start: number;
+}
+
 /** Outcome of a compare-and-set on the store: either the new row, or the row that made it fail. */
 export type CasResult =
   | { readonly kind: 'won'; readonly lease: Lease }

@@ -1,7 +1,7 @@
 import type { Decision, PartRange } from '../decision.js';
 import { noopElectionMetrics, type ElectionMetrics, type StoreOp } from '../metrics.js';
 import { resolveElectionOptions, type ElectionOptions, type ResolvedElectionOptions } from '../options.js';
-import type { CasResult, Clock, Fence, FenceFailure, Lease, LeaseChange, LeaseStore } from '../ports.js';
+import type { CasResult, Clock, Fence, FenceFailure, Lease, LeaseChange, LeaseStore, TakeoverNotice } from '../ports.js';
 import { decideStep, type ClosedInterval, type ClusterView, type Policy } from './core.js';
 
 /** Constructor arguments of the election. */
@@ -11,11 +11,11 @@ export interface ElectionDeps {
   readonly options: ElectionOptions;
   readonly metrics?: ElectionMetrics;
   /**
-   * Called (synchronously) when this instance learns of a takeover, its own or another instance's (at a refresh or
-   * a failed fence): `lease` is the new leader's, starting at the splice point. The ingest fills the gap from its
-   * standby buffer (docs/design.md rule 11).
+   * Called (synchronously) once per takeover this instance learns of after it started, its own or another
+   * instance's (at a refresh, or from a failed fence), epochs it skipped included (read from the history at the
+   * next refresh). The ingest fills the new lease from its standby buffer (docs/design.md rule 11).
    */
-  readonly onTakeover?: (lease: Lease) => void;
+  readonly onTakeover?: (notice: TakeoverNotice) => void;
 }
 
 /** Closed intervals kept per cluster: enough for a former leader's retry queue across a few leader changes. */
@@ -34,6 +34,9 @@ interface ClusterState {
   /** Closed intervals read from the history on a miss (rule 12), and the epoch they were read at. */
   looked: readonly ClosedInterval[];
   lookedEpoch: number;
+  /** Takeovers announced to `onTakeover`: epochs above `announcedFloor` in `announced` (none at or below the floor). */
+  announcedFloor: number;
+  announced: Set<number>;
 }
 
 function message(e: unknown): string {
@@ -50,7 +53,7 @@ export class ElectionEngine {
   private readonly clock: Clock;
   private readonly metrics: ElectionMetrics;
   private readonly policy: Policy;
-  private readonly onTakeover: ((lease: Lease) => void) | undefined;
+  private readonly onTakeover: ((notice: TakeoverNotice) => void) | undefined;
   private readonly clusters = new Map<string, ClusterState>();
   private ready = false;
   /** The store's clock minus this instance's, measured at every refresh (0 when the store has no clock). */
@@ -68,6 +71,8 @@ export class ElectionEngine {
   /** Loads every lease and recent history; the instance is ready only after it resolves. */
   async start(): Promise<void> {
     await this.refresh('load');
+    // Takeovers from now on are announced; the ones loaded were before this instance had anything buffered.
+    for (const s of this.clusters.values()) s.announcedFloor = s.lease?.epoch ?? 0;
     this.ready = true;
   }
 
@@ -242,7 +247,8 @@ export class ElectionEngine {
   private state(cluster: string): ClusterState {
     let s = this.clusters.get(cluster);
     if (s === undefined) {
-      s = { lease: undefined, confirmed: undefined, closed: [], looked: [], lookedEpoch: 0 };
+      // Before start() completes nothing is announced: an instance that just started has no buffer to fill from.
+      s = { lease: undefined, confirmed: undefined, closed: [], looked: [], lookedEpoch: 0, announcedFloor: this.ready ? 0 : Infinity, announced: new Set() };
       this.clusters.set(cluster, s);
     }
     return s;
@@ -259,6 +265,7 @@ export class ElectionEngine {
   }
 
   private learn(change: LeaseChange): void {
+    if (change.reason === 'takeover') this.announce({ cluster: change.cluster, leader: change.newLeader, epoch: change.epoch, start: change.newStart });
     if (change.oldLeader === null || change.oldStart === null || change.oldUntil === null) return;
     this.close(change.cluster, {
       leader: change.oldLeader,
@@ -266,6 +273,19 @@ export class ElectionEngine {
       start: change.oldStart,
       until: change.oldUntil,
     });
+  }
+
+  /** Tells `onTakeover` of a takeover once; never of one that happened before this instance started. */
+  private announce(notice: TakeoverNotice): void {
+    const s = this.state(notice.cluster);
+    if (notice.epoch <= s.announcedFloor || s.announced.has(notice.epoch)) return;
+    s.announced.add(notice.epoch);
+    if (s.announced.size > CLOSED_PER_CLUSTER) {
+      const oldest = Math.min(...s.announced);
+      s.announced.delete(oldest);
+      s.announcedFloor = Math.max(s.announcedFloor, oldest);
+    }
+    this.onTakeover?.({ cluster: notice.cluster, leader: notice.leader, epoch: notice.epoch, start: notice.start });
   }
 
   /** Merges a row read from the store: never moves back to an older epoch; within an epoch the store wins. */
@@ -279,7 +299,7 @@ export class ElectionEngine {
     }
     s.lease = lease;
     s.confirmed = lease;
-    if (current !== undefined && lease.epoch > current.epoch) this.onTakeover?.(lease);
+    if (current !== undefined && lease.epoch > current.epoch) this.announce(lease);
     if (current?.leader !== lease.leader || current.epoch !== lease.epoch) {
       if (current?.leader !== lease.leader) this.metrics.leader(lease.cluster, lease.leader, current?.leader);
       if (current !== undefined && current.epoch !== lease.epoch) this.metrics.leaderChange(lease.cluster);
