@@ -6,6 +6,12 @@ export interface PartRange {
   readonly replica: string;
   readonly minTime: number;
   readonly maxTime: number;
+  /**
+   * Data replayed from a standby buffer after a takeover (docs/design.md rule 11): decided `store` or `dedupe` only. It
+   * never creates, extends or takes over a lease and never refreshes the leader's last-seen: it was received earlier,
+   * and must not make its replica look alive now.
+   */
+  readonly replay?: boolean;
 }
 
 /**

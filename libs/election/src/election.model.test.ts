@@ -12,7 +12,11 @@
  *   is never replaced (rule 5, wall-time guard);
  * - liveness: once the leader has sent nothing for `timeout + refresh` (plus instance clock spread) of wall time,
  *   a live replica whose data time reached the lease end leads after its next request (rule 5);
- * - `retry` only when the store failed during that call; a fence failure is healed by one re-decision (rule 7, 8).
+ * - `retry` only when the store failed during that call; a fence failure is healed by one re-decision (rule 7, 8);
+ * - no hole (rules 6, 11): every instance keeps the batches it deduplicated in a standby buffer and fills each
+ *   takeover it learns of from the splice point; at the end of a run (every instance synced, every fill run),
+ *   every deduplicated batch of a takeover's new leader is stored from that takeover's splice point up to the next
+ *   leader change: nothing a replica sent is lost across a failover.
  *
  * A mutation check at the end proves these properties fail for broken variants, so they can't silently stop
  * checking.
@@ -22,7 +26,7 @@ import { describe, expect, it } from 'vitest';
 import type { Decision, PartRange } from './decision.js';
 import { decideStep, type Policy } from './internal/core.js';
 import { ElectionEngine } from './internal/engine.js';
-import type { Fence, Lease } from './ports.js';
+import type { Fence, Lease, TakeoverNotice } from './ports.js';
 import { InMemoryLeaseStore } from './testing/in-memory-store.js';
 import { ManualClock } from './testing/manual-clock.js';
 
@@ -37,6 +41,8 @@ interface Variant {
   readonly policy?: Policy;
   /** The write commits whatever its fence says (the "fence skipped" mutant). */
   readonly skipFence?: boolean;
+  /** Instances never fill from their standby buffers (the "no buffer" mutant). */
+  readonly noFill?: boolean;
 }
 
 interface Setup {
@@ -88,6 +94,11 @@ class World {
   lateStores = 0;
   /** Per instance: the store's epoch at its last successful start or sync. */
   readonly syncedEpoch: number[];
+  /** Per instance: its standby buffer (deduplicated batches) and the takeovers it learnt of and has yet to fill. */
+  readonly buffers: { replica: number; batch: [number, number] }[][];
+  readonly fills: TakeoverNotice[][];
+  /** Every deduplicated batch, for the end-of-run hole check. */
+  readonly deduplicated: { replica: number; batch: [number, number] }[] = [];
   readonly log: string[] = [];
   private readonly instanceSpread: number;
 
@@ -105,10 +116,20 @@ class World {
       },
     });
     this.clocks = setup.instanceSkews.map((s) => new ManualClock(WALL0 + s));
+    this.buffers = this.clocks.map(() => []);
+    this.fills = this.clocks.map(() => []);
     this.elections = this.clocks.map(
-      (clock) =>
+      (clock, i) =>
         new ElectionEngine(
-          { store: this.store, clock, options: { leaseTimeoutMs: T, leaseRefreshMs: R } },
+          {
+            store: this.store,
+            clock,
+            options: { leaseTimeoutMs: T, leaseRefreshMs: R },
+            onTakeover: (notice) => {
+              this.log.push(`  i${i} learns takeover e${notice.epoch} ${notice.leader} from ${notice.start - WALL0}`);
+              this.fills[i]!.push(notice);
+            },
+          },
           variant.policy ?? decideStep,
         ),
     );
@@ -153,6 +174,10 @@ class World {
     this.log.push(`${name}@i${instance} [${batch[0] - WALL0},${batch[1] - WALL0}] -> ${show(decision)}`);
     const failed = this.failuresFired > fired;
     if (decision.kind === 'retry' && !failed) this.fail(`retry without a store failure: ${decision.reason}`);
+    if (decision.kind === 'dedupe') {
+      this.buffers[instance]!.push({ replica, batch });
+      this.deduplicated.push({ replica, batch });
+    }
     if (decision.kind === 'store') {
       const p: Pending = { replica, part, decision, decidedAt: this.wall, fresh };
       if (delayed) {
@@ -173,6 +198,63 @@ class World {
     this.elections[instance]!.onWriteFailed(p.decision.fence);
   }
 
+  /**
+   * Runs the oldest takeover an instance learnt of: its buffered batches of the new leader with data at or after
+   * the splice point go through decide and the fenced write, as a live write would; a batch whose decision failed
+   * (store down) stays buffered and the takeover is filled again later.
+   */
+  async fillOldest(instance: number): Promise<void> {
+    const notice = this.fills[instance]!.shift();
+    if (notice === undefined || this.variant.noFill === true) return;
+    const buffer = this.buffers[instance]!;
+    const name = (r: number): string => REPLICAS[r]!;
+    const take = buffer.filter((e) => name(e.replica) === notice.leader && e.batch[1] >= notice.start);
+    this.buffers[instance] = buffer.filter((e) => !take.includes(e));
+    let retry = false;
+    for (const e of take) {
+      const part: PartRange = { cluster: CLUSTER, replica: notice.leader, minTime: e.batch[0], maxTime: e.batch[1], replay: true };
+      const decision = await this.elections[instance]!.decide(part);
+      this.log.push(`  fill i${instance} ${notice.leader} [${e.batch[0] - WALL0},${e.batch[1] - WALL0}] -> ${show(decision)}`);
+      if (decision.kind === 'retry') {
+        this.buffers[instance]!.push(e);
+        retry = true;
+      } else if (decision.kind === 'dedupe') {
+        // Another leader holds that data time now (a later takeover): a later takeover of this replica may need it.
+        this.buffers[instance]!.push(e);
+      } else {
+        await this.commit(instance, { replica: e.replica, part, decision, decidedAt: this.wall, fresh: false });
+      }
+    }
+    if (retry) this.fills[instance]!.push(notice);
+  }
+
+  /** End of a run: no store failures, every instance syncs and fills until nothing is left, then the hole check. */
+  async settle(): Promise<void> {
+    this.failBudget = 0;
+    for (let i = 0; i < this.elections.length; i++) {
+      while (this.pending[i]!.length > 0) await this.commitOldest(i);
+      await this.elections[i]!.sync();
+      while (this.fills[i]!.length > 0) await this.fillOldest(i);
+    }
+    const changes = this.store.allChanges();
+    for (let k = 0; k < changes.length; k++) {
+      const c = changes[k]!;
+      if (c.reason !== 'takeover') continue;
+      const end = changes[k + 1]?.newStart ?? Infinity;
+      const ranges = this.stored.filter((x) => x.replica === c.newLeader).map((x): [number, number] => [x.a, x.b]);
+      for (const d of this.deduplicated) {
+        if (REPLICAS[d.replica] !== c.newLeader) continue;
+        const a = Math.max(d.batch[0], c.newStart);
+        const b = Math.min(d.batch[1], end - 1);
+        if (a > b) continue;
+        const hole = uncovered(a, b, ranges);
+        if (hole !== undefined) {
+          this.fail(`hole: ${c.newLeader} sent [${hole[0] - WALL0},${hole[1] - WALL0}] (deduplicated), inside its lease of epoch ${c.epoch} from the splice point ${c.newStart - WALL0}, and it was never stored`);
+        }
+      }
+    }
+  }
+
   async commitOldest(instance: number): Promise<void> {
     const p = this.pending[instance]!.shift();
     if (p !== undefined) await this.commit(instance, p);
@@ -182,7 +264,7 @@ class World {
     const name = REPLICAS[p.replica]!;
     const fence: Fence = p.decision.fence;
     if (fence.replica !== name || fence.cluster !== CLUSTER) this.fail(`fence for the wrong replica: ${JSON.stringify(fence)}`);
-    const failure = this.store.checkFence(fence);
+    const failure = this.store.checkFence(fence, Math.max(p.part.minTime, p.decision.from) <= Math.min(p.part.maxTime, p.decision.until - 1));
     if (failure !== undefined && this.variant.skipFence !== true) {
       this.log.push(`  fence failed for ${name} epoch ${fence.epoch} [${fence.minTime - WALL0},${fence.maxTime - WALL0}]`);
       const e = this.elections[instance]!;
@@ -266,6 +348,19 @@ class World {
       }
     }
   }
+}
+
+/** The first stretch of [a, b] no range covers (inclusive integer bounds), or undefined. */
+function uncovered(a: number, b: number, ranges: readonly [number, number][]): [number, number] | undefined {
+  let at = a;
+  for (const [x, y] of [...ranges].sort((p, q) => p[0] - q[0])) {
+    if (x > at) break;
+    if (y >= at) at = y + 1;
+    if (at > b) return undefined;
+  }
+  if (at > b) return undefined;
+  const next = ranges.filter(([x]) => x > at).map(([x]) => x);
+  return [at, Math.min(b, next.length === 0 ? b : Math.min(...next) - 1)];
 }
 
 function show(d: Decision): string {
@@ -411,6 +506,18 @@ class Sync extends Step {
   }
 }
 
+class Fill extends Step {
+  constructor(readonly instance: number) {
+    super();
+  }
+  act(w: World): Promise<void> {
+    return w.fillOldest(this.instance);
+  }
+  toString(): string {
+    return `fill(i${this.instance})`;
+  }
+}
+
 class Flaky extends Step {
   act(w: World): Promise<void> {
     w.failBudget = 1;
@@ -443,6 +550,8 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
   fc.tuple(replicaArb, fc.boolean()).map(([r, a]) => new SetAlive(r, a)),
   instanceArb.map((i) => new Drop(i)),
   instanceArb.map((i) => new Sync(i)),
+  instanceArb.map((i) => new Fill(i)),
+  instanceArb.map((i) => new Fill(i)),
   fc.nat(3).map((n): Cmd => (n === 0 ? new Flaky() : new Sync(n - 1))),
 ];
 
@@ -460,6 +569,7 @@ function protocolProperty(variant: Variant, onRun?: (w: World) => void): fc.IAsy
     const world = new World(setup, variant);
     await world.start();
     await fc.asyncModelRun(() => ({ model: {}, real: world }), cmds);
+    await world.settle();
     onRun?.(world);
   });
 }
@@ -476,6 +586,7 @@ describe('election protocol model (several instances, one store)', () => {
 
   it('reaches takeovers, fence failures and late data often enough to mean something', async () => {
     let takeovers = 0;
+    let filled = 0;
     let fenceFailures = 0;
     let late = 0;
     let stores = 0;
@@ -484,6 +595,7 @@ describe('election protocol model (several instances, one store)', () => {
       protocolProperty({}, (w) => {
         takeovers += w.store.allChanges().filter((c) => c.reason === 'takeover').length;
         fenceFailures += w.log.filter((l) => l.includes('fence failed')).length;
+        filled += w.log.filter((l) => l.includes('  fill i') && l.includes('-> store')).length;
         stores += w.stored.length;
         late += w.lateStores;
         lines += w.log.length;
@@ -492,11 +604,12 @@ describe('election protocol model (several instances, one store)', () => {
       { seed: 42, numRuns: 1_000 },
     );
     console.info(
-      `model coverage: ${takeovers} takeovers, ${late} late writes on closed intervals, ${fenceFailures} fence failures, ${stores} stored writes, ${lines} trace lines`,
+      `model coverage: ${takeovers} takeovers, ${filled} batches filled, ${late} late writes on closed intervals, ${fenceFailures} fence failures, ${stores} stored writes, ${lines} trace lines`,
     );
     // Fence failures are rare by design (a stale cache rarely decides wrong); the "skips its fence" mutation
     // below proves the model reaches states where only the fence prevents an overlap.
     expect(takeovers).toBeGreaterThan(200);
+    expect(filled).toBeGreaterThan(100);
     expect(late).toBeGreaterThan(20);
     expect(stores).toBeGreaterThan(1_000);
   });
@@ -540,6 +653,15 @@ const dataTimeOnly: Policy = (view, part, wallNow, options) => {
   return step.kind === 'takeover' ? { ...step, request: { ...step.request, leaseTimeout: 0 } } : step;
 };
 
+/** Replays stop at the current `until` instead of extending (what the buffer holds past it is lost). */
+const replayClipped: Policy = (view, part, wallNow, options) => {
+  const step = decideStep(view, part, wallNow, options);
+  if (part.replay !== true || step.kind !== 'store' || step.fence.extendUntil === undefined || view.lease === undefined) return step;
+  const { extendUntil: _e, refreshesLastSeen: _r, ...fence } = step.fence;
+  const until = view.lease.until;
+  return fence.minTime < until ? { ...step, fence: { ...fence, maxTime: Math.min(fence.maxTime, until - 1) }, until } : { kind: 'dedupe', leader: view.lease.leader };
+};
+
 describe('mutation check: the properties fail for broken variants', () => {
   const fails = async (variant: Variant): Promise<string> => {
     const result = await fc.check(protocolProperty(variant), { seed: 7, numRuns: 20_000 });
@@ -553,6 +675,14 @@ describe('mutation check: the properties fail for broken variants', () => {
 
   it('a write that skips its fence', async () => {
     expect(await fails({ skipFence: true })).toMatch(/overlap/);
+  });
+
+  it('instances that never fill from their standby buffers', async () => {
+    expect(await fails({ noFill: true })).toMatch(/hole/);
+  });
+
+  it('replays clipped at the current lease end', async () => {
+    expect(await fails({ policy: replayClipped })).toMatch(/hole/);
   });
 
   it('a core without the wall-time guard', async () => {

@@ -152,6 +152,11 @@ export interface Fence {
   readonly maxTime: number;
   /** When set, the write also extends the lease to this `until` (and refreshes last-seen) in its transaction. */
   readonly extendUntil?: number;
+  /**
+   * `false`: the extension leaves last-seen alone. A replay from a standby buffer (rule 11) carries data received
+   * earlier, which must not make its replica look alive now (rule 5's wall-time guard).
+   */
+  readonly refreshesLastSeen?: boolean;
   readonly wallNow: number;
 }
 

@@ -364,7 +364,11 @@ export class Pipeline implements WritePipeline {
     let failed = 0;
     for (const entry of standby.take(lease.cluster, lease.leader, lease.start)) {
       try {
-        filled += await this.replay(entry.body, entry.contentType, lease);
+        const stored = await this.replay(entry.body, entry.contentType, lease);
+        // Nothing of it was this leader's any more: another leader took that data time over since. A later
+        // takeover of this replica (splice points only move forward) may still need it.
+        if (stored === undefined) standby.add(entry, [entry.group]);
+        else filled += stored;
       } catch (e: unknown) {
         failed++;
         if (e instanceof IngestError && e.status === 503) standby.add(entry, [entry.group]);
@@ -374,8 +378,11 @@ export class Pipeline implements WritePipeline {
     return { filled, failed };
   }
 
-  /** One buffered request's part of `lease`'s leader, decoded and written as a live write would. */
-  private async replay(body: Buffer, contentType: string | undefined, lease: FillLease): Promise<number> {
+  /**
+   * One buffered request's part of `lease`'s leader, decoded and written as a live write would: samples stored, or
+   * undefined when the election dropped all of it.
+   */
+  private async replay(body: Buffer, contentType: string | undefined, lease: FillLease): Promise<number | undefined> {
     const { codec } = this.o;
     const version = codec.parseWriteContentType(contentType);
     const request = codec.decodeWriteRequest(body, { version, maxDecodedBytes: this.o.maxDecodedBytes, limits: this.o.limits });
@@ -387,7 +394,8 @@ export class Pipeline implements WritePipeline {
     if (part === undefined) return 0;
     let digest: string | undefined;
     const key = (k: KeyedPart, minTime: number, maxTime: number): string => idempotencyKey((digest ??= bodyDigest(body)), k, minTime, maxTime);
-    return (await this.storePart(part, key, undefined, false)).stored;
+    const outcome = await this.storePart(part, key, undefined, false);
+    return outcome.buffered === undefined ? outcome.stored : undefined;
   }
 
   private storageFailure(what: string, e: unknown): IngestError {
@@ -440,15 +448,17 @@ export class Pipeline implements WritePipeline {
             replica: part.replica,
             minTime: part.minTime,
             maxTime: part.maxTime,
+            ...(live ? {} : { replay: true }),
           });
         }
       } catch (e: unknown) {
         throw fromStorage(`lease decision for cluster ${JSON.stringify(part.cluster)} failed`, e);
       }
       if (decision.kind === 'dedupe') {
-        if (!live) return { stored: 0, deduplicated: 0 };
-        metrics.haDeduplicated.inc({ cluster: part.cluster }, count);
         const buffered = { cluster: part.cluster, replica: part.replica, minTime: part.minTime, maxTime: part.maxTime, samples: count };
+        // A replay was counted as deduplicated when it arrived.
+        if (!live) return { stored: 0, deduplicated: 0, buffered };
+        metrics.haDeduplicated.inc({ cluster: part.cluster }, count);
         return { stored: 0, deduplicated: count, buffered };
       }
       if (decision.kind === 'retry') {

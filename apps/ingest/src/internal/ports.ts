@@ -73,7 +73,8 @@ export type Decision =
 
 /** The election as the pipeline sees it. */
 export interface ElectionPort {
-  decide(part: { cluster: string; replica: string; minTime: number; maxTime: number }): Promise<Decision>;
+  /** `replay`: data from the standby buffer, stored or dropped but never moving a lease (`PartRange.replay`). */
+  decide(part: { cluster: string; replica: string; minTime: number; maxTime: number; replay?: boolean }): Promise<Decision>;
   onFenceFailure(failure: FenceFailure): void;
   /** A fenced write failed for another reason (database error): an extension it carried may not have committed. */
   onWriteFailed(fence: Fence): void;

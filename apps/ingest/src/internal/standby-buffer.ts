@@ -112,29 +112,32 @@ export class StandbyBuffer {
   }
 
   /**
-   * Takes out the buffered requests of (cluster, replica) with data at or after `from`, oldest first, and forgets
-   * every other entry of that group (the replica leads now: what it sent before `from` can never be needed).
+   * Takes out the buffered requests of (cluster, replica) with data at or after `from`, oldest first. Older entries
+   * stay (a takeover of an epoch this instance learns of later, with an earlier splice point, may need them) until
+   * they age out or the byte bound drops them.
    */
   take(cluster: string, replica: string, from: number): (BufferedRequest & { readonly group: BufferedGroup })[] {
     const k = groupKey(cluster, replica);
     const q = this.groups.get(k);
     if (q === undefined) return [];
-    this.groups.delete(k);
     const out: (BufferedRequest & { readonly group: BufferedGroup })[] = [];
+    const kept: Entry[] = [];
     for (let i = q.head; i < q.entries.length; i++) {
       const e = q.entries[i]!;
       const g = e.groups.get(k);
       if (g === undefined) continue;
-      if (g.maxTime >= from) out.push({ body: e.body, contentType: e.contentType, group: g });
-      this.release(e, k);
+      if (g.maxTime >= from) {
+        out.push({ body: e.body, contentType: e.contentType, group: g });
+        this.release(e, k);
+      } else kept.push(e);
+    }
+    if (kept.length === 0) this.groups.delete(k);
+    else {
+      q.entries = kept;
+      q.head = 0;
     }
     this.compact();
     return out;
-  }
-
-  /** Drops every group of a cluster whose replica is `leader`, without filling (a takeover this instance cannot fill). */
-  drop(cluster: string, replica: string): void {
-    this.take(cluster, replica, Infinity);
   }
 
   /** Drops a group's entries that aged out of the data-time window. */

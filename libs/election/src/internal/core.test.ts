@@ -73,6 +73,24 @@ describe('decideStep (pure core)', () => {
     );
   });
 
+  it('property: a replay (rule 11) is stored or dropped, never a compare-and-set, and its extension leaves last-seen alone', () => {
+    fc.assert(
+      fc.property(viewArb, replica, time, fc.integer({ min: 0, max: 5_000 }), time, (view, r, minTime, span, wall) => {
+        const part = { cluster: 'c', replica: r, minTime, maxTime: minTime + span, replay: true };
+        const step = decideStep(view, part, wall, options);
+        expect(['store', 'dedupe']).toContain(step.kind);
+        if (step.kind === 'store' && step.fence.extendUntil !== undefined) {
+          expect(step.fence.refreshesLastSeen).toBe(false);
+          expect(step.fence.maxTime).toBeLessThan(step.fence.extendUntil);
+        }
+        // Live data of the same range decides the same store window whenever it needs no compare-and-set.
+        const live = decideStep(view, { ...part, replay: false }, wall, options);
+        if (live.kind === 'store' && step.kind === 'store') expect([live.from, live.fence.minTime]).toEqual([step.from, step.fence.minTime]);
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+
   it('a part without timestamps is never stored', () => {
     expect(decideStep({ lease: undefined, closed: [] }, { cluster: 'c', replica: 'a', minTime: Infinity, maxTime: -Infinity }, 0, options)).toEqual({
       kind: 'dedupe',

@@ -47,6 +47,7 @@ export const decideStep: Policy = (view, part, wallNow, options) => {
   const timeout = options.leaseTimeoutMs;
   const lease = view.lease;
   if (minTime > maxTime) return { kind: 'dedupe', leader: lease?.leader ?? '' };
+  if (part.replay === true) return replayStep(view, part, wallNow, options);
   if (lease === undefined) {
     // First replica seen leads (rule 5) from the beginning of data time; the store's CAS settles a race.
     return { kind: 'create', cluster, leader: replica, start: DATA_TIME_BEGIN, until: maxTime + timeout };
@@ -90,7 +91,34 @@ export const decideStep: Policy = (view, part, wallNow, options) => {
     };
     return { kind: 'takeover', request };
   }
-  // Late data of a former leader stays storable inside its closed interval (rule 6).
+  return closedStep(view, part, wallNow);
+};
+
+/**
+ * A replayed part (rule 11): stored inside its replica's current lease or a closed interval, else dropped; never a
+ * compare-and-set. Data past `until` (another instance decided the takeover on an earlier request of the replica)
+ * extends the lease inside the fenced write, which fails and is decided again should the lease have moved on, and
+ * leaves last-seen alone.
+ */
+function replayStep(view: ClusterView, part: PartRange, wallNow: number, options: ResolvedElectionOptions): Step {
+  const lease = view.lease;
+  if (lease === undefined) return { kind: 'dedupe', leader: '' };
+  if (lease.leader === part.replica && part.maxTime >= lease.start) {
+    const from = Math.max(part.minTime, lease.start);
+    const base: Fence = { cluster: part.cluster, replica: part.replica, epoch: lease.epoch, minTime: from, maxTime: part.maxTime, wallNow };
+    const until = part.maxTime + options.leaseTimeoutMs;
+    if (until - lease.until >= options.leaseRefreshMs) {
+      return { kind: 'store', fence: { ...base, extendUntil: until, refreshesLastSeen: false }, from, until };
+    }
+    return { kind: 'store', fence: base, from, until: lease.until };
+  }
+  return closedStep(view, part, wallNow);
+}
+
+/** Late data of a former leader stays storable inside its closed interval (rule 6); anything else is dropped. */
+function closedStep(view: ClusterView, part: PartRange, wallNow: number): Step {
+  const { cluster, replica, minTime, maxTime } = part;
+  const lease = view.lease;
   let best: ClosedInterval | undefined;
   for (const c of view.closed) {
     if (c.leader === replica && minTime < c.until && maxTime >= c.start && (best === undefined || c.epoch > best.epoch)) {
@@ -109,5 +137,5 @@ export const decideStep: Policy = (view, part, wallNow, options) => {
     };
     return { kind: 'store', fence, from, until: best.until };
   }
-  return { kind: 'dedupe', leader: lease.leader };
-};
+  return { kind: 'dedupe', leader: lease?.leader ?? '' };
+}

@@ -195,7 +195,9 @@ export function describeLeaseStoreContract(
         expect(await checkFence({ ...f, maxTime: 1_000 + T })).toMatchObject({ kind: 'fence-failed', current: { until: 1_000 + T } });
         expect(await checkFence({ ...f, replica: 'b' })).toMatchObject({ kind: 'fence-failed' });
         expect(await checkFence({ ...f, epoch: 2 })).toMatchObject({ kind: 'fence-failed' });
-        // An extension in the write's transaction moves until and last-seen.
+        // An extension in the write's transaction moves until and last-seen; a replay's (rule 11) until only.
+        expect(await checkFence({ ...f, maxTime: 4_000, extendUntil: 4_000 + T, wallNow: 190, refreshesLastSeen: false })).toBeUndefined();
+        expect(await store.get(c)).toMatchObject({ until: 4_000 + T, leaderLastSeenWall: 100 });
         expect(await checkFence({ ...f, maxTime: 5_000, extendUntil: 5_000 + T, wallNow: 200 })).toBeUndefined();
         expect(await store.get(c)).toMatchObject({ until: 5_000 + T, leaderLastSeenWall: 200 });
         await store.takeOver(takeover(c, { challengerMaxTime: 5_000 + T, newUntil: 6_000 + T, wallNow: 200 + T }));

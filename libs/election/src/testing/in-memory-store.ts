@@ -185,7 +185,7 @@ export class InMemoryLeaseStore implements LeaseStore {
       const until = Math.max(row.until, fence.extendUntil ?? row.until);
       if (fence.maxTime < until) {
         if (fence.extendUntil !== undefined && fence.extendUntil > row.until) {
-          this.extended(row, fence.extendUntil, fence.maxTime, fence.wallNow);
+          this.extended(row, fence.extendUntil, fence.maxTime, fence.refreshesLastSeen === false ? row.leaderLastSeenWall : fence.wallNow);
         }
         if (committed) {
           const m = this.marks.get(fence.cluster);

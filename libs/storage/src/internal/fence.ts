@@ -31,7 +31,7 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
   const clusters = [...new Set(parts.flatMap((p) => (p.fence === undefined ? [] : [p.fence.cluster])))].sort();
   if (clusters.length === 0) return parts.map(() => undefined);
   // Extensions first, in cluster order (row locks taken in one order across flushes: no deadlock between them).
-  const extensions = new Map<string, { f: Fence; until: number; maxTime: number; wall: number }>();
+  const extensions = new Map<string, { f: Fence; until: number; maxTime: number; wall: number; seen: boolean }>();
   for (const { fence: f } of parts) {
     if (f?.extendUntil === undefined) continue;
     const k = `${f.cluster}\u0000${f.replica}\u0000${f.epoch}`;
@@ -41,10 +41,12 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
       until: Math.max(e?.until ?? -Infinity, f.extendUntil),
       maxTime: Math.max(e?.maxTime ?? -Infinity, f.maxTime),
       wall: Math.max(e?.wall ?? -Infinity, f.wallNow),
+      // A replay's extension leaves last-seen alone, unless a live part of the flush refreshes it anyway.
+      seen: (e?.seen ?? false) || f.refreshesLastSeen !== false,
     });
   }
   for (const e of [...extensions.values()].sort((a, b) => (a.f.cluster < b.f.cluster ? -1 : a.f.cluster > b.f.cluster ? 1 : 0))) {
-    await client.query(EXTEND_LEASE_SQL, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, guardTime(clock, e.wall)]);
+    await client.query(EXTEND_LEASE_SQL, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, guardTime(clock, e.wall), e.seen]);
   }
   const rows = await client.query<LeaseRow>(LOCK_LEASES_SQL, [clusters]);
   const leases = new Map(rows.rows.map((r) => [r.cluster, r]));

@@ -78,7 +78,7 @@ export const EXTEND_LEASE_SQL = `
 UPDATE ha_lease SET
   until_t = greatest(until_t, $4),
   last_leader_sample_t = greatest(last_leader_sample_t, $5),
-  leader_last_seen_wall = greatest(leader_last_seen_wall, ${databaseNow(6)}),
+  leader_last_seen_wall = CASE WHEN $7::boolean THEN greatest(leader_last_seen_wall, ${databaseNow(6)}) ELSE leader_last_seen_wall END,
   updated_wall = ${databaseNow(6)}
 WHERE cluster = $1 AND leader = $2 AND epoch = $3`;
 const EXTEND_SQL = `${EXTEND_LEASE_SQL}
@@ -184,7 +184,7 @@ export class PgLeaseStore implements LeaseStore {
   }
 
   async extend(req: ExtendRequest): Promise<CasResult> {
-    return this.cas(req.cluster, EXTEND_SQL, [req.cluster, req.leader, req.epoch, req.until, req.lastLeaderSampleTime, guardTime(this.clock, req.wallNow)]);
+    return this.cas(req.cluster, EXTEND_SQL, [req.cluster, req.leader, req.epoch, req.until, req.lastLeaderSampleTime, guardTime(this.clock, req.wallNow), true]);
   }
 
   async takeOver(req: TakeoverRequest): Promise<CasResult> {
