@@ -32,7 +32,7 @@ function printResult(r: RunResult): void {
   process.stdout.write(`\n${summaryTable(r)}\n\n`);
   if (r.check.violations.length === 0) {
     process.stdout.write(
-      `PASS seed ${r.scenario.seed}: no violations (failover bound ${r.check.gapBoundMs} ms, ${r.faults.length} faults)\n`,
+      `PASS seed ${r.scenario.seed}: no violations (failover bound ${r.check.takeoverBoundMs} ms across a takeover, ${r.check.gapBoundMs} ms without, ${r.faults.length} faults)\n`,
     );
     return;
   }

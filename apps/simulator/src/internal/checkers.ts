@@ -117,6 +117,8 @@ export interface ClusterResult {
   readonly cluster: number;
   readonly leaderChanges: number;
   readonly largestGap: Gap | undefined;
+  /** The widest gap across a leader change (what the standby buffers left), in ms. */
+  readonly largestTakeoverGapMs: number | undefined;
   /** Data-time ranges where stretches of two replicas overlap (check 1), at most 50. */
   readonly overlaps: readonly {
     readonly from: number;
@@ -468,13 +470,15 @@ export function checkRun(input: CheckInput): CheckResult {
     for (const x of samples) originAt.set(x.s.t, x.origin);
     const times = [...originAt.keys()].sort((a, b) => a - b);
     let largest: Gap | undefined;
+    let largestTakeover: number | undefined;
     const gaps: Gap[] = [];
     for (let i = 1; i < times.length; i++) {
       const g0 = times[i - 1]!;
       const g1 = times[i]!;
       const ms = g1 - g0;
-      if (largest !== undefined && ms <= largest.ms && ms <= gapBoundMs) continue;
       const change = changes.find((ch) => ch.data > g0 && ch.data <= g1);
+      if (change !== undefined) largestTakeover = Math.max(largestTakeover ?? 0, ms);
+      if (largest !== undefined && ms <= largest.ms && ms <= takeoverBoundMs) continue;
       const healthy: number[] = [];
       const involved = new Set<Fault>();
       for (let r = 0; r < scenario.replicas; r++) {
@@ -559,6 +563,7 @@ export function checkRun(input: CheckInput): CheckResult {
       cluster: c,
       leaderChanges: changes.length,
       largestGap: largest,
+      largestTakeoverGapMs: largestTakeover,
       overlaps: overlapRanges,
       gaps,
       segments,

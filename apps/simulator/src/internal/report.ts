@@ -6,11 +6,12 @@ import { clusterName } from './values.js';
 
 /** The summary table printed at the end of a run. */
 export function summaryTable(r: RunResult): string {
-  const header = ['cluster', 'leader changes', 'largest gap', 'sent', 'acked', 'stored', 'deduplicated', 'violations'];
+  const header = ['cluster', 'leader changes', 'largest gap', 'largest across a takeover', 'sent', 'acked', 'stored', 'deduplicated', 'violations'];
   const rows = r.check.clusters.map((c) => [
     clusterName(c.cluster),
     String(c.leaderChanges),
     c.largestGap === undefined ? '-' : `${c.largestGap.ms} ms (${c.largestGap.cause})`,
+    c.largestTakeoverGapMs === undefined ? '-' : `${c.largestTakeoverGapMs} ms`,
     String(c.samplesSent),
     String(c.samplesAcked),
     String(c.samplesStored),

@@ -7,6 +7,8 @@
  * in rounds of fixed work; the median round counts.
  */
 import { Agent, request } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import type { TimeSeries } from '@promha/codec';
 import { realLibraries, resolveConfig, startService, type RunningService } from '@promha/ingest';
@@ -156,4 +158,78 @@ async function* run(): AsyncIterable<Measurement> {
   }
 }
 
-export const benches: readonly Bench[] = [{ name: 'ingest', run }];
+/** A request as Prometheus 2.42 sends it: 500 series of 10 labels (HA labels included), one sample each. */
+function prometheusRequest(i: number, base: number, replica: string): Buffer {
+  const out: TimeSeries[] = [];
+  for (let s = 0; s < 500; s++) {
+    const n = (i * 500 + s) % 20_000;
+    const labels: Record<string, string> = {
+      cluster: 'bench',
+      __replica__: replica,
+      instance: `host-${n % 200}.example.internal:9100`,
+      job: 'node',
+      mode: ['user', 'system', 'idle', 'iowait'][n % 4]!,
+      cpu: String(n % 32),
+      region: 'eu-west-1',
+      env: 'production',
+    };
+    // Data time stays inside the buffer's window (lease timeout + 2 refreshes): nothing ages out while measured.
+    out.push(series(`node_cpu_seconds_total_${n % 25}`, labels, [[base + (i % 30) * 1000, i * 0.5 + s] as const]));
+  }
+  return writeBody(out);
+}
+
+/**
+ * The standby buffer (docs/decisions/0007-splice-point.md): memory per buffered sample (what the buffer counts, and the
+ * process's heap plus array buffers, after a forced GC), and what a non-leader request costs with the buffer and
+ * without it (`--ha.standby-buffer-bytes=0`), alternating, same shape, same run.
+ */
+async function* runStandby(): AsyncIterable<Measurement> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const db = await startTestDatabase();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const uri = await db.createDatabase();
+  const buffered = await listen(uri, []);
+  const unbuffered = await listen(await db.createDatabase(), ['--ha.standby-buffer-bytes=0']);
+  try {
+    const base = Date.now() - 3_600_000;
+    for (const t of [buffered, unbuffered]) {
+      if ((await post(agent, t.port, prometheusRequest(0, base, 'r1'))) !== 204) throw new Error('leader not stored');
+    }
+    const REQUESTS = 2_000;
+    const bodies = Array.from({ length: REQUESTS }, (_, i) => prometheusRequest(i, base, 'r2'));
+    const wire = bodies.reduce((a, b) => a + b.length, 0);
+    gc();
+    const before = process.memoryUsage();
+    const withMs: number[] = [];
+    const withoutMs: number[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      for (const [t, out] of i % 2 === 0 ? ([[buffered, withMs], [unbuffered, withoutMs]] as const) : ([[unbuffered, withoutMs], [buffered, withMs]] as const)) {
+        const t0 = process.hrtime.bigint();
+        const status = await post(agent, t.port, bodies[i]!);
+        out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (status !== 202) throw new Error(`expected 202, got ${status}`);
+      }
+    }
+    gc();
+    const after = process.memoryUsage();
+    const samples = (await buffered.service.metrics.haStandbySamples.get()).values[0]?.value ?? 0;
+    const counted = (await buffered.service.metrics.haStandbyBytes.get()).values[0]?.value ?? 0;
+    if (samples !== REQUESTS * 500) throw new Error(`buffer holds ${samples} samples, expected ${REQUESTS * 500}`);
+    const held = after.heapUsed + after.arrayBuffers - (before.heapUsed + before.arrayBuffers);
+    yield measurement('standby.bytes-per-sample.counted', 'bytes', counted / samples, 'wire bytes per sample', wire / samples / 1);
+    yield measurement('standby.bytes-per-sample.heap', 'bytes', held / samples, 'counted', counted / samples);
+    yield measurement('ingest.request.deduplicated.buffered', 'ms', median(withMs.slice(100)), 'ingest.request.deduplicated.unbuffered', median(withoutMs.slice(100)));
+  } finally {
+    agent.destroy();
+    await buffered.service.close();
+    await unbuffered.service.close();
+    await db.stop();
+  }
+}
+
+export const benches: readonly Bench[] = [
+  { name: 'ingest', run },
+  { name: 'standby', run: runStandby },
+];
