@@ -247,7 +247,7 @@ const FLAGS = {
   }),
   standbyBufferBytes: spec({
     flag: 'ha.standby-buffer-bytes',
-    help: 'Memory for the standby buffer: recent requests of non-leader replicas (compressed, about 41 bytes per sample of 10 labels), written after a takeover from the splice point on so a failover loses no data; 0 keeps none.',
+    help: 'Memory for the standby buffer: recent requests of non-leader replicas (compressed, about 26 bytes per sample of 10 labels), written after a takeover from the splice point on so a failover loses no data; 0 keeps none.',
     default: '256MiB',
     parse: parseSize,
   }),

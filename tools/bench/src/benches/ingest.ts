@@ -214,6 +214,8 @@ async function* runStandby(): AsyncIterable<Measurement> {
     }
     gc();
     const after = process.memoryUsage();
+    // The client's bodies stay referenced until here, so the difference is what the service kept.
+    if (bodies.length !== REQUESTS) throw new Error('bodies lost');
     const samples = (await buffered.service.metrics.haStandbySamples.get()).values[0]?.value ?? 0;
     const counted = (await buffered.service.metrics.haStandbyBytes.get()).values[0]?.value ?? 0;
     if (samples !== REQUESTS * 500) throw new Error(`buffer holds ${samples} samples, expected ${REQUESTS * 500}`);
