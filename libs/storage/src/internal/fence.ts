@@ -10,9 +10,30 @@
 import type { Fence, FenceFailure } from '@promha/election';
 import type pg from 'pg';
 import type { GuardClock } from '../api.js';
-import { COMMIT_MARK_SQL, EXTEND_LEASE_SQL, guardTime, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
+import { EXTEND_LEASE_SQL, guardTime, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
 
-const LOCK_LEASES_SQL = `SELECT ${LEASE_COLUMNS} FROM ha_lease WHERE cluster = ANY($1::text[]) ORDER BY cluster FOR KEY SHARE`;
+/** The mark part of {@link LOCK_LEASES_SQL}: one row per (cluster, epoch, this backend), never contended. */
+const COMMIT_MARK_SQL = `
+INSERT INTO ha_commit_mark (cluster, epoch, backend, max_t)
+  SELECT m.c, m.e, pg_backend_pid(), max(m.hi)
+  FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) AS m(c, r, e, lo, hi)
+  JOIN locked l ON l.cluster = m.c AND l.leader = m.r AND l.epoch = m.e AND l.start_t <= m.lo AND m.hi < l.until_t
+  GROUP BY m.c, m.e
+  ON CONFLICT (cluster, epoch, backend) DO UPDATE SET max_t = greatest(ha_commit_mark.max_t, excluded.max_t)`;
+
+/**
+ * Locks the flush's lease rows and, in the same statement (no extra round trip), records the commit marks of the
+ * parts that hold on them (rule 6): the mark is computed against the locked row versions, with exactly the test
+ * the caller then applies to the rows returned, so a part marks if and only if it passes on the current lease.
+ * `$2..$6`: per fenced part with data, its cluster, replica, epoch, min and max data time.
+ */
+const LOCK_LEASES_SQL = `
+WITH locked AS (
+  SELECT ${LEASE_COLUMNS} FROM ha_lease WHERE cluster = ANY($1::text[]) ORDER BY cluster FOR KEY SHARE
+), mark AS (
+  ${COMMIT_MARK_SQL}
+)
+SELECT * FROM locked`;
 
 const HISTORY_FENCE_SQL = `
 SELECT 1 FROM ha_lease_history
@@ -48,11 +69,18 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
   for (const e of [...extensions.values()].sort((a, b) => (a.f.cluster < b.f.cluster ? -1 : a.f.cluster > b.f.cluster ? 1 : 0))) {
     await client.query(EXTEND_LEASE_SQL, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, guardTime(clock, e.wall), e.seen]);
   }
-  const rows = await client.query<LeaseRow>(LOCK_LEASES_SQL, [clusters]);
+  // Commit marks (rule 6): every fenced part with data, marked by the lock statement if it holds on the lease.
+  const marked = parts.filter((p) => p.fence !== undefined && Number.isFinite(p.dataMax));
+  const rows = await client.query<LeaseRow>(LOCK_LEASES_SQL, [
+    clusters,
+    marked.map((p) => p.fence!.cluster),
+    marked.map((p) => p.fence!.replica),
+    marked.map((p) => p.fence!.epoch),
+    marked.map((p) => Math.min(p.fence!.minTime, p.dataMin)),
+    marked.map((p) => Math.max(p.fence!.maxTime, p.dataMax)),
+  ]);
   const leases = new Map(rows.rows.map((r) => [r.cluster, r]));
   const out: (FenceFailure | undefined)[] = [];
-  // Commit marks (rule 6): the greatest data time this flush commits per (cluster, epoch) of a current lease.
-  const marks = new Map<string, { cluster: string; epoch: number; t: number }>();
   for (const p of parts) {
     const f = p.fence;
     if (f === undefined) {
@@ -64,12 +92,6 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
     const lease = leases.get(f.cluster);
     const holds =
       lease !== undefined && lease.leader === f.replica && lease.epoch === f.epoch && lease.start_t <= minTime && maxTime < lease.until_t;
-    if (holds && Number.isFinite(p.dataMax)) {
-      const k = `${f.cluster}\u0000${f.epoch}`;
-      const m = marks.get(k);
-      if (m === undefined) marks.set(k, { cluster: f.cluster, epoch: f.epoch, t: maxTime });
-      else m.t = Math.max(m.t, maxTime);
-    }
     if (holds) {
       out.push(undefined);
       continue;
@@ -77,10 +99,6 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
     // A closed interval of this replica in the history never changes again: no lock needed to rely on it.
     const h = await client.query(HISTORY_FENCE_SQL, [f.cluster, f.replica, minTime, maxTime]);
     out.push(h.rowCount === 0 ? { kind: 'fence-failed', cluster: f.cluster, current: lease === undefined ? undefined : toLease(lease) } : undefined);
-  }
-  if (marks.size > 0) {
-    const ms = [...marks.values()];
-    await client.query(COMMIT_MARK_SQL, [ms.map((m) => m.cluster), ms.map((m) => m.epoch), ms.map((m) => m.t)]);
   }
   return out;
 }

@@ -141,15 +141,6 @@ WITH old AS (
 )
 SELECT * FROM upd`;
 
-/**
- * Records the commit marks of a flush's fenced parts, in the flush's transaction: one row per (cluster, epoch, this
- * backend), so concurrent flushes (other backends) never touch the same row and never wait for each other.
- */
-export const COMMIT_MARK_SQL = `
-INSERT INTO ha_commit_mark (cluster, epoch, backend, max_t)
-SELECT c, e, pg_backend_pid(), t FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS m(c, e, t)
-ON CONFLICT (cluster, epoch, backend) DO UPDATE SET max_t = greatest(ha_commit_mark.max_t, excluded.max_t)`;
-
 /** The PostgreSQL LeaseStore: every mutation is one statement (a compare-and-set with its history row). */
 export class PgLeaseStore implements LeaseStore {
   /** The guard's clock, for the instance to measure its own clock's offset; none when instances are trusted. */

@@ -4,7 +4,9 @@
  * `FOR KEY SHARE` on the lease row, 500 rows inserted, the mark, COMMIT; N connections at once, all on one
  * cluster's lease. Candidates (same run, alternating rounds):
  * - `none`: no mark (before the splice point);
- * - `per-backend`: upsert of the writer's own row (cluster, epoch, backend): what promha does;
+ * - `in-lock`: upsert of the writer's own row (cluster, epoch, backend) in the lock statement itself (a
+ *   data-modifying CTE beside the `FOR KEY SHARE`): what promha does, no extra round trip;
+ * - `per-backend`: the same upsert as a statement of its own;
  * - `single-row`: one row per (cluster, epoch) updated by every writer (serializes them on its row lock);
  * - `append`: one inserted row per transaction (the takeover reads the maximum and deletes them).
  * Unit: transactions per second (`ops/s`).
@@ -17,11 +19,17 @@ import { measurement, median, type Bench, type Measurement } from '../harness.js
 const ROUNDS = 5;
 const ROUND_MS = 2_000;
 const CONNECTIONS = [2, 8];
-type Candidate = 'none' | 'per-backend' | 'single-row' | 'append';
-const CANDIDATES: readonly Candidate[] = ['none', 'per-backend', 'single-row', 'append'];
+type Candidate = 'none' | 'in-lock' | 'per-backend' | 'single-row' | 'append';
+const CANDIDATES: readonly Candidate[] = ['none', 'in-lock', 'per-backend', 'single-row', 'append'];
+const LOCK_SQL = `SELECT epoch FROM ha_lease WHERE cluster = 'bench' FOR KEY SHARE`;
+const LOCK_AND_MARK_SQL = `WITH locked AS (${LOCK_SQL}), mark AS (
+  INSERT INTO ha_commit_mark (cluster, epoch, backend, max_t) SELECT 'bench', l.epoch, pg_backend_pid(), $1 FROM locked l
+  ON CONFLICT (cluster, epoch, backend) DO UPDATE SET max_t = greatest(ha_commit_mark.max_t, excluded.max_t))
+SELECT * FROM locked`;
 
 const MARK_SQL: Readonly<Record<Candidate, string | undefined>> = {
   none: undefined,
+  'in-lock': undefined,
   'per-backend': `INSERT INTO ha_commit_mark (cluster, epoch, backend, max_t) VALUES ('bench', 1, pg_backend_pid(), $1)
     ON CONFLICT (cluster, epoch, backend) DO UPDATE SET max_t = greatest(ha_commit_mark.max_t, excluded.max_t)`,
   'single-row': `UPDATE bench_mark_single SET max_t = greatest(max_t, $1) WHERE cluster = 'bench' AND epoch = 1`,
@@ -39,7 +47,8 @@ async function round(pool: pg.Pool, connections: number, candidate: Candidate, t
         while (Date.now() < end) {
           const mine = (t += 1000);
           await c.query('BEGIN');
-          await c.query(`SELECT epoch FROM ha_lease WHERE cluster = 'bench' FOR KEY SHARE`);
+          if (candidate === 'in-lock') await c.query(LOCK_AND_MARK_SQL, [mine]);
+          else await c.query(LOCK_SQL);
           await c.query('INSERT INTO bench_rows SELECT g, $1::bigint, g FROM generate_series(1, 500) g', [mine]);
           const mark = MARK_SQL[candidate];
           if (mark !== undefined) await c.query(mark, [mine]);
