@@ -216,11 +216,11 @@ class World {
       const decision = await this.elections[instance]!.decide(part);
       this.log.push(`  fill i${instance} ${notice.leader} [${e.batch[0] - WALL0},${e.batch[1] - WALL0}] -> ${show(decision)}`);
       if (decision.kind === 'retry') {
-        this.buffers[instance]!.push(e);
+        this.buffers[instance].push(e);
         retry = true;
       } else if (decision.kind === 'dedupe') {
         // Another leader holds that data time now (a later takeover): a later takeover of this replica may need it.
-        this.buffers[instance]!.push(e);
+        this.buffers[instance].push(e);
       } else {
         await this.commit(instance, { replica: e.replica, part, decision, decidedAt: this.wall, fresh: false });
       }
@@ -657,7 +657,8 @@ const dataTimeOnly: Policy = (view, part, wallNow, options) => {
 const replayClipped: Policy = (view, part, wallNow, options) => {
   const step = decideStep(view, part, wallNow, options);
   if (part.replay !== true || step.kind !== 'store' || step.fence.extendUntil === undefined || view.lease === undefined) return step;
-  const { extendUntil: _e, refreshesLastSeen: _r, ...fence } = step.fence;
+  const f = step.fence;
+  const fence: Fence = { cluster: f.cluster, replica: f.replica, epoch: f.epoch, minTime: f.minTime, maxTime: f.maxTime, wallNow: f.wallNow };
   const until = view.lease.until;
   return fence.minTime < until ? { ...step, fence: { ...fence, maxTime: Math.min(fence.maxTime, until - 1) }, until } : { kind: 'dedupe', leader: view.lease.leader };
 };

@@ -108,7 +108,8 @@ describe('checkRun', () => {
     ] as const) {
       const r = checkRun(run(plan, extra));
       expect(r.violations).toEqual([]);
-      expect(r.clusters[0]?.largestGap).toMatchObject({ ms: 400, excused: true, cause: expect.stringContaining(cause) });
+      expect(r.clusters[0]?.largestGap).toMatchObject({ ms: 400, excused: true });
+      expect(r.clusters[0]?.largestGap?.cause).toContain(cause);
     }
     // An overflow of another cluster excuses nothing here.
     expect(checkRun(run(plan, { faults: [crash], standbyOverflow: [0, 12] })).violations.map((v) => v.check)).toEqual([3]);
