@@ -24,6 +24,10 @@ describe('StandbyBuffer (docs/design.md rule 11)', () => {
     // The older ones stay for a takeover with an earlier splice point (an epoch learnt later), then are gone too.
     expect(b.take('c', 'b', 0).map((g) => g.body[0])).toEqual([0, 1]);
     expect(b.take('c', 'b', 0)).toEqual([]);
+    // Entries more than the window older than the splice go at once.
+    b.add({ body: body(5), contentType: undefined }, [group('b', 0, 999)]);
+    expect(b.take('c', 'b', 50_000)).toEqual([]);
+    expect(b.take('c', 'b', 0)).toEqual([]);
     // Another replica's group stays; the bytes of b's entries are freed.
     expect(b.samples()).toBe(10);
     expect(b.bytes()).toBe(entry());

@@ -122,9 +122,10 @@ export class StandbyBuffer {
   }
 
   /**
-   * Takes out the buffered requests of (cluster, replica) with data at or after `from`, oldest first. Older entries
-   * stay (a takeover of an epoch this instance learns of later, with an earlier splice point, may need them) until
-   * they age out or the byte bound drops them.
+   * Takes out the buffered requests of (cluster, replica) with data at or after `from`, oldest first. Entries up to
+   * a window older stay (a takeover of an epoch this instance learns of later, with an earlier splice point, may need
+   * them) until they age out or the byte bound drops them; older ones go now (the replica leads: nothing new of it
+   * arrives to age them out).
    */
   take(cluster: string, replica: string, from: number): (BufferedRequest & { readonly group: BufferedGroup })[] {
     const k = groupKey(cluster, replica);
@@ -139,7 +140,8 @@ export class StandbyBuffer {
       if (g.maxTime >= from) {
         out.push({ body: e.body, contentType: e.contentType, group: g });
         this.release(e, k);
-      } else kept.push(e);
+      } else if (g.maxTime >= from - this.windowMs) kept.push(e);
+      else this.release(e, k);
     }
     if (kept.length === 0) this.groups.delete(k);
     else {
