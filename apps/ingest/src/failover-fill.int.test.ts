@@ -1,4 +1,5 @@
 import type { LabelMatcher } from '@promha/codec';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realLibraries } from './internal/libraries.js';
 import type { StorageService } from './service.js';
@@ -105,8 +106,26 @@ describe('failover without a gap', () => {
     expect(h?.leaseUntil).toBeGreaterThan(D + 900);
     // Instance two filled b's 9 buffered requests from the splice on (2 series each); the takeover's own request was live.
     expect(Object.values(h?.filled ?? {})).toEqual([2 * 9]);
-    // The buffer dropped what it filled.
-    expect((await two.service.metrics.haStandbySamples.get()).values[0]?.value ?? 0).toBe(0);
+    // The buffer dropped what it filled. Left: b's requests before the splice, down to a window (timeout + 2
+    // refreshes = 1,400 ms) before b's newest data: D+400 … D+900, 6 requests of 2 samples.
+    expect((await two.service.metrics.haStandbySamples.get()).values[0]?.value ?? 0).toBe(12);
+
+    // Two requests instance two filled reach instance one again (resent after a lost answer): written live there,
+    // with the key the fill gave them, they are stored once, not twice.
+    // (Instance one learns of the takeover first, at b's next request there: the lease store refuses its own.)
+    expect(await send(one, c, 'b', [D + 2000])).toBe(204);
+    for (const t of ticks(1100, 1300)) expect(await send(one, c, 'b', [t])).toBe(204);
+    const admin = new pg.Client({ connectionString: one.uri });
+    await admin.connect();
+    try {
+      const r = await admin.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM promha.sample_chunk c, unnest(c.ts) t WHERE t = ANY($1::bigint[])',
+        [ticks(1100, 1300)],
+      );
+      expect(r.rows[0]!.n).toBe(2 * 2);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('the first lease reaches back to the beginning of data time: an older batch of the first leader is stored', async () => {
