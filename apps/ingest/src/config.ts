@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { IngestError } from './errors.js';
+import { parseMemoryTarget } from './internal/cache-budget.js';
 
 /** Thrown for an unknown flag or a value that does not parse or validate; `message` is meant for the operator. */
 export class ConfigError extends IngestError {
@@ -335,15 +336,22 @@ const FLAGS = {
     default: '16KiB',
     parse: positive(parseSize),
   }),
-  seriesCacheMax: spec({
+  cacheMemoryTarget: spec({
+    flag: 'cache.memory-target',
+    help:
+      'Memory the series caches of all workers together may use: a size (4GiB) or a share of the memory this process may use (the machine\'s, or its control group\'s limit). Shared evenly between the workers; sets the cache bounds below when they are unset, and each worker\'s JavaScript heap.',
+    default: '50%',
+    parse: (raw) => parseMemoryTarget(raw, parseSize),
+  }),
+  seriesCacheMax: spec<number | undefined>({
     flag: 'cache.series-max',
-    help: 'Series kept in the in-process series cache (label set without the replica label -> series id); set it to the active series of every cluster this instance stores.',
-    default: '1000000',
+    help: 'Series kept in each instance\'s series cache (label set without the replica label -> series id); size it to the active series of every cluster this instance stores. Unset: as many as the instance\'s share of --cache.memory-target holds (about 2.6 KB per series).',
+    default: undefined,
     parse: positiveInt,
   }),
   labelSetCacheMax: spec<number | undefined>({
     flag: 'cache.label-sets-max',
-    help: 'Label sets kept by the remote-write 1.0 decoder (request bytes -> decoded labels; 0: none). Unset: twice --cache.series-max, as an HA pair sends two label sets per stored series.',
+    help: 'Label sets kept by the remote-write 1.0 decoder (request bytes -> decoded labels; 0: none). Unset: twice the series cache bound, as an HA pair sends two label sets per stored series.',
     default: undefined,
     parse: nonNegativeInt,
   }),

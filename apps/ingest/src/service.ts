@@ -13,6 +13,7 @@ import { ingestApp } from './app.js';
 import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
 import type { Config } from './config.js';
 import { IngestError } from './errors.js';
+import { heapLimit, heapShortfall, memoryAvailable, planCaches } from './internal/cache-budget.js';
 import { deferredStorage } from './internal/deferred-storage.js';
 import { electionMetrics } from './internal/election-metrics.js';
 import { Pipeline } from './internal/pipeline.js';
@@ -139,8 +140,13 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     config.basicUsersFile === undefined ? undefined : readFile(config.basicUsersFile, 'utf8').then(parseUsersFile),
   ]);
 
-  // The decoder's label-set cache is sized from the series cache: an HA pair sends two label sets per stored series.
-  libs.decoderCaches.configure(config.labelSetCacheMax ?? 2 * config.seriesCacheMax);
+  // Cache bounds from the memory target (this instance's share), or the flags that override it.
+  const caches = planCaches(
+    { memoryTarget: config.cacheMemoryTarget, seriesCacheMax: config.seriesCacheMax, labelSetCacheMax: config.labelSetCacheMax, workers: config.workers },
+    memoryAvailable(),
+    heapLimit(),
+  );
+  libs.decoderCaches.configure(caches.labelSetsMax);
 
   const embedded = config.dbUri === undefined ? await libs.startEmbeddedPostgres({ dataDir: resolve(config.dbEmbeddedDir) }) : undefined;
   const uri = config.dbUri ?? embedded!.uri;
@@ -148,7 +154,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     libs.openStorage({
       uri,
       maxConnections: config.dbMaxConnections,
-      seriesCacheMax: config.seriesCacheMax,
+      seriesCacheMax: caches.seriesMax,
       retentionDays: Math.max(1, Math.round(config.retentionMs / 86_400_000)),
       historyRetentionMs: config.historyRetentionMs,
       applicationName: 'promha-ingest',
@@ -237,6 +243,19 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     auth: createAuthenticator({ bearerToken, basicUsers }),
   });
   const log = app.log;
+  log.info(
+    { seriesMax: caches.seriesMax, labelSetsMax: caches.labelSetsMax, budgetBytes: caches.budgetBytes, heapLimitBytes: heapLimit() },
+    `caches: ${caches.seriesMax} series, ${caches.labelSetsMax} label sets`,
+  );
+  const shortfall = heapShortfall(caches, heapLimit());
+  if (shortfall > 0) {
+    log.warn(
+      { heapLimitBytes: heapLimit(), neededMiB: caches.heapMiB },
+      `the caches may need ${caches.heapMiB} MiB of JavaScript heap, more than this process has: start node with --max-old-space-size=${caches.heapMiB} or lower --cache.series-max`,
+    );
+  }
+  metrics.seriesCacheMax.set(caches.seriesMax);
+  metrics.labelSetCacheMax.set(caches.labelSetsMax);
 
   const after =
     options.timers?.after ??

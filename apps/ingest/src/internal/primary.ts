@@ -8,6 +8,7 @@ import pino from 'pino';
 import type { Config } from '../config.js';
 import { createSupervisorMetrics } from '../metrics.js';
 import { redactUri, type Libraries } from '../service.js';
+import { heapLimit, heapLimitGiven, memoryAvailable, planCaches } from './cache-budget.js';
 import { logfmtStream } from './logfmt.js';
 import { Supervisor } from './workers.js';
 
@@ -17,9 +18,22 @@ export async function runPrimary(config: Config, libs: Pick<Libraries, 'startEmb
   if (embedded !== undefined) {
     log.info({ database: redactUri(embedded.uri) }, `embedded PostgreSQL in ${resolve(config.dbEmbeddedDir)} serves the workers`);
   }
+  // Each worker's heap is sized for its share of the cache memory target, unless node was given a heap limit.
+  const caches = planCaches(
+    { memoryTarget: config.cacheMemoryTarget, seriesCacheMax: config.seriesCacheMax, labelSetCacheMax: config.labelSetCacheMax, workers: config.workers },
+    memoryAvailable(),
+    undefined,
+  );
+  const ownHeap = heapLimitGiven(process.execArgv, process.env['NODE_OPTIONS']);
+  const heapMiB = Math.max(caches.heapMiB, Math.ceil(heapLimit() / 2 ** 20));
+  log.info(
+    { seriesMax: caches.seriesMax, workerHeapMiB: ownHeap ? undefined : heapMiB },
+    `each worker caches up to ${caches.seriesMax} series${ownHeap ? '' : ` in a heap of ${heapMiB} MiB`}`,
+  );
   const supervisor = new Supervisor({
     workers: config.workers,
     env: embedded === undefined ? {} : { PROMHA_DB_URI: embedded.uri },
+    execArgv: ownHeap ? [] : [`--max-old-space-size=${heapMiB}`],
     log,
     metrics: createSupervisorMetrics(),
     shutdownTimeoutMs: config.shutdownTimeoutMs,
