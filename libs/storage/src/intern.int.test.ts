@@ -79,6 +79,18 @@ describe('internSeries', () => {
   });
 });
 
+describe('internSeries on series stored before', () => {
+  it('finds them without inserting, so no identity value is spent (label ids are 32-bit: a spent one is gone)', async () => {
+    const sequences = async (): Promise<string[]> =>
+      (await pool.query<{ v: string }>(`SELECT last_value::text AS v FROM promha.label_id_seq UNION ALL SELECT last_value::text FROM promha.series_id_seq`)).rows.map((r) => r.v);
+    const first = await internSeries(pool, flush(1_000, 200));
+    const before = await sequences();
+    // A fresh pair cache, as a worker that never saw these series has.
+    expect(await internSeries(pool, flush(1_000, 200), new LabelIds())).toEqual(first);
+    expect(await sequences()).toEqual(before);
+  });
+});
+
 describe('LabelIds', () => {
   it('starts over at its bound and keeps nothing with a bound of 0', () => {
     const ids = new LabelIds(2);

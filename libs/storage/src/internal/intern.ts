@@ -4,28 +4,38 @@ import { StorageError, StorageErrorCodes } from './errors.js';
 
 const LABELS_SQL = `
 WITH input AS (SELECT n, v FROM unnest($1::text[], $2::text[]) AS u(n, v)),
+found AS MATERIALIZED (
+  SELECT l.id, l.name, l.value FROM input CROSS JOIN LATERAL (
+    SELECT id, name, value FROM label WHERE name = input.n AND md5(value) = md5(input.v) AND value = input.v LIMIT 1
+  ) l
+),
 ins AS (
-  INSERT INTO label (name, value) SELECT n, v FROM input ORDER BY n, md5(v)
+  INSERT INTO label (name, value)
+  SELECT n, v FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.name = input.n AND found.value = input.v)
+  ORDER BY n, md5(v)
   ON CONFLICT (name, md5(value)) DO NOTHING RETURNING id, name, value
 )
-SELECT id, name, value FROM ins
+SELECT id, name, value FROM found
 UNION ALL
-SELECT l.id, l.name, l.value FROM input CROSS JOIN LATERAL (
-  SELECT id, name, value FROM label WHERE name = input.n AND md5(value) = md5(input.v) AND value = input.v LIMIT 1
-) l`;
+SELECT id, name, value FROM ins`;
 
 /** True when another value with the same name and md5 is stored (the index key is (name, md5(value))). */
 const COLLISION_SQL = `SELECT 1 FROM label WHERE name = $1 AND md5(value) = md5($2) AND value <> $2 LIMIT 1`;
 
 const SERIES_SQL = `
 WITH input AS (SELECT DISTINCT x::integer[] AS ids FROM unnest($1::text[]) AS x),
+found AS MATERIALIZED (
+  SELECT s.id, s.label_ids FROM input CROSS JOIN LATERAL (SELECT id, label_ids FROM series WHERE label_ids = input.ids LIMIT 1) s
+),
 ins AS (
-  INSERT INTO series (label_ids) SELECT ids FROM input ORDER BY ids
+  INSERT INTO series (label_ids)
+  SELECT ids FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.label_ids = input.ids)
+  ORDER BY ids
   ON CONFLICT (label_ids) DO NOTHING RETURNING id, label_ids
 )
-SELECT id, label_ids FROM ins
+SELECT id, label_ids FROM found
 UNION ALL
-SELECT s.id, s.label_ids FROM input CROSS JOIN LATERAL (SELECT id, label_ids FROM series WHERE label_ids = input.ids LIMIT 1) s`;
+SELECT id, label_ids FROM ins`;
 
 /**
  * Label pair -> id of pairs interned before. A flush of new series repeats most of its pairs (job, namespace, metric
@@ -56,9 +66,12 @@ export class LabelIds {
 /**
  * Interns series (their label pairs first) and returns key → id for every input. Runs outside the sample
  * transaction in autocommit statements: an interned series without samples is harmless, and committing at once
- * keeps row locks on `label`/`series` short. Inputs are inserted in sorted order so concurrent interners take
- * their locks in the same order (no deadlock). A row committed by a concurrent interner after our snapshot is
- * skipped by ON CONFLICT and invisible to the join; the loop asks again for what is still missing.
+ * keeps row locks on `label`/`series` short. Each statement first looks every input up by index, one probe each
+ * (never a join over the whole table, whose cost would grow with every series stored), and inserts only what it
+ * did not find: a series another worker or instance interned is found, not inserted again. Inserts go in sorted
+ * order so concurrent interners take their locks in the same order (no deadlock). A row committed by a concurrent
+ * interner after our snapshot is skipped by ON CONFLICT and invisible to the lookup; the loop asks again for what
+ * is still missing.
  */
 export async function internSeries(
   pool: pg.Pool,
