@@ -15,8 +15,10 @@
  * - `series.bytes-per-series`: the large promha process's resident memory after its passes minus the small one's,
  *   per active series more (a series = one stored label set, the replica label removed), against 1 KiB.
  *
- * Bodies of a pass are encoded before the pass is timed. PROMHA_BENCH_SERIES_PASSES (default 2) steady passes are
- * measured; PROMHA_BENCH_PROFILE=<dir> runs the large promha with --cpu-prof. Memory: the encoded bodies of one
+ * Bodies of a pass are encoded before the pass is timed. Both promhas run as `npm start` does (every core, caches
+ * from --cache.memory-target). After the first pass, warm-up passes run until one adds less than 0.5% of the
+ * stored series to the caches (every worker knows every series; at most 8), then PROMHA_BENCH_SERIES_PASSES
+ * (default 2) steady passes are measured; resident memory is the sum over the workers.  PROMHA_BENCH_PROFILE=<dir> runs the large promha with --cpu-prof. Memory: the encoded bodies of one
  * large pass are about 240 MB; promha itself is the figure this bench reports.
  */
 import { Agent, request } from 'node:http';
@@ -30,6 +32,8 @@ const LARGE = Number(process.env['PROMHA_BENCH_SERIES_LARGE'] ?? 1_000_000);
 const SMALL = Number(process.env['PROMHA_BENCH_SERIES_SMALL'] ?? 10_000);
 const NEW = Number(process.env['PROMHA_BENCH_SERIES_NEW'] ?? 50_000);
 const PASSES = Number(process.env['PROMHA_BENCH_SERIES_PASSES'] ?? 2);
+/** Warm-up passes at most after the first (new series) pass. */
+const MAX_WARM_UP = 8;
 const PROFILE_DIR = process.env['PROMHA_BENCH_PROFILE'];
 /** Extra promha flags for every promha of this bench (e.g. to try cache sizes). */
 const EXTRA_ARGS = (process.env['PROMHA_BENCH_SERIES_ARGS'] ?? '').split(' ').filter((a) => a !== '');
@@ -188,6 +192,15 @@ async function internActivity(dbUri: string): Promise<string> {
   }
 }
 
+/**
+ * Series in the caches of every worker, once the workers published their counters (they do at every lease
+ * refresh, 5 s by default).
+ */
+async function cacheSize({ target }: Promha): Promise<number> {
+  await new Promise((ok) => setTimeout(ok, 6_000));
+  return metric(await target.metrics(), 'promha_series_cache_size');
+}
+
 /** What promha's caches counted (for the log: a known series must not reach PostgreSQL). */
 async function cacheLine({ target, dbUri }: Promha): Promise<string> {
   const m = await target.metrics();
@@ -210,7 +223,13 @@ async function* run(): AsyncIterable<Measurement> {
     say(`steady: ${CLUSTERS} clusters x ${REPLICAS} replicas; ${SMALL} and ${LARGE} series per replica; ${PER_REQUEST} series per request`);
     const smallRates: number[] = [];
     const largeRates: number[] = [];
-    for (let p = 0; p <= PASSES; p++) {
+    // Steady state is every worker knowing every series. Connections are handed to the workers in turn and a
+    // sender's requests spread over its connections, so each worker meets a random share of the series per pass and
+    // asks PostgreSQL for the rest: passes are warm-up until one adds (almost) no series to the caches. Measured
+    // passes follow; the small promha warms the same way, in the same passes.
+    let warm = false;
+    let measured = 0;
+    for (let p = 0; measured < PASSES; p++) {
       const t = t0 + p * 60_000;
       const s = pass('small', SMALL, t);
       const sSec = await send(small.agent, small.target, s);
@@ -218,14 +237,20 @@ async function* run(): AsyncIterable<Measurement> {
       const build = process.hrtime.bigint();
       const l = pass('large', LARGE, t);
       say(`large pass ${p}: bodies encoded in ${(Number(process.hrtime.bigint() - build) / 1e9).toFixed(1)} s`);
+      const sizeBefore = await cacheSize(large);
       const lSec = await send(large.agent, large.target, l);
-      say(`large pass ${p}${p === 0 ? ' (new series)' : ''}: ${Math.round(offered(LARGE) / lSec)} samples/s; ${await cacheLine(large)}`);
-      if (p > 0) {
+      const added = (await cacheSize(large)) - sizeBefore;
+      say(`large pass ${p}${p === 0 ? ' (new series)' : warm ? '' : ' (warm-up)'}: ${Math.round(offered(LARGE) / lSec)} samples/s; ${added} series cached; ${await cacheLine(large)}`);
+      if (warm) {
+        measured++;
         smallRates.push(offered(SMALL) / sSec);
         largeRates.push(offered(LARGE) / lSec);
         // The small load is over in a blink: a second small pass right after the large one evens out the noise.
         const s2 = await send(small.agent, small.target, pass('small', SMALL, t + 30_000));
         smallRates.push(offered(SMALL) / s2);
+      } else if (p > 0 && (added <= LARGE * CLUSTERS * 0.005 || p >= MAX_WARM_UP)) {
+        warm = true;
+        say(`warm after pass ${p}`);
       }
     }
     yield measurement('series.steady.1m', 'samples/s', median(largeRates), 'series.steady.10k', median(smallRates));
