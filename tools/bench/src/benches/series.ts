@@ -18,8 +18,9 @@
  * Bodies of a pass are encoded before the pass is timed. Both promhas run as `npm start` does (every core, caches
  * from --cache.memory-target). After the first pass, warm-up passes run until one adds less than 0.5% of the
  * stored series to the caches (every worker knows every series; at most 8), then PROMHA_BENCH_SERIES_PASSES
- * (default 2) steady passes are measured; resident memory is the sum over the workers.  PROMHA_BENCH_PROFILE=<dir> runs the large promha with --cpu-prof. Memory: the encoded bodies of one
- * large pass are about 240 MB; promha itself is the figure this bench reports.
+ * (default 2) steady passes are measured; resident memory is the sum over the workers. PROMHA_BENCH_PROFILE=<dir>
+ * runs the large promha with --cpu-prof. Memory: the encoded bodies of one large pass are about 240 MB; promha
+ * itself is the figure this bench reports.
  */
 import { Agent, request } from 'node:http';
 import { encodeWriteRequest, snappyCompress, type Label, type TimeSeries } from '@promha/codec';
