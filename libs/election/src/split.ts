@@ -52,6 +52,7 @@ export type SplitResult<S> =
       /** A series has a replica label but no cluster label: the request is answered 400 (rule 2). */
       readonly kind: 'invalid';
       readonly seriesIndex: number;
+      /** What is wrong with that series, without its index (the caller names the series its own way). */
       readonly message: string;
     };
 
@@ -119,7 +120,7 @@ export function splitByCluster<S extends HaSeries>(series: readonly S[], labels:
       return {
         kind: 'invalid',
         seriesIndex: i,
-        message: `series ${i} has replica label "${replicaLabel}" but no cluster label "${clusterLabel}"`,
+        message: `replica label "${replicaLabel}" without cluster label "${clusterLabel}"`,
       };
     }
     // Cluster and replica values may contain any character; NUL cannot occur in valid label values.
