@@ -1,12 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ingestCommand, REPO_ROOT } from './testing/process-kit.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
 const run = (...args: string[]) =>
-  spawnSync(process.execPath, ['--conditions=@promha/source', '--import', 'tsx', 'apps/ingest/src/main.ts', ...args], {
-    cwd: ROOT,
+  spawnSync(process.execPath, ingestCommand(args), {
+    cwd: REPO_ROOT,
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -29,9 +28,8 @@ describe('main', () => {
     // No database answers at port 1: the service listens anyway (start-up is retried in the background).
     const child = spawn(
       process.execPath,
-      ['--conditions=@promha/source', '--import', 'tsx', 'apps/ingest/src/main.ts', '--log.format=logfmt', '--workers=1',
-        '--web.listen-address=127.0.0.1:0', '--db.uri=postgres://promha@127.0.0.1:1/none'],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+      ingestCommand(['--log.format=logfmt', '--workers=1', '--web.listen-address=127.0.0.1:0', '--db.uri=postgres://promha@127.0.0.1:1/none']),
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
     child.stdout.setEncoding('utf8');
