@@ -189,9 +189,11 @@ function inWindow(items: readonly Timestamped[], from: number, until: number): b
 }
 
 /**
- * Stripped label sets of frozen (immutable, cached by the codec) label arrays, by source array: the same leader
- * series gets the same stripped array in every request, frozen, so the storage writer can resolve its series id by
- * identity instead of hashing its label strings. Entries live as long as the codec keeps the source array.
+ * Stripped label sets of frozen label arrays, by source array. This keeps the identity contract of label sets
+ * (`FrozenLabels` in @promha/codec, where it is written down; this library may not import the codec): a frozen
+ * source array of frozen labels has one frozen stripped array, the same in every request, so the storage writer
+ * resolves the stored series' id by identity instead of hashing its label strings. Entries live as long as the
+ * codec keeps the source array.
  */
 const strippedByLabels = new WeakMap<readonly HaLabel[], { readonly name: string; readonly labels: readonly HaLabel[] }>();
 
