@@ -15,7 +15,7 @@ export interface LogfmtTransportOptions {
 }
 
 export default async function logfmtTransport(options: LogfmtTransportOptions = {}): Promise<ReturnType<typeof build>> {
-  const out = pino.destination({ dest: options.destination ?? 1, sync: false, mkdir: true });
+  const out = pino.destination({ dest: options.destination ?? 1, sync: false });
   await once(out, 'ready');
   return build(
     async (source: AsyncIterable<string>) => {
