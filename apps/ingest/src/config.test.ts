@@ -39,15 +39,22 @@ describe('resolveConfig', () => {
     expect(c.logLevel).toBe('warn');
   });
 
-  it('takes booleans bare, with =value or as the next argument', () => {
+  it('takes booleans with =value or as the next argument', () => {
     expect(run(['--metrics.high-availability=false']).highAvailability).toBe(false);
     expect(run(['--metrics.high-availability', 'false']).highAvailability).toBe(false);
-    expect(run(['--metrics.high-availability', '--log.level=debug']).highAvailability).toBe(true);
+    expect(run(['--metrics.high-availability=true'], { PROMHA_METRICS_HIGH_AVAILABILITY: 'false' }).highAvailability).toBe(true);
     expect(run([], { PROMHA_METRICS_HIGH_AVAILABILITY: 'false' }).highAvailability).toBe(false);
   });
 
+  it('takes the last of a repeated flag, and a value starting with a dash only after =', () => {
+    expect(run(['--ha.cluster-label=a', '--ha.cluster-label', 'b']).clusterLabel).toBe('b');
+    expect(run(['--ha.cluster-label=-x']).clusterLabel).toBe('-x');
+  });
+
   it.each([
-    [['--nope'], /unknown flag --nope/],
+    [['--nope'], /Unknown option '--nope' \(see --help\)/],
+    [['stray'], /Unexpected argument 'stray'/],
+    [['--metrics.high-availability', '--log.level=debug'], /'--metrics.high-availability' argument is ambiguous/],
     [['--ha.lease-timeout=soon'], /--ha.lease-timeout.*not a duration/],
     [['--ha.lease-refresh=30s'], /must be less than --ha.lease-timeout/],
     [['--web.listen-address=9201'], /not a listen address/],
@@ -55,7 +62,7 @@ describe('resolveConfig', () => {
     [['--web.tls-cert-file=a.pem'], /together/],
     [['--log.format=xml'], /not one of json, logfmt/],
     [['--db.max-connections=0'], /positive integer/],
-    [['--db.uri'], /needs a value/],
+    [['--db.uri'], /Option '--db.uri <value>' argument missing/],
   ])('refuses %s with a clear message', (argv, message) => {
     expect(() => resolveConfig(argv, {})).toThrow(ConfigError);
     expect(() => resolveConfig(argv, {})).toThrow(message);
