@@ -46,6 +46,14 @@ describe('resolveConfig', () => {
     expect(run([], { PROMHA_METRICS_HIGH_AVAILABILITY: 'false' }).highAvailability).toBe(false);
   });
 
+  it('takes Promscale spellings: one dash, and a boolean given bare', () => {
+    expect(run(['--metrics.high-availability', '--log.level=debug']).highAvailability).toBe(true);
+    expect(run(['-metrics.high-availability', 'false']).highAvailability).toBe(false);
+    const c = run(['-metrics.high-availability', '-web.listen-address=:9301', '-log.level', 'debug'], { PROMHA_METRICS_HIGH_AVAILABILITY: 'false' });
+    expect([c.highAvailability, c.listenAddress.port, c.logLevel]).toEqual([true, 9301, 'debug']);
+    expect(() => run(['-x'])).toThrow(/Unknown option/);
+  });
+
   it('takes the last of a repeated flag, and a value starting with a dash only after =', () => {
     expect(run(['--ha.cluster-label=a', '--ha.cluster-label', 'b']).clusterLabel).toBe('b');
     expect(run(['--ha.cluster-label=-x']).clusterLabel).toBe('-x');
@@ -54,7 +62,6 @@ describe('resolveConfig', () => {
   it.each([
     [['--nope'], /Unknown option '--nope' \(see --help\)/],
     [['stray'], /Unexpected argument 'stray'/],
-    [['--metrics.high-availability', '--log.level=debug'], /'--metrics.high-availability' argument is ambiguous/],
     [['--ha.lease-timeout=soon'], /--ha.lease-timeout.*not a duration/],
     [['--ha.lease-refresh=30s'], /must be less than --ha.lease-timeout/],
     [['--web.listen-address=9201'], /not a listen address/],

@@ -409,14 +409,38 @@ export function envName(flag: string): string {
   return `PROMHA_${flag.toUpperCase().replace(/[.-]/g, '_')}`;
 }
 
+/**
+ * Promscale's flags were Go flags, and its operators' command lines say `-metrics.high-availability` (one dash) and
+ * give booleans bare. This rewrites a known flag's single dash as two, and a bare boolean flag (not followed by
+ * `true` or `false`) as `--flag=true`, so that strict `parseArgs` reads them; anything else passes unchanged.
+ */
+export function promscaleSpellings(argv: readonly string[]): string[] {
+  const flags = new Map<string, FlagSpec<unknown>>((Object.keys(FLAGS) as (keyof Flags)[]).map((k) => [FLAGS[k].flag, FLAGS[k]] as const));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i]!;
+    const m = /^--?([a-z0-9.-]+)(=.*)?$/s.exec(arg);
+    const spec = m === null ? undefined : flags.get(m[1]!);
+    if (m === null || spec === undefined) {
+      out.push(arg);
+      continue;
+    }
+    arg = `--${m[1]!}${m[2] ?? ''}`;
+    const next = argv[i + 1];
+    if (spec.parse === parseBool && m[2] === undefined && (next === undefined || !/^(true|false)$/i.test(next))) arg += '=true';
+    out.push(arg);
+  }
+  return out;
+}
+
 /** What the command line asked for besides the configuration. */
 export type CliResult = { readonly kind: 'run'; readonly config: Config } | { readonly kind: 'help'; readonly text: string };
 
 /**
  * Resolves flags (`--name=value` or `--name value`, read by `node:util` `parseArgs` in strict mode from the flag
- * table), then `PROMHA_*` variables, then defaults. Every flag takes a value, booleans too
- * (`--metrics.high-availability=false`). Throws {@link ConfigError} on an unknown flag, a missing or malformed
- * value, a stray argument, or inconsistent values.
+ * table), then `PROMHA_*` variables, then defaults. Throws {@link ConfigError} on an unknown flag, a missing or
+ * malformed value, a stray argument, or inconsistent values. Two spellings Promscale's Go flags accepted are
+ * rewritten first (see {@link promscaleSpellings}).
  */
 export function resolveConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliResult {
   if (argv.includes('--help') || argv.includes('-h')) return { kind: 'help', text: helpText() };
@@ -424,7 +448,7 @@ export function resolveConfig(argv: readonly string[], env: Readonly<Record<stri
   let values: Readonly<Record<string, string | boolean | undefined>>;
   try {
     ({ values } = parseArgs({
-      args: [...argv],
+      args: promscaleSpellings(argv),
       options: Object.fromEntries(keys.map((k) => [FLAGS[k].flag, { type: 'string' } as const])),
       strict: true,
       allowPositionals: false,
