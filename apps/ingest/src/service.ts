@@ -8,7 +8,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Clock, ElectionMetrics, Lease, LeaseStore } from '@promha/election';
+import type { Clock, ElectionDeps, ElectionMetrics, Lease, LeaseStore } from '@promha/election';
+import type { EmbeddedPostgresOptions, StorageOptions, StorageStats } from '@promha/storage';
 import { ingestApp } from './app.js';
 import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
 import type { Config } from './config.js';
@@ -27,18 +28,7 @@ export interface StorageService extends WriterPort, ReaderPort {
   readonly leases: LeaseStore;
   maintain(wallNow: number): Promise<void>;
   ping(): Promise<void>;
-  stats(): {
-    readonly seriesCacheSize: number;
-    readonly seriesCacheHits: number;
-    readonly seriesCacheMisses: number;
-    readonly seriesCacheEvictions: number;
-    readonly poolTotal: number;
-    readonly poolIdle: number;
-    readonly poolWaiting: number;
-    readonly readPoolTotal: number;
-    readonly readPoolIdle: number;
-    readonly readPoolWaiting: number;
-  };
+  stats(): StorageStats;
   close(): Promise<void>;
 }
 
@@ -58,28 +48,9 @@ export interface Libraries {
   readonly split: SplitFn;
   /** The codec's process-wide label-set cache: its bound, and its counters for the metrics. */
   readonly decoderCaches: DecoderCachesPort;
-  openStorage(options: {
-    uri: string;
-    maxConnections: number;
-    seriesCacheMax: number;
-    retentionDays: number;
-    historyRetentionMs: number;
-    applicationName: string;
-    connectTimeoutMs?: number;
-    writeTimeoutMs?: number;
-    leaseTimeoutMs?: number;
-    readTimeoutMs?: number;
-    keepAliveMs?: number;
-    readMaxConnections?: number;
-    maxRegexBytes?: number;
-  }): Promise<StorageService>;
-  createElection(options: {
-    store: LeaseStore;
-    clock: Clock;
-    options: { clusterLabel: string; replicaLabel: string; leaseTimeoutMs: number; leaseRefreshMs: number };
-    metrics: ElectionMetrics;
-  }): ElectionService;
-  startEmbeddedPostgres(options: { dataDir: string }): Promise<{ readonly uri: string; stop(): Promise<void> }>;
+  openStorage(options: StorageOptions): Promise<StorageService>;
+  createElection(deps: ElectionDeps & { readonly metrics: ElectionMetrics }): ElectionService;
+  startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<{ readonly uri: string; stop(): Promise<void> }>;
 }
 
 export interface RunningService {

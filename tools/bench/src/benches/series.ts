@@ -22,12 +22,12 @@
  * runs the large promha with --cpu-prof. Memory: the encoded bodies of one large pass are about 240 MB; promha
  * itself is the figure this bench reports.
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { encodeWriteRequest, snappyCompress, type Label, type TimeSeries } from '@promha/codec';
 import { startTestDatabase } from '@promha/storage/testing';
 import pg from 'pg';
 import { measurement, median, type Bench, type Measurement } from '../harness.js';
-import { startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
+import { postWrite, sumOfMetric, startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
 
 const LARGE = Number(process.env['PROMHA_BENCH_SERIES_LARGE'] ?? 1_000_000);
 const SMALL = Number(process.env['PROMHA_BENCH_SERIES_SMALL'] ?? 10_000);
@@ -88,36 +88,6 @@ function pass(prefix: string, perReplica: number, t: number): Buffer[][] {
   return senders;
 }
 
-function post(agent: Agent, target: Target, body: Buffer): Promise<{ status: number; reason: string }> {
-  return new Promise((ok, fail) => {
-    const req = request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port: target.port,
-        method: 'POST',
-        path: target.writePath,
-        headers: {
-          'content-type': 'application/x-protobuf',
-          'content-encoding': 'snappy',
-          'x-prometheus-remote-write-version': '0.1.0',
-          'content-length': body.length,
-        },
-      },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => {
-          if (status >= 300) chunks.push(c);
-        });
-        res.on('end', () => ok({ status, reason: Buffer.concat(chunks).toString('utf8').trim() }));
-      },
-    );
-    req.on('error', fail);
-    req.end(body);
-  });
-}
-
 /** Sends a pass (senders concurrently, each one request at a time; a 5xx is resent) and returns its seconds. */
 async function send(agent: Agent, target: Target, senders: readonly (readonly Buffer[])[]): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -126,7 +96,7 @@ async function send(agent: Agent, target: Target, senders: readonly (readonly Bu
       for (const body of list) {
         for (let attempt = 0; ; attempt++) {
           // A keep-alive connection the server closed while idle (between passes) resets: send again.
-          const { status, reason } = await post(agent, target, body).catch((e: unknown) => {
+          const { status, reason } = await postWrite(agent, target, body).catch((e: unknown) => {
             if (attempt < 10) return { status: 599, reason: String(e) };
             throw e;
           });
@@ -141,18 +111,6 @@ async function send(agent: Agent, target: Target, senders: readonly (readonly Bu
     }),
   );
   return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-function metric(text: string, name: string, labels = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
-    if (labels !== '' && !rest.includes(labels)) continue;
-    sum += Number(rest.slice(rest.lastIndexOf(' ') + 1));
-  }
-  return sum;
 }
 
 /** A promha on its own fresh PostgreSQL server. */
@@ -199,16 +157,16 @@ async function internActivity(dbUri: string): Promise<string> {
  */
 async function cacheSize({ target }: Promha): Promise<number> {
   await new Promise((ok) => setTimeout(ok, 6_000));
-  return metric(await target.metrics(), 'promha_series_cache_size');
+  return sumOfMetric(await target.metrics(), 'promha_series_cache_size');
 }
 
 /** What promha's caches counted (for the log: a known series must not reach PostgreSQL). */
 async function cacheLine({ target, dbUri }: Promha): Promise<string> {
   const m = await target.metrics();
-  const rss = metric(m, 'process_resident_memory_bytes');
+  const rss = sumOfMetric(m, 'process_resident_memory_bytes');
   return (
-    `series cache hits ${metric(m, 'promha_series_cache_hits_total')} misses ${metric(m, 'promha_series_cache_misses_total')} ` +
-    `size ${metric(m, 'promha_series_cache_size')} bound ${metric(m, 'promha_series_cache_max')}; rss ${(rss / 2 ** 20).toFixed(0)} MiB; ${await internActivity(dbUri)}`
+    `series cache hits ${sumOfMetric(m, 'promha_series_cache_hits_total')} misses ${sumOfMetric(m, 'promha_series_cache_misses_total')} ` +
+    `size ${sumOfMetric(m, 'promha_series_cache_size')} bound ${sumOfMetric(m, 'promha_series_cache_max')}; rss ${(rss / 2 ** 20).toFixed(0)} MiB; ${await internActivity(dbUri)}`
   );
 }
 
@@ -255,7 +213,7 @@ async function* run(): AsyncIterable<Measurement> {
       }
     }
     yield measurement('series.steady.1m', 'samples/s', median(largeRates), 'series.steady.10k', median(smallRates));
-    const rss = async (x: Target): Promise<number> => metric(await x.metrics(), 'process_resident_memory_bytes');
+    const rss = async (x: Target): Promise<number> => sumOfMetric(await x.metrics(), 'process_resident_memory_bytes');
     const storedMore = (LARGE - SMALL) * CLUSTERS;
     const perSeries = ((await rss(large.target)) - (await rss(small.target))) / storedMore;
     yield measurement('series.bytes-per-series', 'bytes', perSeries, '1 KiB bound', 1024);
