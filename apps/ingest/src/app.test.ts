@@ -94,13 +94,16 @@ describe('write routes', () => {
     [new CodecLikeError('snappy: truncated input at byte 7', 400), 400],
     [new CodecLikeError('decoded size 1e9 exceeds 64MiB', 413), 413],
     [new CodecLikeError('unsupported content type text/plain', 415), 415],
-    [new IngestError('PROMHA_INGEST_REPLICA_WITHOUT_CLUSTER', 'series 3 has __replica__ but no cluster'), 400],
-  ])('passes the message and status of %s', async (err, status) => {
+    [new IngestError('PROMHA_INGEST_REPLICA_WITHOUT_CLUSTER', 'series 3: replica label "__replica__" without cluster label "cluster"'), 400],
+  ])('passes the message and status of %s as text, on both write paths', async (err, status) => {
     const { app } = await build({ pipeline: fakePipeline(() => err) });
-    const res = await post(app, '/write', Buffer.from('x'));
-    expect(res.statusCode).toBe(status);
-    expect(res.body).toContain(err.message);
-    expect(res.headers['retry-after']).toBeUndefined();
+    for (const url of ['/write', '/api/v1/write']) {
+      const res = await post(app, url, Buffer.from('x'));
+      expect(res.statusCode).toBe(status);
+      expect(res.headers['content-type']).toMatch(/^text\/plain/);
+      expect(res.body).toBe(`${err.message}\n`);
+      expect(res.headers['retry-after']).toBeUndefined();
+    }
   });
 
   it('answers 503 with Retry-After for database and lease-store errors, never 4xx', async () => {

@@ -97,10 +97,6 @@ export function statusOf(e: unknown): number {
   return 500;
 }
 
-function isJsonApi(url: string): boolean {
-  return url.startsWith('/api/v1/') && !url.startsWith('/api/v1/write') && !url.startsWith('/api/v1/read');
-}
-
 /** The ingest service's routes, hooks and error handling. Register with `app.register(ingestApp, deps)`. */
 export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { metrics } = deps;
@@ -137,7 +133,7 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
     }
     if (status === 503) reply.header('Retry-After', retryAfter);
     reply.code(status);
-    if (isJsonApi(request.url)) {
+    if (request.routeOptions.config.jsonApi === true) {
       return { status: 'error', errorType: status >= 500 ? 'unavailable' : 'bad_data', error: message };
     }
     reply.type('text/plain; charset=utf-8');
@@ -190,6 +186,10 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
   });
 
   await app.register((api, _options, done) => {
+    // Every route of this scope is the Prometheus HTTP API: its errors are JSON (`{status: "error", ...}`).
+    api.addHook('onRoute', (route) => {
+      route.config = { ...route.config, jsonApi: true };
+    });
     api.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1 << 20 }, (_req, body, done) => {
       done(null, Object.fromEntries(groupParams(new URLSearchParams(String(body)))));
     });
@@ -327,5 +327,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Answered without credentials when authentication is configured (the probes). */
     public?: boolean;
+    /** A route of the Prometheus HTTP API: errors are answered as its JSON (`{status: "error", errorType, error}`). */
+    jsonApi?: boolean;
   }
 }

@@ -39,15 +39,29 @@ describe('resolveConfig', () => {
     expect(c.logLevel).toBe('warn');
   });
 
-  it('takes booleans bare, with =value or as the next argument', () => {
+  it('takes booleans with =value or as the next argument', () => {
     expect(run(['--metrics.high-availability=false']).highAvailability).toBe(false);
     expect(run(['--metrics.high-availability', 'false']).highAvailability).toBe(false);
-    expect(run(['--metrics.high-availability', '--log.level=debug']).highAvailability).toBe(true);
+    expect(run(['--metrics.high-availability=true'], { PROMHA_METRICS_HIGH_AVAILABILITY: 'false' }).highAvailability).toBe(true);
     expect(run([], { PROMHA_METRICS_HIGH_AVAILABILITY: 'false' }).highAvailability).toBe(false);
   });
 
+  it('takes Promscale spellings: one dash, and a boolean given bare', () => {
+    expect(run(['--metrics.high-availability', '--log.level=debug']).highAvailability).toBe(true);
+    expect(run(['-metrics.high-availability', 'false']).highAvailability).toBe(false);
+    const c = run(['-metrics.high-availability', '-web.listen-address=:9301', '-log.level', 'debug'], { PROMHA_METRICS_HIGH_AVAILABILITY: 'false' });
+    expect([c.highAvailability, c.listenAddress.port, c.logLevel]).toEqual([true, 9301, 'debug']);
+    expect(() => run(['-x'])).toThrow(/Unknown option/);
+  });
+
+  it('takes the last of a repeated flag, and a value starting with a dash only after =', () => {
+    expect(run(['--ha.cluster-label=a', '--ha.cluster-label', 'b']).clusterLabel).toBe('b');
+    expect(run(['--ha.cluster-label=-x']).clusterLabel).toBe('-x');
+  });
+
   it.each([
-    [['--nope'], /unknown flag --nope/],
+    [['--nope'], /Unknown option '--nope' \(see --help\)/],
+    [['stray'], /Unexpected argument 'stray'/],
     [['--ha.lease-timeout=soon'], /--ha.lease-timeout.*not a duration/],
     [['--ha.lease-refresh=30s'], /must be less than --ha.lease-timeout/],
     [['--web.listen-address=9201'], /not a listen address/],
@@ -55,7 +69,7 @@ describe('resolveConfig', () => {
     [['--web.tls-cert-file=a.pem'], /together/],
     [['--log.format=xml'], /not one of json, logfmt/],
     [['--db.max-connections=0'], /positive integer/],
-    [['--db.uri'], /needs a value/],
+    [['--db.uri'], /Option '--db.uri <value>' argument missing/],
   ])('refuses %s with a clear message', (argv, message) => {
     expect(() => resolveConfig(argv, {})).toThrow(ConfigError);
     expect(() => resolveConfig(argv, {})).toThrow(message);

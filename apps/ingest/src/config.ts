@@ -5,7 +5,9 @@
  * flag and the problem.
  */
 import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
 import { IngestError } from './errors.js';
+import { parseMemoryTarget } from './internal/cache-budget.js';
 
 /** Thrown for an unknown flag or a value that does not parse or validate; `message` is meant for the operator. */
 export class ConfigError extends IngestError {
@@ -29,8 +31,6 @@ interface FlagSpec<T> {
   /** The default as written on the command line (shown by `--help`); undefined means "not set". */
   readonly default: string | undefined;
   readonly parse: (raw: string) => T;
-  /** Boolean flags may be given bare (`--metrics.high-availability`) to mean true. */
-  readonly boolean?: true;
 }
 
 function spec<T>(s: FlagSpec<T>): FlagSpec<T> {
@@ -219,7 +219,6 @@ const FLAGS = {
     help: 'Deduplicate Prometheus HA pairs (one leader per cluster). false stores every replica as sent.',
     default: 'true',
     parse: parseBool,
-    boolean: true,
   }),
   clusterLabel: spec({
     flag: 'ha.cluster-label',
@@ -341,15 +340,22 @@ const FLAGS = {
     default: '16KiB',
     parse: positive(parseSize),
   }),
-  seriesCacheMax: spec({
+  cacheMemoryTarget: spec({
+    flag: 'cache.memory-target',
+    help:
+      'Memory the series caches of all workers together may use: a size (4GiB) or a share of the memory this process may use (the machine\'s, or its control group\'s limit). Shared evenly between the workers; sets the cache bounds below when they are unset, and each worker\'s JavaScript heap.',
+    default: '50%',
+    parse: (raw) => parseMemoryTarget(raw, parseSize),
+  }),
+  seriesCacheMax: spec<number | undefined>({
     flag: 'cache.series-max',
-    help: 'Series kept in the in-process series cache (label set without the replica label -> series id); set it to the active series of every cluster this instance stores.',
-    default: '1000000',
+    help: 'Series kept in each instance\'s series cache (label set without the replica label -> series id); size it to the active series of every cluster this instance stores. Unset: as many as the instance\'s share of --cache.memory-target holds (about 2.6 KB per series).',
+    default: undefined,
     parse: positiveInt,
   }),
   labelSetCacheMax: spec<number | undefined>({
     flag: 'cache.label-sets-max',
-    help: 'Label sets kept by the remote-write 1.0 decoder (request bytes -> decoded labels; 0: none). Unset: twice --cache.series-max, as an HA pair sends two label sets per stored series.',
+    help: 'Label sets kept by the remote-write 1.0 decoder (request bytes -> decoded labels; 0: none). Unset: twice the series cache bound, as an HA pair sends two label sets per stored series.',
     default: undefined,
     parse: nonNegativeInt,
   }),
@@ -409,48 +415,61 @@ export function envName(flag: string): string {
   return `PROMHA_${flag.toUpperCase().replace(/[.-]/g, '_')}`;
 }
 
+/**
+ * Promscale's flags were Go flags, and its operators' command lines say `-metrics.high-availability` (one dash) and
+ * give booleans bare. This rewrites a known flag's single dash as two, and a bare boolean flag (not followed by
+ * `true` or `false`) as `--flag=true`, so that strict `parseArgs` reads them; anything else passes unchanged.
+ */
+export function promscaleSpellings(argv: readonly string[]): string[] {
+  const flags = new Map<string, FlagSpec<unknown>>((Object.keys(FLAGS) as (keyof Flags)[]).map((k) => [FLAGS[k].flag, FLAGS[k]] as const));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i]!;
+    const m = /^--?([a-z0-9.-]+)(=.*)?$/s.exec(arg);
+    const spec = m === null ? undefined : flags.get(m[1]!);
+    if (m === null || spec === undefined) {
+      out.push(arg);
+      continue;
+    }
+    arg = `--${m[1]!}${m[2] ?? ''}`;
+    const next = argv[i + 1];
+    if (spec.parse === parseBool && m[2] === undefined && (next === undefined || !/^(true|false)$/i.test(next))) arg += '=true';
+    out.push(arg);
+  }
+  return out;
+}
+
 /** What the command line asked for besides the configuration. */
 export type CliResult = { readonly kind: 'run'; readonly config: Config } | { readonly kind: 'help'; readonly text: string };
 
 /**
- * Resolves flags (`--name=value`, `--name value`, bare `--bool-flag`), then `PROMHA_*` variables, then defaults.
- * Throws {@link ConfigError} on an unknown flag, a missing or malformed value, or inconsistent values.
+ * Resolves flags (`--name=value` or `--name value`, read by `node:util` `parseArgs` in strict mode from the flag
+ * table), then `PROMHA_*` variables, then defaults. Throws {@link ConfigError} on an unknown flag, a missing or
+ * malformed value, a stray argument, or inconsistent values. Two spellings Promscale's Go flags accepted are
+ * rewritten first (see {@link promscaleSpellings}).
  */
 export function resolveConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CliResult {
   if (argv.includes('--help') || argv.includes('-h')) return { kind: 'help', text: helpText() };
-  const byFlag = new Map<string, keyof Flags>(
-    (Object.keys(FLAGS) as (keyof Flags)[]).map((k) => [FLAGS[k].flag, k] as const),
-  );
-  const given = new Map<keyof Flags, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const m = /^--?([a-z0-9.-]+)(?:=(.*))?$/s.exec(arg);
-    const key = m === null ? undefined : byFlag.get(m[1]!);
-    if (m === null || key === undefined) {
-      throw new ConfigError(`unknown flag ${arg} (see --help)`);
-    }
-    let value = m[2];
-    if (value === undefined) {
-      const next = argv[i + 1];
-      if (FLAGS[key].boolean === true && (next === undefined || next.startsWith('-') || !/^(true|false)$/i.test(next))) {
-        value = 'true';
-      } else if (next === undefined) {
-        throw new ConfigError(`flag --${FLAGS[key].flag} needs a value`);
-      } else {
-        value = next;
-        i++;
-      }
-    }
-    given.set(key, value);
+  const keys = Object.keys(FLAGS) as (keyof Flags)[];
+  let values: Readonly<Record<string, string | boolean | undefined>>;
+  try {
+    ({ values } = parseArgs({
+      args: promscaleSpellings(argv),
+      options: Object.fromEntries(keys.map((k) => [FLAGS[k].flag, { type: 'string' } as const])),
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e: unknown) {
+    throw new ConfigError(`${e instanceof Error ? e.message.split('\n')[0] : String(e)} (see --help)`);
   }
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(FLAGS) as (keyof Flags)[]) {
+  for (const key of keys) {
     const s: FlagSpec<unknown> = FLAGS[key];
     const envVar = envName(s.flag);
-    const fromFlag = given.get(key);
+    const fromFlag = values[s.flag];
     const fromEnv = env[envVar];
     const [raw, source] =
-      fromFlag !== undefined
+      typeof fromFlag === 'string'
         ? [fromFlag, `--${s.flag}`]
         : fromEnv !== undefined && fromEnv !== ''
           ? [fromEnv, envVar]

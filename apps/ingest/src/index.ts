@@ -5,7 +5,7 @@
 export { ingestApp, statusOf } from './app.js';
 export type { AppDeps, HaApi, HealthSource, QueryApi, RemoteReader, WritePipeline, WriteResult, Written } from './app.js';
 export { hashPassword } from './auth.js';
-export { ConfigError, flagTable, helpText, resolveConfig } from './config.js';
+export { ConfigError, flagTable, helpText, parseDuration, resolveConfig } from './config.js';
 export type { CliResult, Config, ListenAddress, LogFormat, LogLevel } from './config.js';
 export { IngestError, INGEST_ERROR_STATUS } from './errors.js';
 export type { IngestErrorCode } from './errors.js';

@@ -5,10 +5,11 @@
  * `promha-ingest hash-password` reads a password on stdin and prints a line for --web.auth.basic-users-file.
  */
 import cluster from 'node:cluster';
+import closeWithGrace from 'close-with-grace';
 import { hashPassword } from './auth.js';
 import { ConfigError, resolveConfig, type Config } from './config.js';
 import { realLibraries } from './internal/libraries.js';
-import { logfmtStream } from './internal/logfmt.js';
+import { logfmtDestination } from './internal/logfmt.js';
 import { runPrimary } from './internal/primary.js';
 import { workerLink } from './internal/worker-link.js';
 import { startService } from './service.js';
@@ -21,7 +22,7 @@ async function readStdin(): Promise<string> {
 
 function loggerOptions(config: Config): object {
   const base = { level: config.logLevel };
-  return config.logFormat === 'logfmt' ? { ...base, stream: logfmtStream(process.stdout) } : base;
+  return config.logFormat === 'logfmt' ? { ...base, stream: logfmtDestination() } : base;
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -62,30 +63,29 @@ async function main(argv: readonly string[]): Promise<void> {
   const address = await service.app.listen({ host, port });
   log.info({ address }, `listening on ${address}`);
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight requests');
-    const deadline = setTimeout(() => {
-      log.error('shutdown timeout reached; exiting with requests still in flight');
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    deadline.unref();
-    service.close().then(
-      () => {
-        log.info('shut down cleanly');
-        process.exit(0);
-      },
-      (e: unknown) => {
-        log.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  link?.attach(service.metrics.registry, () => service.ready(), stop);
+  // As fastify/demo's server.ts: on a signal (or an uncaught error) close the service once, within the shutdown
+  // timeout, and exit 0 (1 after an uncaught error, a failed close, the timeout, or a second signal).
+  const closer = closeWithGrace(
+    {
+      delay: config.shutdownTimeoutMs,
+      logger: { error: (e: unknown) => log.error({ err: e }, 'shutdown failed') },
+      onTimeout: () => log.error('shutdown timeout reached; exiting with requests still in flight'),
+      onSecondSignal: (signal) => log.error({ signal }, 'second signal: exiting with requests still in flight'),
+    },
+    async ({ signal, err, manual }) => {
+      if (err !== undefined) log.error({ err }, 'uncaught error: shutting down');
+      log.info({ signal: signal ?? (manual === true ? 'primary' : 'error'), timeoutMs: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight requests');
+      await service.close();
+      log.info('shut down cleanly');
+    },
+  );
+  let asked = false;
+  link?.attach(service.metrics.registry, () => service.ready(), (reason) => {
+    if (asked) return;
+    asked = true;
+    log.info({ reason }, `stopping: ${reason}`);
+    closer.close();
+  });
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

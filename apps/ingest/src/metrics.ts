@@ -35,11 +35,13 @@ export interface IngestMetrics {
   readonly seriesCacheHits: Counter;
   readonly seriesCacheMisses: Counter;
   readonly seriesCacheSize: Gauge;
+  readonly seriesCacheMax: Gauge;
   readonly seriesCacheEvictions: Counter;
   readonly labelSetCacheHits: Counter;
   readonly labelSetCacheMisses: Counter;
   readonly labelSetCacheEvictions: Counter;
   readonly labelSetCacheSize: Gauge;
+  readonly labelSetCacheMax: Gauge;
   readonly inFlightSamples: Gauge;
   readonly dbPoolConnections: Gauge<'pool' | 'state'>;
   readonly dbUp: Gauge;
@@ -191,6 +193,11 @@ export function createMetrics(
       registers,
     }),
     seriesCacheSize: new Gauge({ name: 'promha_series_cache_size', help: 'Series in the cache.', registers }),
+    seriesCacheMax: new Gauge({
+      name: 'promha_series_cache_max',
+      help: 'Bound of the series cache (--cache.series-max, or what --cache.memory-target gives this instance).',
+      registers,
+    }),
     seriesCacheEvictions: new Counter({
       name: 'promha_series_cache_evictions_total',
       help: 'Series dropped from the series cache to stay within --cache.series-max.',
@@ -212,6 +219,7 @@ export function createMetrics(
       registers,
     }),
     labelSetCacheSize: new Gauge({ name: 'promha_label_set_cache_size', help: 'Label sets in the decoder cache.', registers }),
+    labelSetCacheMax: new Gauge({ name: 'promha_label_set_cache_max', help: 'Bound of the decoder label-set cache.', registers }),
     inFlightSamples: new Gauge({
       name: 'promha_in_flight_samples',
       help: 'Samples decoded and not yet answered.',

@@ -9,12 +9,13 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Clock, ElectionMetrics, Lease, LeaseStore, TakeoverNotice } from '@promha/election';
-import { SCHEMA_VERSION } from '@promha/storage';
+import type { Clock, ElectionDeps, ElectionMetrics, Lease, LeaseStore, TakeoverNotice } from '@promha/election';
+import { SCHEMA_VERSION, type EmbeddedPostgresOptions, type StorageOptions, type StorageStats } from '@promha/storage';
 import { ingestApp } from './app.js';
 import { createAuthenticator, parseTokenFile, parseUsersFile } from './auth.js';
 import type { Config } from './config.js';
 import { IngestError } from './errors.js';
+import { heapLimit, heapShortfall, memoryAvailable, planCaches } from './internal/cache-budget.js';
 import { deferredStorage } from './internal/deferred-storage.js';
 import { electionMetrics } from './internal/election-metrics.js';
 import { Pipeline } from './internal/pipeline.js';
@@ -29,18 +30,7 @@ export interface StorageService extends WriterPort, ReaderPort {
   readonly leases: LeaseStore;
   maintain(wallNow: number): Promise<void>;
   ping(): Promise<void>;
-  stats(): {
-    readonly seriesCacheSize: number;
-    readonly seriesCacheHits: number;
-    readonly seriesCacheMisses: number;
-    readonly seriesCacheEvictions: number;
-    readonly poolTotal: number;
-    readonly poolIdle: number;
-    readonly poolWaiting: number;
-    readonly readPoolTotal: number;
-    readonly readPoolIdle: number;
-    readonly readPoolWaiting: number;
-  };
+  stats(): StorageStats;
   close(): Promise<void>;
 }
 
@@ -60,30 +50,9 @@ export interface Libraries {
   readonly split: SplitFn;
   /** The codec's process-wide label-set cache: its bound, and its counters for the metrics. */
   readonly decoderCaches: DecoderCachesPort;
-  openStorage(options: {
-    uri: string;
-    maxConnections: number;
-    seriesCacheMax: number;
-    retentionDays: number;
-    historyRetentionMs: number;
-    applicationName: string;
-    connectTimeoutMs?: number;
-    writeTimeoutMs?: number;
-    leaseTimeoutMs?: number;
-    readTimeoutMs?: number;
-    keepAliveMs?: number;
-    readMaxConnections?: number;
-    maxRegexBytes?: number;
-  }): Promise<StorageService>;
-  createElection(options: {
-    store: LeaseStore;
-    clock: Clock;
-    options: { clusterLabel: string; replicaLabel: string; leaseTimeoutMs: number; leaseRefreshMs: number };
-    metrics: ElectionMetrics;
-    /** Every takeover this instance learns of (its own or another's): the standby buffer fills it. */
-    onTakeover?: (notice: TakeoverNotice) => void;
-  }): ElectionService;
-  startEmbeddedPostgres(options: { dataDir: string }): Promise<{ readonly uri: string; stop(): Promise<void> }>;
+  openStorage(options: StorageOptions): Promise<StorageService>;
+  createElection(deps: ElectionDeps & { readonly metrics: ElectionMetrics }): ElectionService;
+  startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<{ readonly uri: string; stop(): Promise<void> }>;
 }
 
 export interface RunningService {
@@ -152,8 +121,13 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     config.basicUsersFile === undefined ? undefined : readFile(config.basicUsersFile, 'utf8').then(parseUsersFile),
   ]);
 
-  // The decoder's label-set cache is sized from the series cache: an HA pair sends two label sets per stored series.
-  libs.decoderCaches.configure(config.labelSetCacheMax ?? 2 * config.seriesCacheMax);
+  // Cache bounds from the memory target (this instance's share), or the flags that override it.
+  const caches = planCaches(
+    { memoryTarget: config.cacheMemoryTarget, seriesCacheMax: config.seriesCacheMax, labelSetCacheMax: config.labelSetCacheMax, workers: config.workers },
+    memoryAvailable(),
+    heapLimit(),
+  );
+  libs.decoderCaches.configure(caches.labelSetsMax);
 
   const embedded = config.dbUri === undefined ? await libs.startEmbeddedPostgres({ dataDir: resolve(config.dbEmbeddedDir) }) : undefined;
   const uri = config.dbUri ?? embedded!.uri;
@@ -161,7 +135,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     libs.openStorage({
       uri,
       maxConnections: config.dbMaxConnections,
-      seriesCacheMax: config.seriesCacheMax,
+      seriesCacheMax: caches.seriesMax,
       retentionDays: Math.max(1, Math.round(config.retentionMs / 86_400_000)),
       historyRetentionMs: config.historyRetentionMs,
       // The schema version in the name lets a takeover see a writer of an older build that records no commit marks
@@ -278,6 +252,19 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     auth: createAuthenticator({ bearerToken, basicUsers }),
   });
   const log = app.log;
+  log.info(
+    { seriesMax: caches.seriesMax, labelSetsMax: caches.labelSetsMax, budgetBytes: caches.budgetBytes, heapLimitBytes: heapLimit() },
+    `caches: ${caches.seriesMax} series, ${caches.labelSetsMax} label sets`,
+  );
+  const shortfall = heapShortfall(caches, heapLimit());
+  if (shortfall > 0) {
+    log.warn(
+      { heapLimitBytes: heapLimit(), neededMiB: caches.heapMiB },
+      `the caches may need ${caches.heapMiB} MiB of JavaScript heap, more than this process has: start node with --max-old-space-size=${caches.heapMiB} or lower --cache.series-max`,
+    );
+  }
+  metrics.seriesCacheMax.set(caches.seriesMax);
+  metrics.labelSetCacheMax.set(caches.labelSetsMax);
 
   const after =
     options.timers?.after ??

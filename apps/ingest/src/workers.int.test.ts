@@ -5,13 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { resolve } from 'node:path';
 import { freePort } from '@promha/storage/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshDatabase, startHarness } from './testing/int-harness.js';
+import { ingestCommand, REPO_ROOT } from './testing/process-kit.js';
 import { series, writeBody, writeContentType } from './testing/testkit.js';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
 const children: ChildProcess[] = [];
 
 afterAll(() => {
@@ -44,17 +43,8 @@ function httpText(port: number, method: string, path: string, body?: Buffer): Pr
 async function startProcess(uri: string, port: number, workers = 1, log: string[] = []): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    [
-      '--conditions=@promha/source',
-      '--import',
-      'tsx',
-      'apps/ingest/src/main.ts',
-      `--db.uri=${uri}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      `--workers=${workers}`,
-      '--log.level=info',
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    ingestCommand([`--db.uri=${uri}`, `--web.listen-address=127.0.0.1:${port}`, `--workers=${workers}`, '--log.level=info']),
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(child);
   let stderr = '';

@@ -1,5 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { configureDecoderCaches, decoderCacheStats, decodeWriteRequestProto, encodeWriteRequest, resetDecoderCaches } from './index.js';
+import {
+  configureDecoderCaches,
+  decoderCacheStats,
+  decodeWriteRequestProto,
+  encodeWriteRequest,
+  freezeLabels,
+  isFrozenLabels,
+  resetDecoderCaches,
+} from './index.js';
 import type { Label, TimeSeries } from './model.js';
 
 const DEFAULT_MAX = 1 << 17;
@@ -78,5 +86,26 @@ describe('the remote-write 1.0 label-set cache', () => {
       const decoded = decodeWriteRequestProto(encodeWriteRequest({ version: 1, series: [series(v)], metadata: [] }, 1), 1);
       expect(decoded.series[0]!.labels).toEqual(labelsOf(0, v));
     }
+  });
+
+  it('hands out one array under the identity contract per label set: frozen, of frozen labels, the same each time', () => {
+    const first = decodeWriteRequestProto(body(0, 2), 1).series.map((s) => s.labels);
+    const again = decodeWriteRequestProto(body(0, 2), 1).series.map((s) => s.labels);
+    expect(first.every((l) => isFrozenLabels(l))).toBe(true);
+    expect(again[0]).toBe(first[0]);
+    expect(again[1]).toBe(first[1]);
+    expect(again[0]).not.toBe(again[1]);
+  });
+});
+
+describe('FrozenLabels', () => {
+  it('isFrozenLabels wants the array and every label frozen; freezeLabels makes both so', () => {
+    const labels = labelsOf(1);
+    expect(isFrozenLabels(labels)).toBe(false);
+    expect(isFrozenLabels(Object.freeze([...labels]))).toBe(false);
+    const frozen = freezeLabels(labels);
+    expect(frozen).toBe(labels);
+    expect(isFrozenLabels(frozen)).toBe(true);
+    expect(Object.isFrozen(frozen[3])).toBe(true);
   });
 });

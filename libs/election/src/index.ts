@@ -21,5 +21,4 @@ export { DEFAULT_ELECTION_OPTIONS, resolveElectionOptions } from './options.js';
 export type { ElectionOptions, ResolvedElectionOptions } from './options.js';
 export { splitByCluster, storedSeries } from './split.js';
 export type { ClippedSeries, ClusterPart, HaLabel, HaSeries, SplitLabels, SplitResult, Timestamped } from './split.js';
-export { noopElectionMetrics } from './metrics.js';
 export type { ElectionMetrics, StoreOp } from './metrics.js';

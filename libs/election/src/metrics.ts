@@ -18,7 +18,7 @@ export interface ElectionMetrics {
 
 const ignore = (): void => undefined;
 
-/** Metrics that record nothing (the default). */
+/** Metrics that record nothing (the default when the election is given none). */
 export const noopElectionMetrics: ElectionMetrics = {
   leader: ignore,
   leaderChange: ignore,

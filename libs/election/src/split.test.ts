@@ -99,6 +99,7 @@ describe('splitByCluster', () => {
     expect(splitByCluster([series({ cluster: 'a' }, [1]), series({ __replica__: 'r' }, [1])], L)).toMatchObject({
       kind: 'invalid',
       seriesIndex: 1,
+      message: 'replica label "__replica__" without cluster label "cluster"',
     });
     const r = splitByCluster([series({ cluster: 'a', __name__: 'm' }, [1, 2]), series({ __name__: 'n' }, [3])], L);
     expect(r).toMatchObject({ kind: 'ok', parts: [] });

@@ -52,6 +52,7 @@ export type SplitResult<S> =
       /** A series has a replica label but no cluster label: the request is answered 400 (rule 2). */
       readonly kind: 'invalid';
       readonly seriesIndex: number;
+      /** What is wrong with that series, without its index (the caller names the series its own way). */
       readonly message: string;
     };
 
@@ -119,7 +120,7 @@ export function splitByCluster<S extends HaSeries>(series: readonly S[], labels:
       return {
         kind: 'invalid',
         seriesIndex: i,
-        message: `series ${i} has replica label "${replicaLabel}" but no cluster label "${clusterLabel}"`,
+        message: `replica label "${replicaLabel}" without cluster label "${clusterLabel}"`,
       };
     }
     // Cluster and replica values may contain any character; NUL cannot occur in valid label values.
@@ -188,9 +189,11 @@ function inWindow(items: readonly Timestamped[], from: number, until: number): b
 }
 
 /**
- * Stripped label sets of frozen (immutable, cached by the codec) label arrays, by source array: the same leader
- * series gets the same stripped array in every request, frozen, so the storage writer can resolve its series id by
- * identity instead of hashing its label strings. Entries live as long as the codec keeps the source array.
+ * Stripped label sets of frozen label arrays, by source array. This keeps the identity contract of label sets
+ * (`FrozenLabels` in @promha/codec, where it is written down; this library may not import the codec): a frozen
+ * source array of frozen labels has one frozen stripped array, the same in every request, so the storage writer
+ * resolves the stored series' id by identity instead of hashing its label strings. Entries live as long as the
+ * codec keeps the source array.
  */
 const strippedByLabels = new WeakMap<readonly HaLabel[], { readonly name: string; readonly labels: readonly HaLabel[] }>();
 

@@ -69,8 +69,8 @@ function leaderRequest(i: number): Buffer {
 
 describe('resends are stored once', () => {
   it('whichever of two instances a resend reaches, however many lease extensions came in between (property)', async () => {
-    const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
-    console.log(`[resends] fast-check seed ${seed} (replay with FC_SEED=${seed})`);
+    const seed = Number(process.env['PROMHA_FC_SEED'] ?? Date.now() % 2 ** 31);
+    console.log(`[resends] fast-check seed ${seed} (replay with PROMHA_FC_SEED=${seed})`);
     const step = fc.record({ request: fc.nat({ max: 7 }), instance: fc.nat({ max: 1 }), lose: fc.boolean(), advance: fc.nat({ max: 8_000 }) });
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 30 }), async (steps) => {

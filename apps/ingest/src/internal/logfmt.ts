@@ -1,8 +1,11 @@
 /**
- * `--log.format=logfmt`: a destination for Fastify's pino logger that rewrites each JSON line as logfmt
- * (`ts=... level=info msg="..." key=value`), the format Promscale and Prometheus operators grep.
+ * `--log.format=logfmt`: pino's JSON lines rewritten as logfmt (`ts=... level=info msg="..." key=value`), the
+ * format Promscale and Prometheus operators grep. The rewriting runs off the main thread, in the pino transport
+ * of logfmt-transport.ts; {@link logfmtDestination} is what the service and the primary process hand to pino.
  */
-import { Writable } from 'node:stream';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino, { type DestinationStream } from 'pino';
 
 const LEVELS: Readonly<Record<number, string>> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
@@ -33,18 +36,21 @@ export function toLogfmt(line: string): string {
   return parts.join(' ');
 }
 
-export function logfmtStream(out: NodeJS.WritableStream): Writable {
-  return new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-      out.write(
-        `${text
-          .split('\n')
-          .filter((l) => l !== '')
-          .map(toLogfmt)
-          .join('\n')}\n`,
-      );
-      callback();
-    },
-  });
+/** This module's extension: `.ts` when run from source (through tsx), `.js` when built. */
+const EXTENSION = extname(fileURLToPath(import.meta.url));
+const TRANSPORT = fileURLToPath(new URL(`./logfmt-transport${EXTENSION}`, import.meta.url));
+
+/**
+ * Node options of the transport's worker thread. Built, none. From source, this process's options plus tsx's
+ * loader registered in the worker itself: on Node 20, `--import tsx` registers its loader in the main thread only.
+ */
+function workerExecArgv(): string[] {
+  if (EXTENSION !== '.ts') return [];
+  const register = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register();`;
+  return [...process.execArgv, '--import', `data:text/javascript,${encodeURIComponent(register)}`];
+}
+
+/** A pino destination that hands each JSON line to the logfmt transport's worker thread, which writes stdout. */
+export function logfmtDestination(): DestinationStream {
+  return pino.transport({ target: TRANSPORT, worker: { execArgv: workerExecArgv() } });
 }

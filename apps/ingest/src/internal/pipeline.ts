@@ -227,78 +227,76 @@ export class Pipeline implements WritePipeline {
     const series = cut.series;
     let digest: string | undefined;
     const key = (part: KeyedPart, minTime: number, maxTime: number): string => idempotencyKey((digest ??= bodyDigest(body)), part, minTime, maxTime);
-    {
-      // Metadata bypasses the election (docs/design.md rule 10): the upsert is idempotent, so every replica may send it.
-      if (metadata.length > 0) {
-        await this.o.writer.upsertMetadata(metadata).catch((e: unknown) => {
-          metrics.samples.inc({ outcome: 'failed' }, total);
-          throw this.storageFailure('metadata upsert failed', e);
-        });
-      }
-      if (series.length === 0) return 'stored';
+    // Metadata bypasses the election (docs/design.md rule 10): the upsert is idempotent, so every replica may send it.
+    if (metadata.length > 0) {
+      await this.o.writer.upsertMetadata(metadata).catch((e: unknown) => {
+        metrics.samples.inc({ outcome: 'failed' }, total);
+        throw this.storageFailure('metadata upsert failed', e);
+      });
+    }
+    if (series.length === 0) return 'stored';
 
-      if (!this.o.highAvailability) {
-        const stored = await this.writeUnfenced(series, key({ kind: 'all' }, cut.minTime, cut.maxTime)).catch((e: unknown) => {
-          metrics.samples.inc({ outcome: 'failed' }, total);
-          throw e;
-        });
-        metrics.samples.inc({ outcome: 'stored' }, stored);
-        return 'stored';
-      }
+    if (!this.o.highAvailability) {
+      const stored = await this.writeUnfenced(series, key({ kind: 'all' }, cut.minTime, cut.maxTime)).catch((e: unknown) => {
+        metrics.samples.inc({ outcome: 'failed' }, total);
+        throw e;
+      });
+      metrics.samples.inc({ outcome: 'stored' }, stored);
+      return 'stored';
+    }
 
-      const split = this.o.split(series, { clusterLabel: this.o.clusterLabel, replicaLabel: this.o.replicaLabel });
-      if (split.kind === 'invalid') {
+    const split = this.o.split(series, { clusterLabel: this.o.clusterLabel, replicaLabel: this.o.replicaLabel });
+    if (split.kind === 'invalid') {
+      metrics.samples.inc({ outcome: 'rejected' }, total);
+      throw new IngestError('PROMHA_INGEST_REPLICA_WITHOUT_CLUSTER', `series ${split.seriesIndex}: ${split.message}`);
+    }
+    for (const part of split.parts) {
+      const long = [part.cluster, part.replica].find((v) => Buffer.byteLength(v) > HA_LABEL_VALUE_MAX_BYTES);
+      if (long !== undefined) {
         metrics.samples.inc({ outcome: 'rejected' }, total);
-        throw new IngestError('PROMHA_INGEST_REPLICA_WITHOUT_CLUSTER', `series ${split.seriesIndex}: ${split.message}`);
-      }
-      for (const part of split.parts) {
-        const long = [part.cluster, part.replica].find((v) => Buffer.byteLength(v) > HA_LABEL_VALUE_MAX_BYTES);
-        if (long !== undefined) {
-          metrics.samples.inc({ outcome: 'rejected' }, total);
-          throw new IngestError(
-            'PROMHA_INGEST_BAD_REQUEST',
-            `an HA label value (${JSON.stringify(`${long.slice(0, 100)}...`)}) is longer than ${HA_LABEL_VALUE_MAX_BYTES} bytes: cluster and replica names key the lease rows`,
-          );
-        }
-      }
-      const jobs: Promise<PartOutcome>[] = split.parts.map((part) => this.storePart(part, key, early?.get(partKey(part.cluster, part.replica))));
-      if (split.nonHa.length > 0) {
-        jobs.push(
-          this.writeUnfenced(split.nonHa, key({ kind: 'non-ha' }, cut.minTime, cut.maxTime)).then((stored) => {
-            metrics.haNonHa.inc(stored);
-            return { stored, deduplicated: 0 };
-          }),
+        throw new IngestError(
+          'PROMHA_INGEST_BAD_REQUEST',
+          `an HA label value (${JSON.stringify(`${long.slice(0, 100)}...`)}) is longer than ${HA_LABEL_VALUE_MAX_BYTES} bytes: cluster and replica names key the lease rows`,
         );
       }
-      // Every part runs to its end even if another failed: a committed part must be counted, and the resend
-      // after our 503 finds it by its idempotency key.
-      const settled = await Promise.allSettled(jobs);
-      let stored = 0;
-      let deduplicated = 0;
-      let failure: IngestError | undefined;
-      const buffered: BufferedGroup[] = [];
-      for (const r of settled) {
-        if (r.status === 'fulfilled') {
-          stored += r.value.stored;
-          deduplicated += r.value.deduplicated;
-          if (r.value.buffered !== undefined) buffered.push(r.value.buffered);
-        } else {
-          const e = fromStorage('write failed', r.reason);
-          // A part that may succeed later decides the answer (503: Prometheus resends, and the parts stored
-          // meanwhile are recognised by their keys); a 4xx would make it drop the whole request for good.
-          if (failure === undefined || (failure.status !== 503 && e.status === 503)) failure = e;
-        }
-      }
-      metrics.samples.inc({ outcome: 'stored' }, stored);
-      metrics.samples.inc({ outcome: 'deduplicated' }, deduplicated);
-      this.o.standby?.add({ body, contentType }, buffered);
-      if (failure !== undefined) {
-        metrics.samples.inc({ outcome: 'failed' }, Math.max(0, total - stored - deduplicated));
-        throw failure;
-      }
-      // 202 only when the request carried HA data and all of it was dropped as non-leader data.
-      return stored === 0 && deduplicated > 0 ? 'deduplicated' : 'stored';
     }
+    const jobs: Promise<PartOutcome>[] = split.parts.map((part) => this.storePart(part, key, early?.get(partKey(part.cluster, part.replica))));
+    if (split.nonHa.length > 0) {
+      jobs.push(
+        this.writeUnfenced(split.nonHa, key({ kind: 'non-ha' }, cut.minTime, cut.maxTime)).then((stored) => {
+          metrics.haNonHa.inc(stored);
+          return { stored, deduplicated: 0 };
+        }),
+      );
+    }
+    // Every part runs to its end even if another failed: a committed part must be counted, and the resend
+    // after our 503 finds it by its idempotency key.
+    const settled = await Promise.allSettled(jobs);
+    let stored = 0;
+    let deduplicated = 0;
+    let failure: IngestError | undefined;
+    const buffered: BufferedGroup[] = [];
+    for (const r of settled) {
+      if (r.status === 'fulfilled') {
+        stored += r.value.stored;
+        deduplicated += r.value.deduplicated;
+        if (r.value.buffered !== undefined) buffered.push(r.value.buffered);
+      } else {
+        const e = fromStorage('write failed', r.reason);
+        // A part that may succeed later decides the answer (503: Prometheus resends, and the parts stored
+        // meanwhile are recognised by their keys); a 4xx would make it drop the whole request for good.
+        if (failure === undefined || (failure.status !== 503 && e.status === 503)) failure = e;
+      }
+    }
+    metrics.samples.inc({ outcome: 'stored' }, stored);
+    metrics.samples.inc({ outcome: 'deduplicated' }, deduplicated);
+    this.o.standby?.add({ body, contentType }, buffered);
+    if (failure !== undefined) {
+      metrics.samples.inc({ outcome: 'failed' }, Math.max(0, total - stored - deduplicated));
+      throw failure;
+    }
+    // 202 only when the request carried HA data and all of it was dropped as non-leader data.
+    return stored === 0 && deduplicated > 0 ? 'deduplicated' : 'stored';
   }
 
   /**

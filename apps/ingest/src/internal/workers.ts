@@ -48,6 +48,8 @@ export interface SupervisorOptions {
   readonly workers: number;
   /** Variables added to every worker's environment (the embedded database's URI). */
   readonly env: Readonly<Record<string, string>>;
+  /** Node options added to every worker's (the heap its caches need: `--max-old-space-size`). */
+  readonly execArgv?: readonly string[];
   readonly log: SupervisorLog;
   readonly metrics: SupervisorMetrics;
   /** How long a worker may take to shut down before it is killed. */
@@ -98,6 +100,9 @@ export class Supervisor {
 
   /** Forks the workers; resolves once each listens, rejects when one exits before any worker ever listened. */
   start(): Promise<void> {
+    if (this.o.execArgv !== undefined && this.o.execArgv.length > 0) {
+      cluster.setupPrimary({ execArgv: [...process.execArgv, ...this.o.execArgv] });
+    }
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
     cluster.on('listening', (worker) => {
       const s = this.states.get(worker.id);

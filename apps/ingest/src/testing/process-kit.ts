@@ -8,7 +8,13 @@ import { request } from 'node:http';
 import { resolve } from 'node:path';
 import { writeContentType } from './testkit.js';
 
-const ROOT = resolve(import.meta.dirname, '../../../..');
+/** The repository's root: the working directory of {@link ingestCommand}. */
+export const REPO_ROOT = resolve(import.meta.dirname, '../../../..');
+
+/** Node's arguments that run the ingest service from source (`npm start`'s), then `args`; run them in {@link REPO_ROOT}. */
+export function ingestCommand(args: readonly string[]): string[] {
+  return ['--conditions=@promha/source', '--import', 'tsx', 'apps/ingest/src/main.ts', ...args];
+}
 
 export { freePort } from '@promha/storage/testing';
 
@@ -49,8 +55,8 @@ export interface IngestProcess {
 export async function startIngestProcess(port: number, args: readonly string[]): Promise<IngestProcess> {
   const child = spawn(
     process.execPath,
-    ['--conditions=@promha/source', '--import', 'tsx', 'apps/ingest/src/main.ts', `--web.listen-address=127.0.0.1:${port}`, ...args],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    ingestCommand([`--web.listen-address=127.0.0.1:${port}`, ...args]),
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: string[] = [];
   const keep = (b: Buffer): void => {

@@ -86,6 +86,11 @@ describe('values and flags', () => {
     expect(parseDuration('250ms')).toBe(250);
     expect(parseDuration('2s')).toBe(2000);
     expect(parseDuration('1m')).toBe(60_000);
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('1500')).toBe(1500);
+    expect(parseDuration('-2s')).toBe(-2000);
+    expect(() => parseDuration('2 s')).toThrow(/not a duration: "2 s"/);
+    expect(parseSkew('-1s-2s')).toEqual({ min: -1000, max: 2000 });
     expect(parseSkew('0-3s')).toEqual({ min: 0, max: 3000 });
     expect(parseSkew('100ms-1s')).toEqual({ min: 100, max: 1000 });
     expect(parseFaultKinds('all')).toEqual(FAULT_KINDS);

@@ -1,3 +1,4 @@
+import { parseDuration as parseFlagDuration } from '@promha/ingest';
 import { SimError } from './errors.js';
 
 /** Every kind of fault the simulator can inject. */
@@ -137,14 +138,20 @@ export function resolveScenario(options: ScenarioOptions): Scenario {
   return s;
 }
 
-/** Parses `250ms`, `2s`, `1m`, `1h` or a bare number of milliseconds. */
+/**
+ * Parses a duration as the ingest's flags take it (`250ms`, `2s`, `1m`, `1h30m`, `90d`: `parseDuration` of
+ * @promha/ingest), a bare number of milliseconds, or either with a leading `-` (a skew may be negative).
+ */
 export function parseDuration(text: string): number {
-  const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (m === null) throw new SimError('SIM_BAD_FLAG', `not a duration: "${text}" (use e.g. 250ms, 2s, 1m)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 'ms';
-  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
-  return Math.round(n * factor);
+  const t = text.trim();
+  const sign = t.startsWith('-') ? -1 : 1;
+  const magnitude = sign < 0 ? t.slice(1) : t;
+  if (/^\d+$/.test(magnitude)) return sign * Number(magnitude);
+  try {
+    return sign * parseFlagDuration(magnitude);
+  } catch (e: unknown) {
+    throw new SimError('SIM_BAD_FLAG', `not a duration: "${text}" (use e.g. 250ms, 2s, 1m)`, { cause: e });
+  }
 }
 
 /** Parses a skew range `0-3s` (both ends take the unit of the upper end unless given) or a single duration. */
@@ -152,7 +159,7 @@ export function parseSkew(text: string): {
   readonly min: number;
   readonly max: number;
 } {
-  const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h)?-(-?\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const m = /^(-?\d+)(ms|s|m|h)?-(-?\d+)(ms|s|m|h)?$/.exec(text.trim());
   if (m === null) {
     const v = parseDuration(text);
     return { min: Math.min(0, v), max: Math.max(0, v) };

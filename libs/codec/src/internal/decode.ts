@@ -16,6 +16,7 @@ import type {
   WriteRequest,
 } from '../model.js';
 import { CodecError } from '../errors.js';
+import { freezeLabels, type FrozenLabels } from '../frozen-labels.js';
 import { fields, Reader, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './reader.js';
 import { BytesCache, clearStringCache, compareCodePoints, FLAG_NUL, internString, scan, scanFlags, scanHash } from './strings.js';
 
@@ -321,8 +322,8 @@ const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
 /**
  * Whole label sets, keyed by the exact bytes of a series' leading run of label fields (Prometheus writes labels
  * first). The same series arrive in every request, so a hit replaces ten label decodes and the label validation
- * with one hash pass and one compare pass over the bytes, four bytes at a time. Values are validated, frozen
- * arrays.
+ * with one hash pass and one compare pass over the bytes, four bytes at a time. Values are validated arrays under
+ * the identity contract (frozen-labels.ts).
  *
  * A Map from the 32-bit hash of the bytes to an entry index; the entries' key bytes live back to back in one arena
  * (no object per key: a copy of 200-odd bytes in an ArrayBuffer of its own with a DataView costs about 150 bytes
@@ -359,7 +360,7 @@ class LabelSetCache {
   private lengths = new Int32Array(1024);
   /** 1 when the entry was hit since the last eviction pass. */
   private used = new Uint8Array(1024);
-  private labels: (readonly Label[] | undefined)[] = [];
+  private labels: (FrozenLabels | undefined)[] = [];
   /** Entries appended since the last eviction (replaced ones included until then). */
   private count = 0;
   hits = 0;
@@ -372,7 +373,7 @@ class LabelSetCache {
     return this.index.size;
   }
 
-  get(view: DataView, start: number, end: number, hash: number): readonly Label[] | undefined {
+  get(view: DataView, start: number, end: number, hash: number): FrozenLabels | undefined {
     const e = this.index.get(hash);
     if (e === undefined || !this.matches(e, view, start, end)) {
       this.misses++;
@@ -394,14 +395,14 @@ class LabelSetCache {
     return true;
   }
 
-  set(buf: Uint8Array, start: number, end: number, hash: number, labels: readonly Label[]): void {
+  set(buf: Uint8Array, start: number, end: number, hash: number, labels: FrozenLabels): void {
     if (this.max <= 0) return;
     // Replaced entries stay in the arena until the next pass: count them too, so collisions cannot grow it.
     if ((!this.index.has(hash) && this.index.size >= this.max) || this.count >= 2 * this.max) this.evict();
     this.index.set(hash, this.append(buf, start, end, labels));
   }
 
-  private append(buf: Uint8Array, start: number, end: number, labels: readonly Label[]): number {
+  private append(buf: Uint8Array, start: number, end: number, labels: FrozenLabels): number {
     const len = end - start;
     if (this.keyEnd + len > this.keys.length) {
       const grown = new Uint8Array(Math.max(this.keys.length * 2, this.keyEnd + len));
@@ -553,7 +554,7 @@ function readSeriesV1(r: Reader, end: number): TimeSeries {
         leading++;
       }
       r.pos = stop;
-      if (leading === labels.length) labelSetsV1.set(buf, runStart, p, hash, Object.freeze(labels));
+      if (leading === labels.length) labelSetsV1.set(buf, runStart, p, hash, freezeLabels(labels));
     }
   }
   return { labels, samples, histograms: histograms ?? EMPTY, exemplars: exemplars ?? EMPTY };

@@ -6,7 +6,8 @@ import protobuf from 'protobufjs';
 import { io, prometheus } from '../generated/prompb.js';
 import type { Exemplar, Histogram, Label, MetricType, Sample, TimeSeries, WriteRequest } from '../model.js';
 
-// int64 fields decode to plain numbers, as TOOLCHAIN.md says.
+// int64 fields decode to Long objects unless Long is unset and protobufjs reconfigured; then to plain numbers
+// (pbjs's --force-number does not change decoding).
 protobuf.util.Long = null as unknown as typeof protobuf.util.Long;
 protobuf.configure();
 

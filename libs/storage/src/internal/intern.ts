@@ -4,41 +4,91 @@ import { StorageError, StorageErrorCodes } from './errors.js';
 
 const LABELS_SQL = `
 WITH input AS (SELECT n, v FROM unnest($1::text[], $2::text[]) AS u(n, v)),
+found AS MATERIALIZED (
+  SELECT l.id, l.name, l.value FROM input CROSS JOIN LATERAL (
+    SELECT id, name, value FROM label WHERE name = input.n AND md5(value) = md5(input.v) AND value = input.v LIMIT 1
+  ) l
+),
 ins AS (
-  INSERT INTO label (name, value) SELECT n, v FROM input ORDER BY n, md5(v)
+  INSERT INTO label (name, value)
+  SELECT n, v FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.name = input.n AND found.value = input.v)
+  ORDER BY n, md5(v)
   ON CONFLICT (name, md5(value)) DO NOTHING RETURNING id, name, value
 )
-SELECT id, name, value FROM ins
+SELECT id, name, value FROM found
 UNION ALL
-SELECT l.id, l.name, l.value FROM label l JOIN input ON l.name = input.n AND md5(l.value) = md5(input.v) AND l.value = input.v`;
+SELECT id, name, value FROM ins`;
 
 /** True when another value with the same name and md5 is stored (the index key is (name, md5(value))). */
 const COLLISION_SQL = `SELECT 1 FROM label WHERE name = $1 AND md5(value) = md5($2) AND value <> $2 LIMIT 1`;
 
 const SERIES_SQL = `
 WITH input AS (SELECT DISTINCT x::integer[] AS ids FROM unnest($1::text[]) AS x),
+found AS MATERIALIZED (
+  SELECT s.id, s.label_ids FROM input CROSS JOIN LATERAL (SELECT id, label_ids FROM series WHERE label_ids = input.ids LIMIT 1) s
+),
 ins AS (
-  INSERT INTO series (label_ids) SELECT ids FROM input ORDER BY ids
+  INSERT INTO series (label_ids)
+  SELECT ids FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.label_ids = input.ids)
+  ORDER BY ids
   ON CONFLICT (label_ids) DO NOTHING RETURNING id, label_ids
 )
-SELECT id, label_ids FROM ins
+SELECT id, label_ids FROM found
 UNION ALL
-SELECT s.id, s.label_ids FROM series s JOIN input ON s.label_ids = input.ids`;
+SELECT id, label_ids FROM ins`;
+
+/**
+ * Label pair -> id of pairs interned before. A flush of new series repeats most of its pairs (job, namespace, metric
+ * name), and each one the database is asked for again costs an index probe in the insert and another in the lookup.
+ * Ids never change, so an entry never goes stale; at the bound the map starts over (a pair missing here is only
+ * asked again, never wrong).
+ */
+export class LabelIds {
+  private readonly ids = new Map<string, number>();
+
+  constructor(private readonly max = 262_144) {}
+
+  get(key: string): number | undefined {
+    return this.ids.get(key);
+  }
+
+  set(key: string, id: number): void {
+    if (this.max === 0) return;
+    if (this.ids.size >= this.max) this.ids.clear();
+    this.ids.set(key, id);
+  }
+
+  get size(): number {
+    return this.ids.size;
+  }
+}
 
 /**
  * Interns series (their label pairs first) and returns key → id for every input. Runs outside the sample
  * transaction in autocommit statements: an interned series without samples is harmless, and committing at once
- * keeps row locks on `label`/`series` short. Inputs are inserted in sorted order so concurrent interners take
- * their locks in the same order (no deadlock). A row committed by a concurrent interner after our snapshot is
- * skipped by ON CONFLICT and invisible to the join; the loop asks again for what is still missing.
+ * keeps row locks on `label`/`series` short. Each statement first looks every input up by index, one probe each
+ * (never a join over the whole table, whose cost would grow with every series stored), and inserts only what it
+ * did not find: a series another worker or instance interned is found, not inserted again. Inserts go in sorted
+ * order so concurrent interners take their locks in the same order (no deadlock). A row committed by a concurrent
+ * interner after our snapshot is skipped by ON CONFLICT and invisible to the lookup; the loop asks again for what
+ * is still missing.
  */
 export async function internSeries(
   pool: pg.Pool,
   missing: ReadonlyMap<string, readonly Label[]>,
+  known: LabelIds = new LabelIds(0),
 ): Promise<Map<string, number>> {
   const pairIds = new Map<string, number>();
   const pairs = new Map<string, Label>();
-  for (const labels of missing.values()) for (const l of labels) pairs.set(`${l.name}\u0000${l.value}`, l);
+  for (const labels of missing.values()) {
+    for (const l of labels) {
+      const k = `${l.name}\u0000${l.value}`;
+      if (pairIds.has(k) || pairs.has(k)) continue;
+      const id = known.get(k);
+      if (id === undefined) pairs.set(k, l);
+      else pairIds.set(k, id);
+    }
+  }
   for (let attempt = 0; attempt < 5; attempt++) {
     const todo = [...pairs.entries()].filter(([k]) => !pairIds.has(k));
     if (todo.length === 0) break;
@@ -46,7 +96,11 @@ export async function internSeries(
       todo.map(([, l]) => l.name),
       todo.map(([, l]) => l.value),
     ]);
-    for (const row of r.rows) pairIds.set(`${row.name}\u0000${row.value}`, row.id);
+    for (const row of r.rows) {
+      const k = `${row.name}\u0000${row.value}`;
+      pairIds.set(k, row.id);
+      known.set(k, row.id);
+    }
   }
   for (const [k, l] of pairs) {
     if (pairIds.has(k)) continue;

@@ -1,4 +1,4 @@
-import type { Label } from '@promha/codec';
+import { isFrozenLabels, type Label } from '@promha/codec';
 
 /**
  * Series key: label pairs joined with NUL, which no name or value may contain (checked before a write), so the key
@@ -81,12 +81,12 @@ class Table {
   private readonly strings: string[] = [];
   count = 0;
   /**
-   * Frozen label arrays (of frozen labels) already matched in this table → entry index. The codec hands the same
-   * frozen array for the same label set in every request while its label-set cache holds it, and a frozen array
-   * can never change, so its identity alone names the series: a hit skips hashing and comparing the strings.
-   * Weak keys: an array the decoder dropped costs nothing here. Dropped with the table.
+   * Label arrays under the identity contract (`FrozenLabels`, @promha/codec) already matched in this table →
+   * entry index: such an array's identity alone names the series, so a hit skips hashing and comparing the
+   * strings. Keyed by any object for the lookup (an array never remembered simply misses); only `FrozenLabels`
+   * are put in. Weak keys: an array the decoder dropped costs nothing here. Dropped with the table.
    */
-  private readonly byArray = new WeakMap<readonly Label[], number>();
+  private readonly byArray = new WeakMap<object, number>();
   /** Arrays recorded in `byArray` (at most `capacity`, so the map's own size stays bounded by the cache's). */
   private arrays = 0;
 
@@ -114,10 +114,9 @@ class Table {
     return this.byArray.get(labels) ?? -1;
   }
 
-  /** Remembers entry `e` by the identity of `labels` when it cannot change (a frozen array of frozen labels). */
+  /** Remembers entry `e` by the identity of `labels` when it cannot change (the identity contract). */
   remember(labels: readonly Label[], e: number): void {
-    if (this.arrays >= this.capacity || !Object.isFrozen(labels)) return;
-    for (let j = 0; j < labels.length; j++) if (!Object.isFrozen(labels[j])) return;
+    if (this.arrays >= this.capacity || !isFrozenLabels(labels)) return;
     if (this.byArray.has(labels)) return;
     this.byArray.set(labels, e);
     this.arrays++;
@@ -248,7 +247,7 @@ export class SeriesCache {
   /**
    * The id of `labels` when this very array object was matched before (see `byArray`), else -1 without counting
    * anything: the caller then hashes and calls {@link get}. A hit here counts as a hit. Only arrays that passed
-   * {@link hashLabels} (no NUL) and are frozen are remembered, so a hit needs no NUL check.
+   * {@link hashLabels} (no NUL) and are `FrozenLabels` are remembered, so a hit needs no NUL check.
    */
   getByIdentity(labels: readonly Label[]): number {
     const e = this.table.byIdentity(labels);

@@ -53,7 +53,8 @@ export function stagePart(part: WritePart, cache: SeriesCache): StagedPart {
   for (let i = 0; i < n; i++) {
     const s = series[i]!;
     const labels = s.labels;
-    // The same frozen array as in an earlier request: already hashed, checked for NUL and matched.
+    // The same array as in an earlier request, under the identity contract (`FrozenLabels`, @promha/codec):
+    // already hashed, checked for NUL and matched.
     let id = cache.getByIdentity(labels);
     if (id < 0) {
       const hash = hashLabels(labels);

@@ -15,7 +15,7 @@ import { BatchDataWriter } from './batch-data.js';
 import { StorageError, toStorageError } from './errors.js';
 import { inTransaction } from './connection.js';
 import { checkFences } from './fence.js';
-import { internSeries } from './intern.js';
+import { internSeries, LabelIds } from './intern.js';
 import { claimReceipts } from './receipts.js';
 import { hashLabels, type SeriesCache, seriesKey } from './series-cache.js';
 import { floatSamples, stagePart, type StagedPart } from './staged-part.js';
@@ -45,6 +45,7 @@ export class SampleWriter {
   private active = 0;
   private scheduled = false;
   private readonly knownDays = new Set<number>();
+  private readonly labelIds = new LabelIds();
   private readonly data: BatchDataWriter;
 
   constructor(
@@ -152,7 +153,7 @@ export class SampleWriter {
       for (let i = 0; i < series.length; i++) if (p.ids[i]! < 0) missing.set(seriesKey(series[i]!.labels), series[i]!.labels);
     }
     if (missing.size === 0) return;
-    const interned = await internSeries(this.pool, missing);
+    const interned = await internSeries(this.pool, missing, this.labelIds);
     for (const [k, labels] of missing) this.cache.set(labels, hashLabels(labels), interned.get(k)!);
     for (const p of batch) {
       if (p.misses === 0) continue;

@@ -15,21 +15,26 @@
  * - `series.bytes-per-series`: the large promha process's resident memory after its passes minus the small one's,
  *   per active series more (a series = one stored label set, the replica label removed), against 1 KiB.
  *
- * Bodies of a pass are encoded before the pass is timed. PROMHA_BENCH_SERIES_PASSES (default 2) steady passes are
- * measured; PROMHA_BENCH_PROFILE=<dir> runs the large promha with --cpu-prof. Memory: the encoded bodies of one
- * large pass are about 240 MB; promha itself is the figure this bench reports.
+ * Bodies of a pass are encoded before the pass is timed. Both promhas run as `npm start` does (every core, caches
+ * from --cache.memory-target). After the first pass, warm-up passes run until one adds less than 0.5% of the
+ * stored series to the caches (every worker knows every series; at most 8), then PROMHA_BENCH_SERIES_PASSES
+ * (default 2) steady passes are measured; resident memory is the sum over the workers. PROMHA_BENCH_PROFILE=<dir>
+ * runs the large promha with --cpu-prof. Memory: the encoded bodies of one large pass are about 240 MB; promha
+ * itself is the figure this bench reports.
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { encodeWriteRequest, snappyCompress, type Label, type TimeSeries } from '@promha/codec';
 import { startTestDatabase } from '@promha/storage/testing';
 import pg from 'pg';
 import { measurement, median, type Bench, type Measurement } from '../harness.js';
-import { startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
+import { postWrite, sumOfMetric, startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
 
 const LARGE = Number(process.env['PROMHA_BENCH_SERIES_LARGE'] ?? 1_000_000);
 const SMALL = Number(process.env['PROMHA_BENCH_SERIES_SMALL'] ?? 10_000);
 const NEW = Number(process.env['PROMHA_BENCH_SERIES_NEW'] ?? 50_000);
 const PASSES = Number(process.env['PROMHA_BENCH_SERIES_PASSES'] ?? 2);
+/** Warm-up passes at most after the first (new series) pass. */
+const MAX_WARM_UP = 8;
 const PROFILE_DIR = process.env['PROMHA_BENCH_PROFILE'];
 /** Extra promha flags for every promha of this bench (e.g. to try cache sizes). */
 const EXTRA_ARGS = (process.env['PROMHA_BENCH_SERIES_ARGS'] ?? '').split(' ').filter((a) => a !== '');
@@ -83,36 +88,6 @@ function pass(prefix: string, perReplica: number, t: number): Buffer[][] {
   return senders;
 }
 
-function post(agent: Agent, target: Target, body: Buffer): Promise<{ status: number; reason: string }> {
-  return new Promise((ok, fail) => {
-    const req = request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port: target.port,
-        method: 'POST',
-        path: target.writePath,
-        headers: {
-          'content-type': 'application/x-protobuf',
-          'content-encoding': 'snappy',
-          'x-prometheus-remote-write-version': '0.1.0',
-          'content-length': body.length,
-        },
-      },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => {
-          if (status >= 300) chunks.push(c);
-        });
-        res.on('end', () => ok({ status, reason: Buffer.concat(chunks).toString('utf8').trim() }));
-      },
-    );
-    req.on('error', fail);
-    req.end(body);
-  });
-}
-
 /** Sends a pass (senders concurrently, each one request at a time; a 5xx is resent) and returns its seconds. */
 async function send(agent: Agent, target: Target, senders: readonly (readonly Buffer[])[]): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -121,7 +96,7 @@ async function send(agent: Agent, target: Target, senders: readonly (readonly Bu
       for (const body of list) {
         for (let attempt = 0; ; attempt++) {
           // A keep-alive connection the server closed while idle (between passes) resets: send again.
-          const { status, reason } = await post(agent, target, body).catch((e: unknown) => {
+          const { status, reason } = await postWrite(agent, target, body).catch((e: unknown) => {
             if (attempt < 10) return { status: 599, reason: String(e) };
             throw e;
           });
@@ -136,18 +111,6 @@ async function send(agent: Agent, target: Target, senders: readonly (readonly Bu
     }),
   );
   return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-function metric(text: string, name: string, labels = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
-    if (labels !== '' && !rest.includes(labels)) continue;
-    sum += Number(rest.slice(rest.lastIndexOf(' ') + 1));
-  }
-  return sum;
 }
 
 /** A promha on its own fresh PostgreSQL server. */
@@ -188,13 +151,22 @@ async function internActivity(dbUri: string): Promise<string> {
   }
 }
 
+/**
+ * Series in the caches of every worker, once the workers published their counters (they do at every lease
+ * refresh, 5 s by default).
+ */
+async function cacheSize({ target }: Promha): Promise<number> {
+  await new Promise((ok) => setTimeout(ok, 6_000));
+  return sumOfMetric(await target.metrics(), 'promha_series_cache_size');
+}
+
 /** What promha's caches counted (for the log: a known series must not reach PostgreSQL). */
 async function cacheLine({ target, dbUri }: Promha): Promise<string> {
   const m = await target.metrics();
-  const rss = metric(m, 'process_resident_memory_bytes');
+  const rss = sumOfMetric(m, 'process_resident_memory_bytes');
   return (
-    `series cache hits ${metric(m, 'promha_series_cache_hits_total')} misses ${metric(m, 'promha_series_cache_misses_total')} ` +
-    `size ${metric(m, 'promha_series_cache_size')}; rss ${(rss / 2 ** 20).toFixed(0)} MiB; ${await internActivity(dbUri)}`
+    `series cache hits ${sumOfMetric(m, 'promha_series_cache_hits_total')} misses ${sumOfMetric(m, 'promha_series_cache_misses_total')} ` +
+    `size ${sumOfMetric(m, 'promha_series_cache_size')} bound ${sumOfMetric(m, 'promha_series_cache_max')}; rss ${(rss / 2 ** 20).toFixed(0)} MiB; ${await internActivity(dbUri)}`
   );
 }
 
@@ -204,14 +176,19 @@ async function* run(): AsyncIterable<Measurement> {
   try {
     // Data time an hour back; each pass one minute later.
     const t0 = Date.now() - 3_600_000;
-    // The series cache holds every stored series of the large load: one per series per cluster.
-    const cacheArgs = [`--cache.series-max=${Math.max(1_000_000, Math.ceil(LARGE * CLUSTERS * 1.25))}`];
-    const small = await promha(cleanups, cacheArgs);
-    const large = await promha(cleanups, cacheArgs, PROFILE_DIR);
+    // The caches as `npm start` sizes them (--cache.memory-target): no bound is set here.
+    const small = await promha(cleanups, []);
+    const large = await promha(cleanups, [], PROFILE_DIR);
     say(`steady: ${CLUSTERS} clusters x ${REPLICAS} replicas; ${SMALL} and ${LARGE} series per replica; ${PER_REQUEST} series per request`);
     const smallRates: number[] = [];
     const largeRates: number[] = [];
-    for (let p = 0; p <= PASSES; p++) {
+    // Steady state is every worker knowing every series. Connections are handed to the workers in turn and a
+    // sender's requests spread over its connections, so each worker meets a random share of the series per pass and
+    // asks PostgreSQL for the rest: passes are warm-up until one adds (almost) no series to the caches. Measured
+    // passes follow; the small promha warms the same way, in the same passes.
+    let warm = false;
+    let measured = 0;
+    for (let p = 0; measured < PASSES; p++) {
       const t = t0 + p * 60_000;
       const s = pass('small', SMALL, t);
       const sSec = await send(small.agent, small.target, s);
@@ -219,18 +196,24 @@ async function* run(): AsyncIterable<Measurement> {
       const build = process.hrtime.bigint();
       const l = pass('large', LARGE, t);
       say(`large pass ${p}: bodies encoded in ${(Number(process.hrtime.bigint() - build) / 1e9).toFixed(1)} s`);
+      const sizeBefore = await cacheSize(large);
       const lSec = await send(large.agent, large.target, l);
-      say(`large pass ${p}${p === 0 ? ' (new series)' : ''}: ${Math.round(offered(LARGE) / lSec)} samples/s; ${await cacheLine(large)}`);
-      if (p > 0) {
+      const added = (await cacheSize(large)) - sizeBefore;
+      say(`large pass ${p}${p === 0 ? ' (new series)' : warm ? '' : ' (warm-up)'}: ${Math.round(offered(LARGE) / lSec)} samples/s; ${added} series cached; ${await cacheLine(large)}`);
+      if (warm) {
+        measured++;
         smallRates.push(offered(SMALL) / sSec);
         largeRates.push(offered(LARGE) / lSec);
         // The small load is over in a blink: a second small pass right after the large one evens out the noise.
         const s2 = await send(small.agent, small.target, pass('small', SMALL, t + 30_000));
         smallRates.push(offered(SMALL) / s2);
+      } else if (p > 0 && (added <= LARGE * CLUSTERS * 0.005 || p >= MAX_WARM_UP)) {
+        warm = true;
+        say(`warm after pass ${p}`);
       }
     }
     yield measurement('series.steady.1m', 'samples/s', median(largeRates), 'series.steady.10k', median(smallRates));
-    const rss = async (x: Target): Promise<number> => metric(await x.metrics(), 'process_resident_memory_bytes');
+    const rss = async (x: Target): Promise<number> => sumOfMetric(await x.metrics(), 'process_resident_memory_bytes');
     const storedMore = (LARGE - SMALL) * CLUSTERS;
     const perSeries = ((await rss(large.target)) - (await rss(small.target))) / storedMore;
     yield measurement('series.bytes-per-series', 'bytes', perSeries, '1 KiB bound', 1024);

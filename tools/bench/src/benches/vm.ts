@@ -31,13 +31,13 @@
  * settings: fsync off; default is PostgreSQL's defaults).
  */
 import { readdirSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { startTestDatabase } from '@promha/storage/testing';
 import pg from 'pg';
 import { measurement, median, type Bench, type Measurement } from '../harness.js';
 import { DEFAULT_SHAPE, Load, type Round } from '../internal/load.js';
 import { parentOf, processCpu, readStat, treeCpu } from '../internal/procs.js';
-import { startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
+import { postWrite, sumOfMetric, startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
 
 const ROUNDS = Number(process.env['PROMHA_BENCH_VM_ROUNDS'] ?? 5);
 const REQUESTS = Number(process.env['PROMHA_BENCH_VM_REQUESTS'] ?? 20);
@@ -51,7 +51,6 @@ const DEFAULT_SYSTEM = process.env['PROMHA_BENCH_VM_DEFAULT'] !== '0';
 const NODE_FLAGS = (process.env['PROMHA_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
 const PROFILE_DIR = process.env['PROMHA_BENCH_PROFILE'];
 const PG_FAST = process.env['PROMHA_BENCH_PG_FAST'] === '1';
-const CONTENT_TYPE = 'application/x-protobuf';
 
 interface RoundResult {
   readonly seconds: number;
@@ -69,36 +68,6 @@ interface RoundResult {
 /** A 5xx is resent after a pause, as Prometheus' queue does; the first reason seen is kept for the log. */
 const RESENDS = 5;
 const RESEND_PAUSE_MS = 100;
-
-function post(agent: Agent, target: Target, body: Buffer): Promise<{ status: number; reason: string }> {
-  return new Promise((ok, fail) => {
-    const req = request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port: target.port,
-        method: 'POST',
-        path: target.writePath,
-        headers: {
-          'content-type': CONTENT_TYPE,
-          'content-encoding': 'snappy',
-          'x-prometheus-remote-write-version': '0.1.0',
-          'content-length': body.length,
-        },
-      },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => {
-          if (status >= 300) chunks.push(c);
-        });
-        res.on('end', () => ok({ status, reason: Buffer.concat(chunks).toString('utf8').trim() }));
-      },
-    );
-    req.on('error', fail);
-    req.end(body);
-  });
-}
 
 type CpuProbe = () => Record<string, number>;
 
@@ -121,7 +90,7 @@ async function sendRound(agent: Agent, targets: readonly Target[], round: Round,
         for (let attempt = 0; ; attempt++) {
           // A keep-alive connection the server closed while idle (the other system's round outlasted its keep-alive
           // timeout) resets when reused: counted as 599 and resent, as Prometheus resends after a connection error.
-          const { status, reason } = await post(agent, target, body).catch((e: unknown) => ({ status: 599, reason: String(e) }));
+          const { status, reason } = await postWrite(agent, target, body).catch((e: unknown) => ({ status: 599, reason: String(e) }));
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
           if (status >= 200 && status <= 299) break;
           if (status >= 500 && attempt < RESENDS) {
@@ -150,18 +119,6 @@ function total(cpu: Readonly<Record<string, number>>): number {
 
 function fmtStatuses(m: ReadonlyMap<number, number>): string {
   return [...m.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}x${n}`).join(' ');
-}
-
-function metricValue(text: string, name: string, labels = ''): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
-    if (labels !== '' && !rest.includes(labels)) continue;
-    sum += Number(rest.slice(rest.lastIndexOf(' ') + 1));
-  }
-  return sum;
 }
 
 async function postmasterPid(uri: string): Promise<number | undefined> {
@@ -327,16 +284,16 @@ async function* run(): AsyncIterable<Measurement> {
       if (sys === vm) continue;
       const m = await sys.targets[0]!.metrics();
       say(
-        `${sys.name} counters (first instance): stored ${metricValue(m, 'promha_samples_total', 'outcome="stored"')}, ` +
-          `deduplicated ${metricValue(m, 'promha_samples_total', 'outcome="deduplicated"')} (one replica's stream over all rounds, all instances: ${load.sent()})`,
+        `${sys.name} counters (first instance): stored ${sumOfMetric(m, 'promha_samples_total', 'outcome="stored"')}, ` +
+          `deduplicated ${sumOfMetric(m, 'promha_samples_total', 'outcome="deduplicated"')} (one replica's stream over all rounds, all instances: ${load.sent()})`,
       );
       say(`${sys.name}: sender CPU per million samples ${median(sys.rows.map((x, i) => (x.senderCpu / uniques[i]!) * 1e6)).toFixed(2)} s`);
     }
     if (vm !== undefined) {
       const text = await vm.targets[0]!.metrics();
       say(
-        `victoria-metrics counters: rows inserted ${metricValue(text, 'vm_rows_inserted_total')}, ` +
-          `deduplicated ${metricValue(text, 'vm_deduplicated_samples_total')} (dedup runs at merge time)`,
+        `victoria-metrics counters: rows inserted ${sumOfMetric(text, 'vm_rows_inserted_total')}, ` +
+          `deduplicated ${sumOfMetric(text, 'vm_deduplicated_samples_total')} (dedup runs at merge time)`,
       );
       say(`victoria-metrics: sender CPU per million samples ${median(vm.rows.map((x, i) => (x.senderCpu / uniques[i]!) * 1e6)).toFixed(2)} s`);
     }

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { get } from 'node:http';
+import { get, request, type Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,50 @@ export interface Target {
   /** Plain-text Prometheus metrics of the target. */
   metrics(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** Posts one snappy-compressed remote-write 1.0 body; the reason is the body of an answer of 300 or more. */
+export function postWrite(agent: Agent, target: Target, body: Buffer): Promise<{ status: number; reason: string }> {
+  return new Promise((ok, fail) => {
+    const req = request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port: target.port,
+        method: 'POST',
+        path: target.writePath,
+        headers: {
+          'content-type': 'application/x-protobuf',
+          'content-encoding': 'snappy',
+          'x-prometheus-remote-write-version': '0.1.0',
+          'content-length': body.length,
+        },
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => {
+          if (status >= 300) chunks.push(c);
+        });
+        res.on('end', () => ok({ status, reason: Buffer.concat(chunks).toString('utf8').trim() }));
+      },
+    );
+    req.on('error', fail);
+    req.end(body);
+  });
+}
+
+/** The sum of every sample of `name` in a text exposition whose labels contain `labels`. */
+export function sumOfMetric(text: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
+    if (labels !== '' && !rest.includes(labels)) continue;
+    sum += Number(rest.slice(rest.lastIndexOf(' ') + 1));
+  }
+  return sum;
 }
 
 export function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
