@@ -42,6 +42,10 @@ export interface IngestMetrics {
   readonly labelSetCacheEvictions: Counter;
   readonly labelSetCacheSize: Gauge;
   readonly labelSetCacheMax: Gauge;
+  readonly labelPairCacheHits: Counter;
+  readonly labelPairCacheMisses: Counter;
+  readonly labelPairCacheEvictions: Counter;
+  readonly labelPairCacheSize: Gauge;
   readonly inFlightSamples: Gauge;
   readonly dbPoolConnections: Gauge<'pool' | 'state'>;
   readonly dbUp: Gauge;
@@ -220,6 +224,22 @@ export function createMetrics(
     }),
     labelSetCacheSize: new Gauge({ name: 'promha_label_set_cache_size', help: 'Label sets in the decoder cache.', registers }),
     labelSetCacheMax: new Gauge({ name: 'promha_label_set_cache_max', help: 'Bound of the decoder label-set cache.', registers }),
+    labelPairCacheHits: new Counter({
+      name: 'promha_label_pair_cache_hits_total',
+      help: 'Label pairs of new series whose id the writer already knew.',
+      registers,
+    }),
+    labelPairCacheMisses: new Counter({
+      name: 'promha_label_pair_cache_misses_total',
+      help: 'Label pairs of new series the writer asked the database for.',
+      registers,
+    }),
+    labelPairCacheEvictions: new Counter({
+      name: 'promha_label_pair_cache_evictions_total',
+      help: 'Label pairs dropped when the writer label-pair cache started over at its bound.',
+      registers,
+    }),
+    labelPairCacheSize: new Gauge({ name: 'promha_label_pair_cache_size', help: 'Label pairs in the writer label-pair cache.', registers }),
     inFlightSamples: new Gauge({
       name: 'promha_in_flight_samples',
       help: 'Samples decoded and not yet answered.',

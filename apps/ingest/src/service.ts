@@ -285,6 +285,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
 
   // Cache counters are cumulative in the libraries; the metrics take what was added since the last publish.
   let lastStats = { hits: 0, misses: 0, evictions: 0 };
+  let lastPairs = { hits: 0, misses: 0, evictions: 0 };
   let lastSets = libs.decoderCaches.stats();
   const publish = (): void => {
     const s = storage.stats();
@@ -293,6 +294,11 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     metrics.seriesCacheEvictions.inc(Math.max(0, s.seriesCacheEvictions - lastStats.evictions));
     lastStats = { hits: s.seriesCacheHits, misses: s.seriesCacheMisses, evictions: s.seriesCacheEvictions };
     metrics.seriesCacheSize.set(s.seriesCacheSize);
+    metrics.labelPairCacheHits.inc(Math.max(0, s.labelPairCacheHits - lastPairs.hits));
+    metrics.labelPairCacheMisses.inc(Math.max(0, s.labelPairCacheMisses - lastPairs.misses));
+    metrics.labelPairCacheEvictions.inc(Math.max(0, s.labelPairCacheEvictions - lastPairs.evictions));
+    lastPairs = { hits: s.labelPairCacheHits, misses: s.labelPairCacheMisses, evictions: s.labelPairCacheEvictions };
+    metrics.labelPairCacheSize.set(s.labelPairCacheSize);
     const sets = libs.decoderCaches.stats();
     metrics.labelSetCacheHits.inc(Math.max(0, sets.hits - lastSets.hits));
     metrics.labelSetCacheMisses.inc(Math.max(0, sets.misses - lastSets.misses));

@@ -173,6 +173,11 @@ export interface StorageStats {
   readonly seriesCacheMisses: number;
   /** Series the cache dropped to stay within its bound. */
   readonly seriesCacheEvictions: number;
+  /** The writer's label pair -> id cache, used only while new series are interned. */
+  readonly labelPairCacheSize: number;
+  readonly labelPairCacheHits: number;
+  readonly labelPairCacheMisses: number;
+  readonly labelPairCacheEvictions: number;
   /** The write pool (flushes, interning, maintenance). */
   readonly poolTotal: number;
   readonly poolIdle: number;

@@ -99,6 +99,7 @@ describe('LabelIds', () => {
     expect([ids.get('a'), ids.get('b'), ids.size]).toEqual([1, 2, 2]);
     ids.set('c', 3);
     expect([ids.get('a'), ids.get('c'), ids.size]).toEqual([undefined, 3, 1]);
+    expect([ids.hits, ids.misses, ids.evictions]).toEqual([3, 1, 2]);
     const none = new LabelIds(0);
     none.set('a', 1);
     expect(none.get('a')).toBeUndefined();

@@ -45,16 +45,25 @@ SELECT id, label_ids FROM ins`;
  */
 export class LabelIds {
   private readonly ids = new Map<string, number>();
+  hits = 0;
+  misses = 0;
+  evictions = 0;
 
   constructor(private readonly max = 262_144) {}
 
   get(key: string): number | undefined {
-    return this.ids.get(key);
+    const id = this.ids.get(key);
+    if (id === undefined) this.misses++;
+    else this.hits++;
+    return id;
   }
 
   set(key: string, id: number): void {
     if (this.max === 0) return;
-    if (this.ids.size >= this.max) this.ids.clear();
+    if (this.ids.size >= this.max) {
+      this.evictions += this.ids.size;
+      this.ids.clear();
+    }
     this.ids.set(key, id);
   }
 

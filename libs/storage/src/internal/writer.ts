@@ -45,7 +45,8 @@ export class SampleWriter {
   private active = 0;
   private scheduled = false;
   private readonly knownDays = new Set<number>();
-  private readonly labelIds = new LabelIds();
+  /** Label pair -> id for interning new series (see {@link LabelIds}); its counters are in the storage stats. */
+  readonly labelIds = new LabelIds();
   private readonly data: BatchDataWriter;
 
   constructor(
