@@ -122,11 +122,8 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   ]);
 
   // Cache bounds from the memory target (this instance's share), or the flags that override it.
-  const caches = planCaches(
-    { memoryTarget: config.cacheMemoryTarget, seriesCacheMax: config.seriesCacheMax, labelSetCacheMax: config.labelSetCacheMax, workers: config.workers },
-    memoryAvailable(),
-    heapLimit(),
-  );
+  const heap = heapLimit();
+  const caches = planCaches(config, memoryAvailable(), heap);
   libs.decoderCaches.configure(caches.labelSetsMax);
 
   const embedded = config.dbUri === undefined ? await libs.startEmbeddedPostgres({ dataDir: resolve(config.dbEmbeddedDir) }) : undefined;
@@ -253,13 +250,13 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   });
   const log = app.log;
   log.info(
-    { seriesMax: caches.seriesMax, labelSetsMax: caches.labelSetsMax, budgetBytes: caches.budgetBytes, heapLimitBytes: heapLimit() },
+    { seriesMax: caches.seriesMax, labelSetsMax: caches.labelSetsMax, budgetBytes: caches.budgetBytes, heapLimitBytes: heap },
     `caches: ${caches.seriesMax} series, ${caches.labelSetsMax} label sets`,
   );
-  const shortfall = heapShortfall(caches, heapLimit());
+  const shortfall = heapShortfall(caches, heap);
   if (shortfall > 0) {
     log.warn(
-      { heapLimitBytes: heapLimit(), neededMiB: caches.heapMiB },
+      { heapLimitBytes: heap, neededMiB: caches.heapMiB },
       `the caches may need ${caches.heapMiB} MiB of JavaScript heap, more than this process has: start node with --max-old-space-size=${caches.heapMiB} or lower --cache.series-max`,
     );
   }

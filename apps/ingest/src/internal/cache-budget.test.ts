@@ -6,7 +6,7 @@ const GiB = 2 ** 30;
 
 describe('planCaches', () => {
   it('shares a percentage of the memory evenly between the workers and sizes each worker heap for its share', () => {
-    const plan = planCaches({ memoryTarget: { percent: 50 }, seriesCacheMax: undefined, labelSetCacheMax: undefined, workers: 2 }, 16 * GiB, undefined);
+    const plan = planCaches({ cacheMemoryTarget: { percent: 50 }, seriesCacheMax: undefined, labelSetCacheMax: undefined, workers: 2 }, 16 * GiB, undefined);
     expect(plan.budgetBytes).toBe(4 * GiB);
     expect(plan.seriesMax).toBe(Math.floor((4 * GiB) / BYTES_PER_SERIES));
     expect(plan.labelSetsMax).toBe(2 * plan.seriesMax);
@@ -14,26 +14,26 @@ describe('planCaches', () => {
   });
 
   it('holds two million stored series per worker with an absolute target of 12 GiB over two workers', () => {
-    const plan = planCaches({ memoryTarget: { bytes: 12 * GiB }, seriesCacheMax: undefined, labelSetCacheMax: undefined, workers: 2 }, 16 * GiB, undefined);
+    const plan = planCaches({ cacheMemoryTarget: { bytes: 12 * GiB }, seriesCacheMax: undefined, labelSetCacheMax: undefined, workers: 2 }, 16 * GiB, undefined);
     expect(plan.seriesMax).toBeGreaterThan(2_000_000);
   });
 
   it('cuts a derived bound to what an instance heap holds, so the caches cannot outgrow it', () => {
     const heap = 4 * GiB;
-    const plan = planCaches({ memoryTarget: { percent: 80 }, seriesCacheMax: undefined, labelSetCacheMax: undefined, workers: 1 }, 64 * GiB, heap);
+    const plan = planCaches({ cacheMemoryTarget: { percent: 80 }, seriesCacheMax: undefined, labelSetCacheMax: undefined, workers: 1 }, 64 * GiB, heap);
     expect(plan.seriesMax).toBe(Math.floor((heap - HEAP_BASE_BYTES) / BYTES_PER_SERIES));
     expect(heapShortfall(plan, heap)).toBe(0);
   });
 
   it('keeps bounds given by flag, and reports the heap they would need beyond the one there is', () => {
-    const plan = planCaches({ memoryTarget: { percent: 50 }, seriesCacheMax: 3_000_000, labelSetCacheMax: 0, workers: 1 }, 16 * GiB, 4 * GiB);
+    const plan = planCaches({ cacheMemoryTarget: { percent: 50 }, seriesCacheMax: 3_000_000, labelSetCacheMax: 0, workers: 1 }, 16 * GiB, 4 * GiB);
     expect(plan.seriesMax).toBe(3_000_000);
     expect(plan.labelSetsMax).toBe(0);
     expect(heapShortfall(plan, 4 * GiB)).toBeGreaterThan(3_000_000 * BYTES_PER_SERIES - 4 * GiB);
   });
 
   it('never derives fewer than the minimum number of series', () => {
-    const plan = planCaches({ memoryTarget: { bytes: 1024 }, seriesCacheMax: undefined, labelSetCacheMax: undefined, workers: 8 }, GiB, GiB);
+    const plan = planCaches({ cacheMemoryTarget: { bytes: 1024 }, seriesCacheMax: undefined, labelSetCacheMax: undefined, workers: 8 }, GiB, GiB);
     expect(plan.seriesMax).toBe(MIN_SERIES);
   });
 });

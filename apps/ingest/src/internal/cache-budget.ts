@@ -40,8 +40,9 @@ export function heapLimit(): number {
   return getHeapStatistics().heap_size_limit;
 }
 
+/** The flags the plan reads (a `Config` is one). */
 export interface CacheInputs {
-  readonly memoryTarget: MemoryTarget;
+  readonly cacheMemoryTarget: MemoryTarget;
   /** `--cache.series-max` when given: it wins over the target. */
   readonly seriesCacheMax: number | undefined;
   /** `--cache.label-sets-max` when given. */
@@ -70,7 +71,7 @@ function seriesFor(bytes: number): number {
  * heap holds it).
  */
 export function planCaches(inputs: CacheInputs, memoryBytes: number, heapLimitBytes: number | undefined): CachePlan {
-  const total = 'bytes' in inputs.memoryTarget ? inputs.memoryTarget.bytes : Math.floor((memoryBytes * inputs.memoryTarget.percent) / 100);
+  const total = 'bytes' in inputs.cacheMemoryTarget ? inputs.cacheMemoryTarget.bytes : Math.floor((memoryBytes * inputs.cacheMemoryTarget.percent) / 100);
   const budgetBytes = Math.floor(total / Math.max(1, inputs.workers));
   let seriesMax = inputs.seriesCacheMax ?? seriesFor(budgetBytes);
   if (inputs.seriesCacheMax === undefined && heapLimitBytes !== undefined) {

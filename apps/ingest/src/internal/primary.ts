@@ -20,11 +20,7 @@ export async function runPrimary(config: Config, libs: Pick<Libraries, 'startEmb
     log.info({ database: redactUri(embedded.uri) }, `embedded PostgreSQL in ${resolve(config.dbEmbeddedDir)} serves the workers`);
   }
   // Each worker's heap is sized for its share of the cache memory target, unless node was given a heap limit.
-  const caches = planCaches(
-    { memoryTarget: config.cacheMemoryTarget, seriesCacheMax: config.seriesCacheMax, labelSetCacheMax: config.labelSetCacheMax, workers: config.workers },
-    memoryAvailable(),
-    undefined,
-  );
+  const caches = planCaches(config, memoryAvailable(), undefined);
   const ownHeap = heapLimitGiven(process.execArgv, process.env['NODE_OPTIONS']);
   const heapMiB = Math.max(caches.heapMiB, Math.ceil(heapLimit() / 2 ** 20));
   log.info(
