@@ -40,7 +40,10 @@ beforeAll(async () => {
   const storage = await openStorage({ uri: db.uri });
   await storage.migrate();
   await storage.close();
-  pool = new pg.Pool({ connectionString: db.uri, max: 2 });
+  // One connection: PostgreSQL keeps a backend's statistics local until it flushes them, and
+  // pg_stat_force_next_flush() flushes only the calling backend's. With a second connection, counts from earlier
+  // statements could land between the two readings.
+  pool = new pg.Pool({ connectionString: db.uri, max: 1 });
   pool.on('connect', (c) => void c.query('SET search_path = promha'));
 }, 120_000);
 
