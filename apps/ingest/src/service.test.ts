@@ -29,6 +29,7 @@ const noLeases: LeaseStore = {
 
 function fakes() {
   const state = { pingFails: false, migrateFailures: 0, writes: [] as StorePart[], closed: false, started: 0 };
+  const down = <T>(answer: () => Promise<T>) => (): Promise<T> => (state.pingFails ? Promise.reject(new Error('down')) : answer());
   const storage: StorageService = {
     migrate: () => (state.migrateFailures-- > 0 ? Promise.reject(new Error('connection refused')) : Promise.resolve()),
     leases: noLeases,
@@ -73,7 +74,8 @@ function fakes() {
       state.started++;
       return Promise.resolve();
     },
-    sync: () => Promise.resolve(),
+    // The database being down fails the lease sync too: with HA on, that is the round trip readiness follows.
+    sync: down(() => Promise.resolve()),
     isReady: () => state.started > 0,
     leases: () => leases,
     onFenceFailure: () => undefined,

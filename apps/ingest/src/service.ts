@@ -313,17 +313,18 @@ export async function startService(config: Config, libs: Libraries, options: Ser
   };
 
   const tick = async (): Promise<void> => {
+    // With HA on, the lease sync is the round trip that shows the database answers; otherwise a ping.
+    const syncs = leasesLoaded && config.highAvailability;
     try {
       await storage.connect();
-      await storage.ping();
+      await (syncs ? election.sync() : storage.ping());
       if (!dbUp) log.info('database answers');
       dbUp = true;
     } catch (e: unknown) {
       if (dbUp) log.warn({ err: e }, 'database does not answer; not ready');
       dbUp = false;
     }
-    if (dbUp && leasesLoaded && config.highAvailability) {
-      await election.sync().catch((e: unknown) => log.warn({ err: e }, 'lease sync failed'));
+    if (dbUp && syncs) {
       // Fills that left requests behind (the database failed meanwhile) try again, at most MAX_FILL_ATTEMPTS times
       // (a lease taken over since is still filled: its interval is closed, and its leader's data inside it storable).
       for (const [key, p] of pendingFills) {

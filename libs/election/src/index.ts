@@ -8,6 +8,7 @@ export type {
   LeaseChange,
   LeaseChangeReason,
   LeaseStore,
+  StoreSnapshot,
   TakeoverNotice,
   TakeoverRequest,
 } from './ports.js';

@@ -134,6 +134,20 @@ export interface LeaseStore {
    * time each step carries.
    */
   readonly now?: (() => Promise<number | undefined>) | undefined;
+  /**
+   * What a refresh reads, in one round trip: `now()` (when the store has a clock), every lease and the newest
+   * `historyLimit` changes. Absent, the engine asks `now`, `loadAll` and `history` one after another.
+   */
+  snapshot?(historyLimit: number): Promise<StoreSnapshot>;
+}
+
+/** One refresh's view of the store (see {@link LeaseStore.snapshot}). */
+export interface StoreSnapshot {
+  /** The store's clock when it read, or undefined when it trusts the wall time each step carries. */
+  readonly now: number | undefined;
+  readonly leases: readonly Lease[];
+  /** Leader changes, newest first. */
+  readonly history: readonly LeaseChange[];
 }
 
 /**

@@ -1,7 +1,10 @@
+import type { EventEmitter } from 'node:events';
 import type { TimeSeries } from '@promha/codec';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { StatementGate } from './api.js';
 import { withClient } from './internal/connection.js';
+import { gatedClient } from './internal/gate.js';
 import { StorageError } from './internal/errors.js';
 import { migrate } from './internal/migrations.js';
 import { promhaTypes } from './internal/pg-types.js';
@@ -140,5 +143,34 @@ describe('a connection dying while checked out', () => {
     } finally {
       await storage.close();
     }
+  });
+});
+
+describe('a gated connection dying while the gate holds its finished connect', () => {
+  it("fails the connect instead of emitting an 'error' nobody listens for (pg-pool listens once connected)", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let connection: EventEmitter | undefined;
+    const gate: StatementGate = {
+      run: async (operation, start) => {
+        const answer = await start();
+        if (operation.kind === 'connect') {
+          connection = operation.connection;
+          await held;
+        }
+        return answer;
+      },
+    };
+    const p = new pg.Pool({ connectionString: uri, max: 1, application_name: 'victim-gated', Client: gatedClient(gate, undefined) });
+    pools.push(p);
+    const connecting = p.connect();
+    connecting.catch(() => undefined);
+    await vi.waitFor(() => expect(connection).toBeDefined());
+    const ended = new Promise((r) => connection!.once('end', r));
+    expect(await terminate('victim-gated')).toBe(1);
+    await ended;
+    release();
+    await expect(connecting).rejects.toThrow(/terminat/);
+    expect(p.totalCount).toBe(0);
   });
 });

@@ -37,6 +37,13 @@ export function deferredStorage(open: () => Promise<StorageService>): DeferredSt
     pruneHistory: (wallBefore) => call((s) => s.leases.pruneHistory(wallBefore)),
     recordFill: (cluster, epoch, instance, samples) => call((s) => s.leases.recordFill?.(cluster, epoch, instance, samples) ?? Promise.resolve()),
     now: () => call((s) => (s.leases.now === undefined ? Promise.resolve(undefined) : s.leases.now())),
+    snapshot: (historyLimit) =>
+      call(async (s) => {
+        const store = s.leases;
+        if (store.snapshot !== undefined) return store.snapshot(historyLimit);
+        const now = await store.now?.();
+        return { now, leases: await store.loadAll(), history: await store.history({ limit: historyLimit }) };
+      }),
   };
   return {
     connect() {

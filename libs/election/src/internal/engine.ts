@@ -1,7 +1,7 @@
 import type { Decision, PartRange } from '../decision.js';
 import { noopElectionMetrics, type ElectionMetrics, type StoreOp } from '../metrics.js';
 import { resolveElectionOptions, type ElectionOptions, type ResolvedElectionOptions } from '../options.js';
-import type { CasResult, Clock, Fence, FenceFailure, Lease, LeaseChange, LeaseStore, TakeoverNotice } from '../ports.js';
+import type { CasResult, Clock, Fence, FenceFailure, Lease, LeaseChange, LeaseStore, StoreSnapshot, TakeoverNotice } from '../ports.js';
 import { decideStep, type ClosedInterval, type ClusterView, type Policy } from './core.js';
 
 /** Constructor arguments of the election. */
@@ -229,19 +229,38 @@ export class ElectionEngine {
   }
 
   private async refresh(op: 'load' | 'refresh'): Promise<void> {
-    if (this.store.now !== undefined) {
-      // The store's time is taken halfway through the round trip: off by at most half of it.
+    const snapshot = await this.read(op);
+    for (const change of snapshot.history) this.learn(change);
+    for (const lease of snapshot.leases) this.apply(lease);
+  }
+
+  /**
+   * The store's clock, leases and history; the clock offset is measured on the way. The store's time is taken to
+   * lie halfway through the round trip: off by at most half of it.
+   */
+  private async read(op: 'load' | 'refresh'): Promise<StoreSnapshot> {
+    const measure = (before: number, storeNow: number | undefined): void => {
+      this.offset = storeNow === undefined ? 0 : Math.round(storeNow - (before + this.clock.now()) / 2);
+    };
+    if (this.store.snapshot !== undefined) {
       this.metrics.storeRoundTrip(op);
       const before = this.clock.now();
-      const storeNow = await this.store.now();
-      this.offset = storeNow === undefined ? 0 : Math.round(storeNow - (before + this.clock.now()) / 2);
+      const snapshot = await this.store.snapshot(HISTORY_PER_REFRESH);
+      measure(before, snapshot.now);
+      return snapshot;
+    }
+    let now: number | undefined;
+    if (this.store.now !== undefined) {
+      this.metrics.storeRoundTrip(op);
+      const before = this.clock.now();
+      now = await this.store.now();
+      measure(before, now);
     }
     this.metrics.storeRoundTrip(op);
     const leases = await this.store.loadAll();
     this.metrics.storeRoundTrip(op);
     const history = await this.store.history({ limit: HISTORY_PER_REFRESH });
-    for (const change of history) this.learn(change);
-    for (const lease of leases) this.apply(lease);
+    return { now, leases, history };
   }
 
   private state(cluster: string): ClusterState {

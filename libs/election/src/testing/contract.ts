@@ -168,6 +168,23 @@ export function describeLeaseStoreContract(
       });
     });
 
+    it('a snapshot, when the store offers one, reads what loadAll, history and now read', async () => {
+      await withStore(async ({ store }) => {
+        if (store.snapshot === undefined) return;
+        const c = cluster();
+        await store.create(c, 'a', 1_000, 1_000 + T, 100);
+        await store.takeOver(takeover(c));
+        const snapshot = await store.snapshot(1_000);
+        expect(snapshot.leases).toEqual(await store.loadAll());
+        expect(snapshot.history).toEqual(await store.history({ limit: 1_000 }));
+        expect(snapshot.history.filter((h) => h.cluster === c).map((h) => h.epoch)).toEqual([2, 1]);
+        expect((await store.snapshot(1)).history).toEqual(await store.history({ limit: 1 }));
+        const now = await store.now?.();
+        if (now === undefined) expect(snapshot.now).toBeUndefined();
+        else expect(Math.abs(snapshot.now! - now)).toBeLessThan(60_000);
+      });
+    });
+
     it('history is newest first, filtered by cluster, limited; pruning keeps each cluster newest row', async () => {
       await withStore(async ({ store }) => {
         const c1 = cluster();

@@ -1,6 +1,7 @@
 /**
- * The data of one flush, written inside its transaction once fences and receipts passed: one `write_batch` row per
- * day touched, the float samples as one binary COPY of chunks, then histograms, exemplars and metadata.
+ * The data of one flush, written inside its transaction once its fences passed: the idempotency claim and one
+ * `write_batch` row per day touched in one statement, the float samples as one binary COPY of chunks, then
+ * histograms, exemplars and metadata.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,14 +11,31 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { concatFlat, encodeChunks } from './chunks.js';
 import { encodeHistogram } from './histogram-json.js';
 import { METADATA_SQL, metadataParams } from './metadata.js';
+import { CLAIM_CTE, claimedEntries, claimReceipts, wantedKeys } from './receipts.js';
 import { NOW_MS } from './sql.js';
 import { floatSamples, type StagedPart } from './staged-part.js';
 import { dayOf } from './time.js';
 
-const BATCH_ROWS_SQL = `
-INSERT INTO write_batch (id, min_t, max_t, written_wall)
-SELECT nextval('write_batch_id'), mn, mx, ${NOW_MS} FROM unnest($1::bigint[], $2::bigint[]) AS u(mn, mx)
-RETURNING id, min_t`;
+/**
+ * The claim and the batch rows in one round trip: a day gets a row when a part the claim lets through (unkeyed,
+ * `k` NULL, or its key just claimed) has float samples in it. `$2..$5`: per part and day, its key, the day and the
+ * part's time range within it. Answers the keys claimed, then the batch rows.
+ */
+const CLAIM_AND_BATCH_SQL = `
+WITH ${CLAIM_CTE},
+days AS (
+  SELECT r.d, min(r.lo) AS lo, max(r.hi) AS hi
+  FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS r(k, d, lo, hi)
+  WHERE r.k IS NULL OR r.k IN (SELECT key FROM claimed)
+  GROUP BY r.d
+), batch AS (
+  INSERT INTO write_batch (id, min_t, max_t, written_wall)
+  SELECT nextval('write_batch_id'), lo, hi, ${NOW_MS} FROM days
+  RETURNING id, min_t
+)
+SELECT key, NULL::bigint AS id, NULL::bigint AS min_t FROM claimed
+UNION ALL
+SELECT NULL, id, min_t FROM batch`;
 
 const HISTOGRAMS_SQL = `
 INSERT INTO histogram_sample (series_id, t, h) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) ON CONFLICT DO NOTHING`;
@@ -32,38 +50,77 @@ export class BatchDataWriter {
 
   constructor(private readonly maxSpareBuffers: number) {}
 
-  async write(client: pg.PoolClient, parts: readonly StagedPart[]): Promise<void> {
-    if (parts.some((p) => floatSamples(p) > 0)) await this.writeFloats(client, parts);
-    await writeExtras(client, parts);
+  /**
+   * Writes the parts the claim lets through. `keys` per part: `null` (its fence failed: never written), undefined
+   * (unkeyed: always written) or its idempotency key (written if this flush claims it first).
+   */
+  async write(client: pg.PoolClient, parts: readonly StagedPart[], keys: readonly (string | undefined | null)[]): Promise<void> {
+    let written: StagedPart[];
+    if (parts.some((p, i) => keys[i] !== null && floatSamples(p) > 0)) written = await this.claimAndWriteFloats(client, parts, keys);
+    else {
+      const write = await claimReceipts(client, keys);
+      written = parts.filter((_p, i) => write[i] === true);
+    }
+    await writeExtras(client, written);
   }
 
-  private async writeFloats(client: pg.PoolClient, parts: readonly StagedPart[]): Promise<void> {
+  private async claimAndWriteFloats(client: pg.PoolClient, parts: readonly StagedPart[], keys: readonly (string | undefined | null)[]): Promise<StagedPart[]> {
     // One write_batch row per day touched: a batch id then names chunks of one day only, which the reader's
     // per-batch series bounds rely on (chunks of different days would interleave in (batch, last_series)).
-    const days = new Map<number, [number, number]>();
-    const add = (t0: number, t1: number): void => {
-      const d = dayOf(t0);
-      const r = days.get(d);
-      if (r === undefined) days.set(d, [t0, t1]);
-      else {
-        if (t0 < r[0]) r[0] = t0;
-        if (t1 > r[1]) r[1] = t1;
+    const rowKeys: (string | null)[] = [];
+    const rowDays: number[] = [];
+    const rowLo: number[] = [];
+    const rowHi: number[] = [];
+    parts.forEach((p, i) => {
+      const k = keys[i];
+      if (k === null || p.minT > p.maxT) return;
+      for (const [d, [lo, hi]] of daysOf(p)) {
+        rowKeys.push(k ?? null);
+        rowDays.push(d);
+        rowLo.push(lo);
+        rowHi.push(hi);
       }
-    };
-    for (const p of parts) {
-      if (p.minT > p.maxT) continue;
-      // A part within one day (the usual case) contributes its bounds; otherwise every sample counts.
-      if (dayOf(p.minT) === dayOf(p.maxT)) add(p.minT, p.maxT);
-      else for (let k = 0; k < floatSamples(p); k++) add(p.ts[k]!, p.ts[k]!);
+    });
+    const r = await client.query<{ key: string | null; id: number | null; min_t: number | null }>(CLAIM_AND_BATCH_SQL, [
+      wantedKeys(keys),
+      rowKeys,
+      rowDays,
+      rowLo,
+      rowHi,
+    ]);
+    const claimed = new Set<string>();
+    const idOfDay = new Map<number, number>();
+    for (const row of r.rows) {
+      if (row.key !== null) claimed.add(row.key);
+      else idOfDay.set(dayOf(row.min_t!), row.id!);
     }
-    const ranges = [...days.values()];
-    const r = await client.query<{ id: number; min_t: number }>(BATCH_ROWS_SQL, [ranges.map((x) => x[0]), ranges.map((x) => x[1])]);
-    const idOfDay = new Map(r.rows.map((row) => [dayOf(row.min_t), row.id]));
-    const out = encodeChunks((day) => idOfDay.get(day)!, concatFlat(parts), this.spareBuffers.pop());
-    await pipeline(Readable.from([out.bytes]), client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')));
-    // The COPY has completed, so the socket is done with the bytes. (After a failure the buffer is dropped.)
-    if (this.spareBuffers.length < this.maxSpareBuffers) this.spareBuffers.push(out.memory);
+    const write = claimedEntries(keys, claimed);
+    const written = parts.filter((_p, i) => write[i] === true);
+    if (written.some((p) => floatSamples(p) > 0)) {
+      const out = encodeChunks((day) => idOfDay.get(day)!, concatFlat(written), this.spareBuffers.pop());
+      await pipeline(Readable.from([out.bytes]), client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')));
+      // The COPY has completed, so the socket is done with the bytes. (After a failure the buffer is dropped.)
+      if (this.spareBuffers.length < this.maxSpareBuffers) this.spareBuffers.push(out.memory);
+    }
+    return written;
   }
+}
+
+/** The days a part's float samples touch, each with the part's time range within it. */
+function daysOf(p: StagedPart): Map<number, [number, number]> {
+  const days = new Map<number, [number, number]>();
+  // A part within one day (the usual case) contributes its bounds; otherwise every sample counts.
+  if (dayOf(p.minT) === dayOf(p.maxT)) return days.set(dayOf(p.minT), [p.minT, p.maxT]);
+  for (let k = 0; k < floatSamples(p); k++) {
+    const t = p.ts[k]!;
+    const r = days.get(dayOf(t));
+    if (r === undefined) days.set(dayOf(t), [t, t]);
+    else {
+      if (t < r[0]) r[0] = t;
+      if (t > r[1]) r[1] = t;
+    }
+  }
+  return days;
 }
 
 async function writeExtras(client: pg.PoolClient, parts: readonly StagedPart[]): Promise<void> {

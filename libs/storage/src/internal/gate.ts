@@ -36,7 +36,20 @@ export function gatedClient(gate: StatementGate, timeoutMs: number | undefined):
       const pid = (): number | undefined => (this as unknown as { processID?: number | null }).processID ?? undefined;
       Object.assign(this, {
         connect: (callback?: Callback): unknown => {
-          const p = gate.run({ kind: 'connect', text: '', backendPid: undefined, connection: this, timeoutMs: undefined }, () => connect() as Promise<void>);
+          // pg-pool listens for 'error' once its connect callback ran, which without a gate is the moment the
+          // connection is ready. A gate may hold a finished connect's answer for a while, and the session can be
+          // terminated meanwhile: that error is held here and fails the connect, as it would have without a gate.
+          let lost: Error | undefined;
+          const hold = (e: Error): void => {
+            lost ??= e;
+          };
+          this.on('error', hold);
+          const p = gate
+            .run({ kind: 'connect', text: '', backendPid: undefined, connection: this, timeoutMs: undefined }, () => connect() as Promise<void>)
+            .finally(() => this.removeListener('error', hold))
+            .then(() => {
+              if (lost !== undefined) throw lost;
+            });
           if (callback === undefined) return p;
           p.then(() => callback(undefined), (e: unknown) => callback(e));
           return undefined;

@@ -6,21 +6,40 @@
 import type pg from 'pg';
 import { NOW_MS } from './sql.js';
 
-const RECEIPT_SQL = `
-INSERT INTO write_receipt (key, written_wall) SELECT k, ${NOW_MS} FROM unnest($1::text[]) AS k
-ON CONFLICT (key) DO NOTHING RETURNING key`;
+/**
+ * The claim as a data-modifying CTE named `claimed` (one row per key this flush took), so that the statement that
+ * creates the flush's batch rows can carry it: `$1` is the keys wanted.
+ */
+export const CLAIM_CTE = `
+claimed AS (
+  INSERT INTO write_receipt (key, written_wall) SELECT k, ${NOW_MS} FROM unnest($1::text[]) AS k
+  ON CONFLICT (key) DO NOTHING RETURNING key
+)`;
+
+const RECEIPT_SQL = `WITH ${CLAIM_CTE} SELECT key FROM claimed`;
 
 /**
- * Returns, per entry, whether to write it: `null` entries (their fence failed) are never written, unkeyed ones
- * always, keyed ones when their key was not already committed, and only the first of identical keys in the batch.
+ * The keys a flush claims. `keys` per entry: `null` (its fence failed: never written), undefined (unkeyed: always
+ * written) or its key.
  */
-export async function claimReceipts(client: pg.PoolClient, keys: readonly (string | undefined | null)[]): Promise<boolean[]> {
+export function wantedKeys(keys: readonly (string | undefined | null)[]): string[] {
   const wanted = new Set<string>();
   for (const k of keys) if (typeof k === 'string') wanted.add(k);
-  const claimed = new Set<string>();
-  if (wanted.size > 0) {
-    const r = await client.query<{ key: string }>(RECEIPT_SQL, [[...wanted]]);
-    for (const row of r.rows) claimed.add(row.key);
-  }
+  return [...wanted];
+}
+
+/**
+ * Per entry, whether to write it once the keys in `claimed` were taken: keyed entries when their key was claimed,
+ * and only the first of identical keys in the batch.
+ */
+export function claimedEntries(keys: readonly (string | undefined | null)[], claimed: Set<string>): boolean[] {
   return keys.map((k) => (k === null ? false : k === undefined ? true : claimed.delete(k)));
+}
+
+/** Claims the keys on their own (a flush without float samples has no batch rows to carry the claim). */
+export async function claimReceipts(client: pg.PoolClient, keys: readonly (string | undefined | null)[]): Promise<boolean[]> {
+  const wanted = wantedKeys(keys);
+  const claimed = new Set<string>();
+  if (wanted.length > 0) for (const row of (await client.query<{ key: string }>(RECEIPT_SQL, [wanted])).rows) claimed.add(row.key);
+  return claimedEntries(keys, claimed);
 }

@@ -16,7 +16,6 @@ import { StorageError, toStorageError } from './errors.js';
 import { inTransaction } from './connection.js';
 import { checkFences } from './fence.js';
 import { internSeries, LabelIds } from './intern.js';
-import { claimReceipts } from './receipts.js';
 import { hashLabels, type SeriesCache, seriesKey } from './series-cache.js';
 import { floatSamples, stagePart, type StagedPart } from './staged-part.js';
 import { dayOf } from './time.js';
@@ -128,13 +127,10 @@ export class SampleWriter {
         this.options.databaseClock,
       );
       await this.options.afterFence?.();
-      const write = await claimReceipts(
-        client,
-        batch.map((p, i) => (outcomes[i] === undefined ? p.part.idempotencyKey : null)),
-      );
       await this.data.write(
         client,
-        batch.filter((_p, i) => write[i] === true),
+        batch,
+        batch.map((p, i) => (outcomes[i] === undefined ? p.part.idempotencyKey : null)),
       );
       return outcomes;
     });
