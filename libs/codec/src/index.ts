@@ -25,8 +25,8 @@ export {
   WRITE_V2_PROTO,
 } from './content-type.js';
 export { CODEC_ERRORS, CodecError } from './errors.js';
-export { freezeLabels, isFrozenLabels } from './frozen-labels.js';
-export type { FrozenLabels } from './frozen-labels.js';
+export { freezeLabels, isFrozenLabels, LABEL_SET_MEMO, memoOf, newLabelSetMemo } from './frozen-labels.js';
+export type { FrozenLabels, LabelSetMemo } from './frozen-labels.js';
 export { checkWriteLimits, DEFAULT_WRITE_LIMITS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS } from './limits.js';
 export type { WriteLimits } from './limits.js';
 export type { CodecErrorCode, CodecErrorStatus } from './errors.js';

@@ -6,6 +6,7 @@ import {
   encodeWriteRequest,
   freezeLabels,
   isFrozenLabels,
+  memoOf,
   resetDecoderCaches,
 } from './index.js';
 import type { Label, TimeSeries } from './model.js';
@@ -107,5 +108,27 @@ describe('FrozenLabels', () => {
     expect(frozen).toBe(labels);
     expect(isFrozenLabels(frozen)).toBe(true);
     expect(Object.isFrozen(frozen[3])).toBe(true);
+  });
+
+  it('each frozen label set carries a memo of its own, writable, invisible to equality and iteration', () => {
+    const a = freezeLabels(labelsOf(1));
+    const b = freezeLabels(labelsOf(1));
+    expect(memoOf(labelsOf(1))).toBeUndefined();
+    expect(memoOf(a)).toEqual({ stripped: undefined, strippedOf: undefined, seriesTable: undefined, seriesEntry: -1 });
+    expect(memoOf(a)).not.toBe(memoOf(b));
+    memoOf(a)!.seriesEntry = 3;
+    expect(memoOf(a)!.seriesEntry).toBe(3);
+    expect(a).toEqual(b);
+    expect(Object.keys(a)).toEqual(Object.keys(labelsOf(1)));
+    // Freezing again keeps the memo (and what it holds).
+    expect(memoOf(freezeLabels(a))!.seriesEntry).toBe(3);
+  });
+
+  it('the decoder hands out label sets with memos, the same memo for the same cached set', () => {
+    const body = encodeWriteRequest({ version: 1, series: [{ labels: labelsOf(5), samples: [{ timestamp: 1, value: 1 }], histograms: [], exemplars: [] }], metadata: [] }, 1);
+    const first = decodeWriteRequestProto(body, 1).series[0]!.labels;
+    const again = decodeWriteRequestProto(body, 1).series[0]!.labels;
+    expect(memoOf(first)).toBeDefined();
+    expect(memoOf(again)).toBe(memoOf(first));
   });
 });

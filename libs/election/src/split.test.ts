@@ -225,14 +225,20 @@ describe('storedSeries (rules 3, 4, 6: what a store decision writes)', () => {
   });
 
   it('a frozen label set (as the codec caches them) gets the same frozen stripped array in every request', () => {
-    const frozen = (labels: Record<string, string>): S['labels'] =>
-      Object.freeze(Object.entries(labels).map(([name, value]) => Object.freeze({ name, value })));
+    // As the codec's freezeLabels makes them: frozen labels in a frozen array with a memo.
+    const frozen = (labels: Record<string, string>): S['labels'] => {
+      const array = Object.entries(labels).map(([name, value]) => Object.freeze({ name, value }));
+      const memo = { stripped: undefined, strippedOf: undefined, seriesTable: undefined, seriesEntry: -1 };
+      return Object.freeze(Object.defineProperty(array, Symbol.for('promha.labelSetMemo'), { value: memo }));
+    };
     const labels = frozen({ __replica__: 'r', a: '1', cluster: 'c' });
     const request = (t: number): S => ({ ...series({}, [t]), labels });
     const first = storedSeries([request(1)], 0, 10, '__replica__').series[0]!.labels;
     const second = storedSeries([request(2)], 0, 10, '__replica__').series[0]!.labels;
     expect(second).toBe(first);
     expect(Object.isFrozen(first)).toBe(true);
+    // The stripped array has a memo of its own, for the storage's series cache.
+    expect((first as unknown as Record<symbol, unknown>)[Symbol.for('promha.labelSetMemo')]).toMatchObject({ seriesEntry: -1 });
     expect(first).toEqual([{ name: 'a', value: '1' }, { name: 'cluster', value: 'c' }]);
     // Another replica label name is not answered from the entry of the first.
     expect(storedSeries([request(3)], 0, 10, 'a').series[0]!.labels.map((l) => l.name)).toEqual(['__replica__', 'cluster']);

@@ -1,4 +1,4 @@
-import type { Label } from '@promha/codec';
+import { freezeLabels, type Label } from '@promha/codec';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HAS_NUL, hashLabels, SeriesCache, seriesKey } from './series-cache.js';
@@ -64,14 +64,14 @@ describe('SeriesCache', () => {
 
   it('a frozen label array seen before resolves by identity, counted as a hit; a mutable one never does', () => {
     const c = new SeriesCache(100);
-    const frozen = Object.freeze(ls('a', '1', 'b', '2').map((l) => Object.freeze(l)));
+    const frozen = freezeLabels(ls('a', '1', 'b', '2'));
     expect(c.getByIdentity(frozen)).toBe(-1);
     expect(c.hits + c.misses).toBe(0); // an identity miss counts nothing: the caller looks up by content next
     set(c, frozen, 7);
     expect(c.getByIdentity(frozen)).toBe(7);
     expect(c.hits).toBe(1);
     // Same content in another array: found by content, then remembered by its own identity too.
-    const other = Object.freeze(ls('a', '1', 'b', '2').map((l) => Object.freeze(l)));
+    const other = freezeLabels(ls('a', '1', 'b', '2'));
     expect(c.getByIdentity(other)).toBe(-1);
     expect(get(c, other)).toBe(7);
     expect(c.getByIdentity(other)).toBe(7);
@@ -82,12 +82,16 @@ describe('SeriesCache', () => {
     const shallow = Object.freeze(ls('a', '1', 'b', '2'));
     expect(get(c, shallow)).toBe(7);
     expect(c.getByIdentity(shallow)).toBe(-1);
+    // Frozen all through but without a memo (not made by freezeLabels): nowhere to remember it.
+    const noMemo = Object.freeze(ls('a', '1', 'b', '2').map((l) => Object.freeze(l)));
+    expect(get(c, noMemo)).toBe(7);
+    expect(c.getByIdentity(noMemo)).toBe(-1);
     expect(c.size).toBe(1);
   });
 
   it('identity entries die with the table an eviction replaces (no hit for an evicted series)', () => {
     const c = new SeriesCache(4);
-    const f = (v: string): readonly Label[] => Object.freeze(ls('n', v).map((l) => Object.freeze(l)));
+    const f = (v: string): readonly Label[] => freezeLabels(ls('n', v));
     const [a, b, cc, d, e] = [f('a'), f('b'), f('c'), f('d'), f('e')];
     set(c, a, 1);
     set(c, b, 2);

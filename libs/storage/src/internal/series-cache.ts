@@ -1,4 +1,4 @@
-import { isFrozenLabels, type Label } from '@promha/codec';
+import { isFrozenLabels, memoOf, type Label } from '@promha/codec';
 
 /**
  * Series key: label pairs joined with NUL, which no name or value may contain (checked before a write), so the key
@@ -80,16 +80,6 @@ class Table {
   private starts: Int32Array;
   private readonly strings: string[] = [];
   count = 0;
-  /**
-   * Label arrays under the identity contract (`FrozenLabels`, @promha/codec) already matched in this table →
-   * entry index: such an array's identity alone names the series, so a hit skips hashing and comparing the
-   * strings. Keyed by any object for the lookup (an array never remembered simply misses); only `FrozenLabels`
-   * are put in. Weak keys: an array the decoder dropped costs nothing here. Dropped with the table.
-   */
-  private readonly byArray = new WeakMap<object, number>();
-  /** Arrays recorded in `byArray` (at most `capacity`, so the map's own size stays bounded by the cache's). */
-  private arrays = 0;
-
   constructor(private readonly capacity: number) {
     const slots = Math.min(MIN_SLOTS, pow2AtLeast(capacity * 2));
     this.slots = new Int32Array(slots);
@@ -109,17 +99,21 @@ class Table {
     return this.ids[e]!;
   }
 
-  /** The entry `labels` was remembered as by identity, or -1. */
+  /**
+   * The entry `labels` was remembered as by identity, or -1. Kept in the array's memo (`LabelSetMemo`,
+   * @promha/codec) with this table as its owner: a memo of a table an eviction replaced simply misses.
+   */
   byIdentity(labels: readonly Label[]): number {
-    return this.byArray.get(labels) ?? -1;
+    const memo = memoOf(labels);
+    return memo !== undefined && memo.seriesTable === this ? memo.seriesEntry : -1;
   }
 
   /** Remembers entry `e` by the identity of `labels` when it cannot change (the identity contract). */
   remember(labels: readonly Label[], e: number): void {
-    if (this.arrays >= this.capacity || !isFrozenLabels(labels)) return;
-    if (this.byArray.has(labels)) return;
-    this.byArray.set(labels, e);
-    this.arrays++;
+    const memo = memoOf(labels);
+    if (memo === undefined || !isFrozenLabels(labels)) return;
+    memo.seriesTable = this;
+    memo.seriesEntry = e;
   }
 
   /** The entry of `labels` (hash from {@link hashLabels}), or -1. */
@@ -245,7 +239,7 @@ export class SeriesCache {
   }
 
   /**
-   * The id of `labels` when this very array object was matched before (see `byArray`), else -1 without counting
+   * The id of `labels` when this very array object was matched before (its memo), else -1 without counting
    * anything: the caller then hashes and calls {@link get}. A hit here counts as a hit. Only arrays that passed
    * {@link hashLabels} (no NUL) and are `FrozenLabels` are remembered, so a hit needs no NUL check.
    */
