@@ -3,7 +3,8 @@
  * backends are terminated again and again, it is restarted in fast and in immediate mode, and it is stopped
  * (SIGSTOP) for longer than the write timeout. Neither process may exit, every answer must be 204, 202 or 503
  * (never a hang, never another status), `/ready` must follow the database, and once the senders have resent
- * everything answered 503 (as Prometheus does), every sample is stored exactly once.
+ * everything answered 503 (as Prometheus does), every sample is stored exactly once. One sender sends a new series
+ * in every batch (a rollout that relabels every pod), so interning meets the faults too.
  */
 import { createFreshDatabase, startFaultyPostgres, type FaultyPostgres } from '@promha/storage/testing';
 import pg from 'pg';
@@ -24,6 +25,8 @@ afterAll(async () => {
 interface Sender {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Labels added per batch: a new series in every batch. */
+  readonly perBatch?: (i: number) => Readonly<Record<string, string>>;
   /** Batches answered 2xx, by status. */
   readonly acked: Map<number, number>;
   readonly statuses: number[];
@@ -57,9 +60,12 @@ describe('database faults under load', () => {
       { name: 'plain-b', labels: { sender: 'b' }, acked: new Map(), statuses: [] },
       { name: 'ha-r1', labels: { cluster: 'c', __replica__: 'r1' }, acked: new Map(), statuses: [] },
       { name: 'ha-r2', labels: { cluster: 'c', __replica__: 'r2' }, acked: new Map(), statuses: [] },
+      { name: 'churn', labels: { sender: 'churn' }, perBatch: (i) => ({ pod: `p-${i}` }), acked: new Map(), statuses: [] },
     ];
     const body = (s: Sender, i: number): Buffer =>
-      writeBody([series('faults', s.labels, Array.from({ length: SAMPLES }, (_, k) => [base + i * SAMPLES + k, i] as const))]);
+      writeBody([
+        series('faults', { ...s.labels, ...s.perBatch?.(i) }, Array.from({ length: SAMPLES }, (_, k) => [base + i * SAMPLES + k, i] as const)),
+      ]);
 
     let writing = true;
     const logs = (): string => processes.map((p, k) => `--- ingest ${k}:\n${p.log()}`).join('\n');
@@ -188,6 +194,12 @@ describe('database faults under load', () => {
         expect([...s.acked.values()].every((x) => x === 204)).toBe(true);
         expectOnce(`__name__=faults,sender=${s.labels['sender']!}`, [...s.acked.keys()]);
       }
+      // Every batch of the churning sender is a series of its own, interned while the faults ran.
+      const churn = senders[4]!;
+      expect(churn.acked.size).toBeGreaterThan(0);
+      expect(churn.statuses.filter((x) => x === 503).length, 'the faults reached the churning sender').toBeGreaterThan(0);
+      expect([...churn.acked.values()].every((x) => x === 204)).toBe(true);
+      for (const i of churn.acked.keys()) expectOnce(`__name__=faults,pod=p-${i},sender=churn`, [i]);
       // The HA pair: the leader's 204s are stored once, under the cluster's series without the replica label.
       const leaderBatches = [...r1.acked.entries()].filter(([, st]) => st === 204).map(([i]) => i);
       expect(leaderBatches.length).toBeGreaterThan(0);
