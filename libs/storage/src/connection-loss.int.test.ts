@@ -28,6 +28,9 @@ beforeAll(async () => {
   db = await startTestDatabase();
   uri = await db.createDatabase();
   admin = new pg.Pool({ connectionString: uri, max: 2 });
+  // As every production pool does: pool.end() resolves before its connections have closed, and the server
+  // stopping in afterAll then reports 57P01 through the pool's 'error', which unheard ends the test process.
+  admin.on('error', () => undefined);
   const p = pool('migrate');
   await migrate(p);
 });
@@ -162,6 +165,7 @@ describe('a gated connection dying while the gate holds its finished connect', (
       },
     };
     const p = new pg.Pool({ connectionString: uri, max: 1, application_name: 'victim-gated', Client: gatedClient(gate, undefined) });
+    p.on('error', () => undefined);
     pools.push(p);
     const connecting = p.connect();
     connecting.catch(() => undefined);

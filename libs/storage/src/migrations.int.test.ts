@@ -15,7 +15,8 @@ afterAll(async () => {
 describe('migrations', () => {
   it('instances migrating at once apply each version exactly once', async () => {
     const uri = await db.createDatabase();
-    const pools = Array.from({ length: 5 }, () => new pg.Pool({ connectionString: uri, max: 1 }));
+    // Each listens for 'error', as production pools do (a connection still closing when the server stops).
+    const pools = Array.from({ length: 5 }, () => new pg.Pool({ connectionString: uri, max: 1 }).on('error', () => undefined));
     try {
       const applied = await Promise.all(pools.map((p) => migrate(p)));
       expect(applied.flat().sort()).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
