@@ -38,14 +38,17 @@ export interface LabelSetMemo {
   /** @promha/election: the set without the replica label `strippedOf` (a frozen array with a memo of its own). */
   stripped: readonly Label[] | undefined;
   strippedOf: string | undefined;
-  /** @promha/storage: the series-cache table the set was matched in, and its entry there. */
-  seriesTable: object | undefined;
+  /**
+   * @promha/storage: the generation of the series-cache table the set was matched in (a number, not the table: a
+   * table an eviction replaced must not stay reachable from the memos), and its entry there.
+   */
+  seriesTable: number;
   seriesEntry: number;
 }
 
 /** A fresh memo (every field empty). */
 export function newLabelSetMemo(): LabelSetMemo {
-  return { stripped: undefined, strippedOf: undefined, seriesTable: undefined, seriesEntry: -1 };
+  return { stripped: undefined, strippedOf: undefined, seriesTable: -1, seriesEntry: -1 };
 }
 
 /** The memo of a frozen label array, or undefined for an array without one. */

@@ -114,7 +114,7 @@ describe('FrozenLabels', () => {
     const a = freezeLabels(labelsOf(1));
     const b = freezeLabels(labelsOf(1));
     expect(memoOf(labelsOf(1))).toBeUndefined();
-    expect(memoOf(a)).toEqual({ stripped: undefined, strippedOf: undefined, seriesTable: undefined, seriesEntry: -1 });
+    expect(memoOf(a)).toEqual({ stripped: undefined, strippedOf: undefined, seriesTable: -1, seriesEntry: -1 });
     expect(memoOf(a)).not.toBe(memoOf(b));
     memoOf(a)!.seriesEntry = 3;
     expect(memoOf(a)!.seriesEntry).toBe(3);

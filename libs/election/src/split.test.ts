@@ -228,7 +228,7 @@ describe('storedSeries (rules 3, 4, 6: what a store decision writes)', () => {
     // As the codec's freezeLabels makes them: frozen labels in a frozen array with a memo.
     const frozen = (labels: Record<string, string>): S['labels'] => {
       const array = Object.entries(labels).map(([name, value]) => Object.freeze({ name, value }));
-      const memo = { stripped: undefined, strippedOf: undefined, seriesTable: undefined, seriesEntry: -1 };
+      const memo = { stripped: undefined, strippedOf: undefined, seriesTable: -1, seriesEntry: -1 };
       return Object.freeze(Object.defineProperty(array, Symbol.for('promha.labelSetMemo'), { value: memo }));
     };
     const labels = frozen({ __replica__: 'r', a: '1', cluster: 'c' });

@@ -195,7 +195,7 @@ function inWindow(items: readonly Timestamped[], from: number, until: number): b
 interface StripMemo {
   stripped: readonly HaLabel[] | undefined;
   strippedOf: string | undefined;
-  seriesTable: object | undefined;
+  seriesTable: number;
   seriesEntry: number;
 }
 
@@ -225,7 +225,7 @@ function withoutLabel(ls: readonly HaLabel[], name: string): readonly HaLabel[] 
   const kept = new Array<HaLabel>(ls.length - 1);
   for (let j = 0, k = 0; j < ls.length; j++) if (j !== at) kept[k++] = ls[j]!;
   if (memo === undefined) return kept;
-  const own: StripMemo = { stripped: undefined, strippedOf: undefined, seriesTable: undefined, seriesEntry: -1 };
+  const own: StripMemo = { stripped: undefined, strippedOf: undefined, seriesTable: -1, seriesEntry: -1 };
   Object.defineProperty(kept, LABEL_SET_MEMO, { value: own });
   const labels = Object.freeze(kept);
   memo.stripped = labels;

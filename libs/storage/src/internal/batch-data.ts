@@ -74,12 +74,12 @@ export class BatchDataWriter {
     parts.forEach((p, i) => {
       const k = keys[i];
       if (k === null || p.minT > p.maxT) return;
-      for (const [d, [lo, hi]] of daysOf(p)) {
+      forEachDay(p, (d, lo, hi) => {
         rowKeys.push(k ?? null);
         rowDays.push(d);
         rowLo.push(lo);
         rowHi.push(hi);
-      }
+      });
     });
     const r = await client.query<{ key: string | null; id: number | null; min_t: number | null }>(CLAIM_AND_BATCH_SQL, [
       wantedKeys(keys),
@@ -106,11 +106,11 @@ export class BatchDataWriter {
   }
 }
 
-/** The days a part's float samples touch, each with the part's time range within it. */
-function daysOf(p: StagedPart): Map<number, [number, number]> {
-  const days = new Map<number, [number, number]>();
+/** Calls `f` per day a part's float samples touch, with the part's time range within that day. */
+function forEachDay(p: StagedPart, f: (day: number, lo: number, hi: number) => void): void {
   // A part within one day (the usual case) contributes its bounds; otherwise every sample counts.
-  if (dayOf(p.minT) === dayOf(p.maxT)) return days.set(dayOf(p.minT), [p.minT, p.maxT]);
+  if (dayOf(p.minT) === dayOf(p.maxT)) return f(dayOf(p.minT), p.minT, p.maxT);
+  const days = new Map<number, [number, number]>();
   for (let k = 0; k < floatSamples(p); k++) {
     const t = p.ts[k]!;
     const r = days.get(dayOf(t));
@@ -120,7 +120,7 @@ function daysOf(p: StagedPart): Map<number, [number, number]> {
       if (t > r[1]) r[1] = t;
     }
   }
-  return days;
+  for (const [d, [lo, hi]] of days) f(d, lo, hi);
 }
 
 async function writeExtras(client: pg.PoolClient, parts: readonly StagedPart[]): Promise<void> {

@@ -70,12 +70,15 @@ export function toLease(r: LeaseRow): Lease {
   };
 }
 
+/** {@link databaseNow} with the time given as any SQL expression (`NULL`: the server's clock). */
+const databaseNowOr = (given: string): string => `coalesce(${given}::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`;
+
 /**
  * The HA guard's clock (docs/design.md rule 5): milliseconds on the database server's clock, unless `$n` carries a
  * time (see {@link guardTime}). Every instance stamps the leader's last-seen and tests the lease timeout with this
  * one clock, so an instance whose own clock is off can neither block a takeover nor hasten one.
  */
-export const databaseNow = (n: number): string => `coalesce($${n}::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)`;
+export const databaseNow = (n: number): string => databaseNowOr(`$${n}`);
 
 /** What a statement passes as `$n` of {@link databaseNow}, given the wall time its instance's step carries. */
 export function guardTime(clock: GuardClock, wallNow: number): number | null {
@@ -256,7 +259,7 @@ export class PgLeaseStore implements LeaseStore {
     const sql = [
       `SELECT ${LEASE_COLUMNS} FROM ha_lease ORDER BY cluster`,
       `SELECT ${HISTORY_COLUMNS} FROM ha_lease_history ORDER BY id DESC LIMIT ${integer(historyLimit)}`,
-      ...(guard === undefined ? [] : [`SELECT ${databaseNow(1).replace('$1', guard === null ? 'NULL' : integer(guard))} AS ms`]),
+      ...(guard === undefined ? [] : [`SELECT ${databaseNowOr(guard === null ? 'NULL' : integer(guard))} AS ms`]),
     ].join(';\n');
     let results: pg.QueryResult[];
     try {

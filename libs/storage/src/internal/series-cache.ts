@@ -62,6 +62,9 @@ export function hashLabels(labels: readonly Label[]): number {
 
 const MIN_SLOTS = 1024;
 
+/** Tables made so far in this process: each table's generation, the number label-set memos name it by. */
+let generations = 0;
+
 /**
  * The table: open addressing (linear probing, load <= 1/2, no deletions) of label set → id. An entry's label
  * strings are kept in one append-only array (name, value, name, value, ...), referenced, not copied: names and
@@ -80,6 +83,9 @@ class Table {
   private starts: Int32Array;
   private readonly strings: string[] = [];
   count = 0;
+  /** What label-set memos record: unique in the process, so no memo can name another cache's table. */
+  private readonly generation = generations++;
+
   constructor(private readonly capacity: number) {
     const slots = Math.min(MIN_SLOTS, pow2AtLeast(capacity * 2));
     this.slots = new Int32Array(slots);
@@ -101,18 +107,18 @@ class Table {
 
   /**
    * The entry `labels` was remembered as by identity, or -1. Kept in the array's memo (`LabelSetMemo`,
-   * @promha/codec) with this table as its owner: a memo of a table an eviction replaced simply misses.
+   * @promha/codec) with this table's generation: a memo of a table an eviction replaced simply misses.
    */
   byIdentity(labels: readonly Label[]): number {
     const memo = memoOf(labels);
-    return memo !== undefined && memo.seriesTable === this ? memo.seriesEntry : -1;
+    return memo !== undefined && memo.seriesTable === this.generation ? memo.seriesEntry : -1;
   }
 
   /** Remembers entry `e` by the identity of `labels` when it cannot change (the identity contract). */
   remember(labels: readonly Label[], e: number): void {
     const memo = memoOf(labels);
     if (memo === undefined || !isFrozenLabels(labels)) return;
-    memo.seriesTable = this;
+    memo.seriesTable = this.generation;
     memo.seriesEntry = e;
   }
 
