@@ -32,8 +32,8 @@ export function decodeWriteRequest(body: Uint8Array, options: DecodeWriteOptions
  * of too many series is refused before any of them is built (building 100,000 series holds the event loop for
  * hundreds of milliseconds).
  */
-function decodeWithinLimits(bytes: Uint8Array, version: 1 | 2, limits: WriteLimits): WriteRequest {
-  checkSeriesCount(countSeries(bytes, version), limits);
+function decodeWithinLimits(bytes: Uint8Array, version: 1 | 2, limits: WriteLimits, seriesCount?: number): WriteRequest {
+  checkSeriesCount(seriesCount ?? countSeries(bytes, version), limits);
   const request = decodeWriteRequestProto(bytes, version);
   checkWriteLimits(request, limits);
   return request;
@@ -91,10 +91,12 @@ export function peekWriteRequest(body: Uint8Array, options: PeekWriteOptions): W
     if (e instanceof CodecError) throw e;
     throw new CodecError('CODEC_ERR_PROTOBUF', `malformed protobuf: ${e instanceof Error ? e.message : String(e)}`);
   }
+  let series = 0;
   let samples = 0;
   let histograms = 0;
   let exemplars = 0;
   for (const g of peek.groups) {
+    series += g.series;
     samples += g.samples;
     histograms += g.histograms;
     exemplars += g.exemplars;
@@ -104,7 +106,8 @@ export function peekWriteRequest(body: Uint8Array, options: PeekWriteOptions): W
     groups: peek.groups,
     metadata: peek.metadata,
     written: { samples, histograms, exemplars },
-    decode: () => decodeWithinLimits(bytes, version, options.limits ?? DEFAULT_WRITE_LIMITS),
+    // The walk counted the series already.
+    decode: () => decodeWithinLimits(bytes, version, options.limits ?? DEFAULT_WRITE_LIMITS, series),
   };
 }
 

@@ -44,11 +44,16 @@ export interface LabelSetMemo {
    */
   seriesTable: number;
   seriesEntry: number;
+  /**
+   * @promha/codec: the limits object whose label checks (count, name and value lengths) the set passed. A label set
+   * the decoder's cache hands out again is not measured again against the same limits.
+   */
+  limitsPassed: object | undefined;
 }
 
 /** A fresh memo (every field empty). */
 export function newLabelSetMemo(): LabelSetMemo {
-  return { stripped: undefined, strippedOf: undefined, seriesTable: -1, seriesEntry: -1 };
+  return { stripped: undefined, strippedOf: undefined, seriesTable: -1, seriesEntry: -1, limitsPassed: undefined };
 }
 
 /** The memo of a frozen label array, or undefined for an array without one. */

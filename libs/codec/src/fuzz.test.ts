@@ -192,6 +192,23 @@ describe('limits', () => {
     expect(() => decodeWriteRequest(snappyCompress(encodeWriteRequest(more, 1)), { version: 1, maxDecodedBytes: 64 << 20 })).toThrow(/129 labels/);
   });
 
+  it('a label set the decoder has cached and checked once is checked again under other limits, and passes again under the same', () => {
+    const labels = [
+      { name: '__name__', value: 'cached_check' },
+      { name: 'job', value: 'a-value-of-24-characters' },
+    ];
+    const req: WriteRequest = { version: 1, metadata: [], series: [{ labels, samples: [{ value: 1, timestamp: 1 }], histograms: [], exemplars: [] }] };
+    const body = snappyCompress(encodeWriteRequest(req, 1));
+    const first = decodeWriteRequest(body, { version: 1, maxDecodedBytes: LIMIT, limits: DEFAULT_WRITE_LIMITS });
+    const again = decodeWriteRequest(body, { version: 1, maxDecodedBytes: LIMIT, limits: DEFAULT_WRITE_LIMITS });
+    expect(again.series[0]!.labels).toBe(first.series[0]!.labels); // the cached set: its check is remembered
+    const tight = { ...DEFAULT_WRITE_LIMITS, maxLabelValueBytes: 20 };
+    expect(() => decodeWriteRequest(body, { version: 1, maxDecodedBytes: LIMIT, limits: tight })).toThrow(/value of label "job" is longer than 20 bytes/);
+    const fewer = { ...DEFAULT_WRITE_LIMITS, maxLabelsPerSeries: 1 };
+    expect(() => peekWriteRequest(body, { version: 1, maxDecodedBytes: LIMIT, limits: fewer, labels: ['cluster', '__replica__'] }).decode()).toThrow(/2 labels/);
+    expect(decodeWriteRequest(body, { version: 1, maxDecodedBytes: LIMIT, limits: DEFAULT_WRITE_LIMITS }).series).toHaveLength(1);
+  });
+
   it('NUL in 1.0 metadata and in 2.0 metadata help or unit is refused', () => {
     const v1: WriteRequest = { version: 1, series: [], metadata: [{ metricFamilyName: 'm', type: 'gauge', help: 'a\u0000b', unit: '' }] };
     expect(() => decodeWriteRequest(snappyCompress(encodeWriteRequest(v1, 1)), { version: 1, maxDecodedBytes: LIMIT })).toThrow(/NUL/);

@@ -5,6 +5,7 @@
  * and be resent forever).
  */
 import { CodecError } from './errors.js';
+import { memoOf } from './frozen-labels.js';
 import type { Label, WriteRequest } from './model.js';
 
 /** Limits of {@link checkWriteLimits}. Lengths are in UTF-8 bytes, except the exemplar label set (code points). */
@@ -108,16 +109,21 @@ export function checkWriteLimits(request: WriteRequest, limits: WriteLimits): vo
   for (let i = 0; i < series.length; i++) {
     const s = series[i]!;
     const labels = s.labels;
-    if (labels.length > maxLabelsPerSeries) {
-      fail('--limits.max-labels-per-series', i, labels, `series has ${labels.length} labels, more than the limit of ${maxLabelsPerSeries}`);
-    }
-    for (const l of labels) {
-      if (longer(l.name, maxLabelNameBytes)) {
-        fail('--limits.max-label-name-bytes', i, labels, `label name ${JSON.stringify(`${l.name.slice(0, 100)}...`)} is longer than ${maxLabelNameBytes} bytes`);
+    // A frozen set (identity contract) that passed these limits once needs no second look.
+    const memo = memoOf(labels);
+    if (memo?.limitsPassed !== limits) {
+      if (labels.length > maxLabelsPerSeries) {
+        fail('--limits.max-labels-per-series', i, labels, `series has ${labels.length} labels, more than the limit of ${maxLabelsPerSeries}`);
       }
-      if (longer(l.value, maxLabelValueBytes)) {
-        fail('--limits.max-label-value-bytes', i, labels, `value of label ${JSON.stringify(l.name)} is longer than ${maxLabelValueBytes} bytes`);
+      for (const l of labels) {
+        if (longer(l.name, maxLabelNameBytes)) {
+          fail('--limits.max-label-name-bytes', i, labels, `label name ${JSON.stringify(`${l.name.slice(0, 100)}...`)} is longer than ${maxLabelNameBytes} bytes`);
+        }
+        if (longer(l.value, maxLabelValueBytes)) {
+          fail('--limits.max-label-value-bytes', i, labels, `value of label ${JSON.stringify(l.name)} is longer than ${maxLabelValueBytes} bytes`);
+        }
       }
+      if (memo !== undefined) memo.limitsPassed = limits;
     }
     for (const x of s.samples) checkTime(x.timestamp, i, labels, 'sample');
     for (const h of s.histograms) checkTime(h.timestamp, i, labels, 'histogram');

@@ -197,6 +197,8 @@ interface StripMemo {
   strippedOf: string | undefined;
   seriesTable: number;
   seriesEntry: number;
+  /** Not this library's; here so that every memo has one shape. */
+  limitsPassed: object | undefined;
 }
 
 const LABEL_SET_MEMO = Symbol.for('promha.labelSetMemo');
@@ -225,7 +227,7 @@ function withoutLabel(ls: readonly HaLabel[], name: string): readonly HaLabel[] 
   const kept = new Array<HaLabel>(ls.length - 1);
   for (let j = 0, k = 0; j < ls.length; j++) if (j !== at) kept[k++] = ls[j]!;
   if (memo === undefined) return kept;
-  const own: StripMemo = { stripped: undefined, strippedOf: undefined, seriesTable: -1, seriesEntry: -1 };
+  const own: StripMemo = { stripped: undefined, strippedOf: undefined, seriesTable: -1, seriesEntry: -1, limitsPassed: undefined };
   Object.defineProperty(kept, LABEL_SET_MEMO, { value: own });
   const labels = Object.freeze(kept);
   memo.stripped = labels;

@@ -122,6 +122,27 @@ function equalBytes(buf: Uint8Array, start: number, len: number, want: Uint8Arra
   return true;
 }
 
+function sameBytes(buf: Uint8Array, a: number, b: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
+}
+
+/**
+ * The last value read by the fast path for each label, and where its bytes are in the request being walked (reset
+ * for every request: the positions belong to its buffer).
+ */
+let lastFirst: string | undefined;
+let lastFirstStart = 0;
+let lastFirstLen = -1;
+let lastSecond: string | undefined;
+let lastSecondStart = 0;
+let lastSecondLen = -1;
+
+function resetLastValues(): void {
+  lastFirst = lastSecond = undefined;
+  lastFirstLen = lastSecondLen = -1;
+}
+
 function readValue(r: ReaderType, start: number, end: number, what: string): string {
   const s = internString(r.buf, start, end);
   if (s === undefined) throw r.fail('CODEC_ERR_UTF8', `${what} is not valid UTF-8`);
@@ -183,8 +204,40 @@ const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
 const WRITE_V1_FIELDS = fields(1, 3);
 
 function peekLabelV1(r: ReaderType, end: number, a: Uint8Array, b: Uint8Array): void {
-  const stop = r.limit(end);
   const buf = r.buf;
+  // Prometheus' layout: a label of under 128 bytes holding its name (field 1) then its value (field 2), each with a
+  // one-byte length. Only a name of a wanted length is compared; anything else takes the general walk below.
+  const at = r.pos;
+  const len = buf[at]!;
+  const nameLen = buf[at + 2]!;
+  if (len < 0x80 && buf[at + 1] === 0x0a && nameLen < 0x80 && at + 1 + len <= end) {
+    const valueTag = at + 3 + nameLen;
+    const valueLen = buf[valueTag + 1]!;
+    if (buf[valueTag] === 0x12 && valueLen < 0x80 && 4 + nameLen + valueLen === len) {
+      r.pos = at + 1 + len;
+      const which = nameLen === a.length && equalBytes(buf, at + 3, nameLen, a) ? 1 : nameLen === b.length && equalBytes(buf, at + 3, nameLen, b) ? 2 : 0;
+      if (which === 0) return;
+      // Consecutive series almost always carry the same two values: bytes equal to the last ones reuse its string.
+      const start = valueTag + 2;
+      if (which === 1) {
+        if (valueLen !== lastFirstLen || !sameBytes(buf, start, lastFirstStart, valueLen)) {
+          lastFirst = readValue(r, start, start + valueLen, 'label value');
+          lastFirstStart = start;
+          lastFirstLen = valueLen;
+        }
+        first = lastFirst;
+      } else {
+        if (valueLen !== lastSecondLen || !sameBytes(buf, start, lastSecondStart, valueLen)) {
+          lastSecond = readValue(r, start, start + valueLen, 'label value');
+          lastSecondStart = start;
+          lastSecondLen = valueLen;
+        }
+        second = lastSecond;
+      }
+      return;
+    }
+  }
+  const stop = r.limit(end);
   let which = 0;
   let valueStart = -1;
   let valueEnd = -1;
@@ -208,6 +261,7 @@ function peekLabelV1(r: ReaderType, end: number, a: Uint8Array, b: Uint8Array): 
 }
 
 function peekV1(buf: Uint8Array, a: Uint8Array, b: Uint8Array): Peek {
+  resetLastValues();
   const r = new Reader(buf);
   const end = buf.length;
   const groups = new Grouper();
