@@ -5,6 +5,7 @@
  * `promha-ingest hash-password` reads a password on stdin and prints a line for --web.auth.basic-users-file.
  */
 import cluster from 'node:cluster';
+import { snappyDecoder, useNativeSnappy } from '@promha/codec';
 import closeWithGrace from 'close-with-grace';
 import { hashPassword } from './auth.js';
 import { ConfigError, resolveConfig, type Config } from './config.js';
@@ -52,13 +53,15 @@ async function main(argv: readonly string[]): Promise<void> {
     await runPrimary(config, realLibraries());
     return;
   }
+  useNativeSnappy(config.nativeSnappy);
   const link = workerLink();
   const service = await startService(config, realLibraries(), {
     logger: loggerOptions(config),
     ...(link === undefined ? {} : { exposition: link.exposition, othersReady: link.allReady }),
   });
   const log = service.app.log;
-  log.info({ database: service.database, highAvailability: config.highAvailability }, `using database ${service.database}`);
+  // `snappy`: the decoder in use, `native` (the optional `snappy` package) or `js` where it is not installed.
+  log.info({ database: service.database, highAvailability: config.highAvailability, snappy: snappyDecoder() }, `using database ${service.database}`);
   const { host, port } = config.listenAddress;
   const address = await service.app.listen({ host, port });
   log.info({ address }, `listening on ${address}`);

@@ -31,6 +31,7 @@ export { checkWriteLimits, DEFAULT_WRITE_LIMITS, MAX_TIMESTAMP_MS, MIN_TIMESTAMP
 export type { WriteLimits } from './limits.js';
 export type { CodecErrorCode, CodecErrorStatus } from './errors.js';
 export { snappyCompress, snappyDecodedLength, snappyUncompress } from './snappy.js';
+export { snappyDecoder, useNativeSnappy } from './internal/native-snappy.js';
 export type {
   BucketSpan,
   Exemplar,

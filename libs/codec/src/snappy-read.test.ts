@@ -7,7 +7,9 @@ import {
   encodeReadRequest,
   encodeReadResponse,
   snappyCompress,
+  snappyDecoder,
   snappyUncompress,
+  useNativeSnappy,
   type QueryResult,
   type ReadRequest,
 } from './index.js';
@@ -39,6 +41,54 @@ describe('snappy block format', () => {
         expect(Buffer.from(snappyUncompress(snappyjs.compress(bytes), bytes.length)).equals(Buffer.from(bytes))).toBe(true);
       }),
       { seed, numRuns: 150 },
+    );
+  });
+
+  it('the native decoder is installed here (the optional `snappy` package), and ours can be chosen', () => {
+    expect(snappyDecoder()).toBe('native');
+    try {
+      expect(useNativeSnappy(false)).toBe('js');
+    } finally {
+      expect(useNativeSnappy(true)).toBe('native');
+    }
+  });
+
+  it('the native decoder and ours agree: the same bytes, or both a CodecError with the same status', () => {
+    const seed = propertySeed('snappy native vs js');
+    const outcome = (body: Uint8Array, cap: number): string => {
+      try {
+        return Buffer.from(snappyUncompress(body, cap)).toString('hex');
+      } catch (e: unknown) {
+        if (!(e instanceof CodecError)) throw e;
+        return `error ${e.status}`;
+      }
+    };
+    // Valid blocks, and the same blocks truncated, with a byte changed, or under a smaller cap.
+    const body = fc
+      .tuple(fc.uint8Array({ minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 300 }))
+      .map(([chunk, times]) => snappyCompress(Uint8Array.from({ length: chunk.length * times }, (_, i) => chunk[i % chunk.length]!)));
+    const input = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }).map((b) => ({ b, cap: 1 << 20 })),
+      body.map((b) => ({ b, cap: 1 << 20 })),
+      fc.tuple(body, fc.nat(), fc.nat(255)).map(([b, at, v]) => {
+        const m = Uint8Array.from(b);
+        m[at % m.length] = v;
+        return { b: m, cap: 1 << 20 };
+      }),
+      fc.tuple(body, fc.nat()).map(([b, n]) => ({ b: b.subarray(0, n % b.length), cap: 1 << 20 })),
+      fc.tuple(body, fc.nat(20_000)).map(([b, cap]) => ({ b, cap })),
+    );
+    fc.assert(
+      fc.property(input, ({ b, cap }) => {
+        const native = outcome(b, cap);
+        useNativeSnappy(false);
+        try {
+          expect(outcome(b, cap)).toBe(native);
+        } finally {
+          useNativeSnappy(true);
+        }
+      }),
+      { seed, numRuns: 2000 },
     );
   });
 

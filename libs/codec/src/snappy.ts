@@ -5,6 +5,7 @@
  * {@link CodecError} (the decoder checks every bound and requires the output to be filled exactly).
  */
 import { CodecError } from './errors.js';
+import { nativeSnappy } from './internal/native-snappy.js';
 
 /** The largest uncompressed length the format can declare (a uvarint of at most 32 bits). */
 const MAX_DECLARED = 0xffffffff;
@@ -39,6 +40,8 @@ export function snappyUncompress(data: Uint8Array, maxDecodedBytes: number): Uin
       `snappy: declared decoded size ${length} bytes exceeds the limit of ${maxDecodedBytes} bytes`,
     );
   }
+  const native = nativeSnappy();
+  if (native !== undefined) return nativeUncompress(native, data, length);
   const out = new Uint8Array(length);
   let ip = headerBytes;
   let op = 0;
@@ -96,6 +99,19 @@ export function snappyUncompress(data: Uint8Array, maxDecodedBytes: number): Uin
     op += len;
   }
   if (op !== length) throw corrupt(`decoded ${op} bytes, header declared ${length}`);
+  return out;
+}
+
+/** The native decoder on a block whose declared length passed the cap; its refusals become CODEC_ERR_SNAPPY. */
+function nativeUncompress(native: NonNullable<ReturnType<typeof nativeSnappy>>, data: Uint8Array, length: number): Uint8Array {
+  let out: Uint8Array;
+  try {
+    out = native.uncompressSync(data, { asBuffer: true, copyOutputData: true });
+  } catch (e: unknown) {
+    throw corrupt(e instanceof Error ? e.message.toLowerCase() : String(e));
+  }
+  // The block format fills exactly the declared length; the native decoder checks it too, this states it here.
+  if (out.length !== length) throw corrupt(`decoded ${out.length} bytes, header declared ${length}`);
   return out;
 }
 

@@ -203,40 +203,50 @@ const LABEL_FIELDS = fields(1, 2);
 const SERIES_V1_FIELDS = fields(1, 2, 3, 4);
 const WRITE_V1_FIELDS = fields(1, 3);
 
-function peekLabelV1(r: ReaderType, end: number, a: Uint8Array, b: Uint8Array): void {
+/**
+ * A label in Prometheus' layout: under 128 bytes, holding its name (field 1) then its value (field 2), each with a
+ * one-byte length. Returns false for any other layout (the caller then takes {@link peekLabelV1}); otherwise moves
+ * past the label, and reads its value only when the name is one of the two wanted. Small, so that the series loop
+ * inlines it.
+ */
+function peekLabelFast(r: ReaderType, end: number, a: Uint8Array, b: Uint8Array): boolean {
   const buf = r.buf;
-  // Prometheus' layout: a label of under 128 bytes holding its name (field 1) then its value (field 2), each with a
-  // one-byte length. Only a name of a wanted length is compared; anything else takes the general walk below.
   const at = r.pos;
   const len = buf[at]!;
   const nameLen = buf[at + 2]!;
-  if (len < 0x80 && buf[at + 1] === 0x0a && nameLen < 0x80 && at + 1 + len <= end) {
-    const valueTag = at + 3 + nameLen;
-    const valueLen = buf[valueTag + 1]!;
-    if (buf[valueTag] === 0x12 && valueLen < 0x80 && 4 + nameLen + valueLen === len) {
-      r.pos = at + 1 + len;
-      const which = nameLen === a.length && equalBytes(buf, at + 3, nameLen, a) ? 1 : nameLen === b.length && equalBytes(buf, at + 3, nameLen, b) ? 2 : 0;
-      if (which === 0) return;
-      // Consecutive series almost always carry the same two values: bytes equal to the last ones reuse its string.
-      const start = valueTag + 2;
-      if (which === 1) {
-        if (valueLen !== lastFirstLen || !sameBytes(buf, start, lastFirstStart, valueLen)) {
-          lastFirst = readValue(r, start, start + valueLen, 'label value');
-          lastFirstStart = start;
-          lastFirstLen = valueLen;
-        }
-        first = lastFirst;
-      } else {
-        if (valueLen !== lastSecondLen || !sameBytes(buf, start, lastSecondStart, valueLen)) {
-          lastSecond = readValue(r, start, start + valueLen, 'label value');
-          lastSecondStart = start;
-          lastSecondLen = valueLen;
-        }
-        second = lastSecond;
-      }
-      return;
+  if (len >= 0x80 || buf[at + 1] !== 0x0a || at + 1 + len > end || buf[at + 3 + nameLen] !== 0x12 || buf[at + 4 + nameLen] !== len - 4 - nameLen) return false;
+  r.pos = at + 1 + len;
+  if (nameLen === a.length || nameLen === b.length) wantedLabel(r, at + 3, nameLen, len - 4 - nameLen, a, b);
+  return true;
+}
+
+/** The fast path's label whose name has the length of a wanted one: compared, and its value read if it is one. */
+function wantedLabel(r: ReaderType, name: number, nameLen: number, valueLen: number, a: Uint8Array, b: Uint8Array): void {
+  const buf = r.buf;
+  const which = nameLen === a.length && equalBytes(buf, name, nameLen, a) ? 1 : nameLen === b.length && equalBytes(buf, name, nameLen, b) ? 2 : 0;
+  if (which === 0) return;
+  // Consecutive series almost always carry the same two values: bytes equal to the last ones reuse its string.
+  const start = name + nameLen + 2;
+  if (which === 1) {
+    if (valueLen !== lastFirstLen || !sameBytes(buf, start, lastFirstStart, valueLen)) {
+      lastFirst = readValue(r, start, start + valueLen, 'label value');
+      lastFirstStart = start;
+      lastFirstLen = valueLen;
     }
+    first = lastFirst;
+  } else {
+    if (valueLen !== lastSecondLen || !sameBytes(buf, start, lastSecondStart, valueLen)) {
+      lastSecond = readValue(r, start, start + valueLen, 'label value');
+      lastSecondStart = start;
+      lastSecondLen = valueLen;
+    }
+    second = lastSecond;
   }
+}
+
+/** A label in any layout protobuf allows (repeated fields, long lengths, unknown fields). */
+function peekLabelV1(r: ReaderType, end: number, a: Uint8Array, b: Uint8Array): void {
+  const buf = r.buf;
   const stop = r.limit(end);
   let which = 0;
   let valueStart = -1;
@@ -275,11 +285,12 @@ function peekV1(buf: Uint8Array, a: Uint8Array, b: Uint8Array): Peek {
       resetSeries();
       while (r.pos < stop) {
         const t = r.uint32(stop);
-        if (t === 0x12) {
+        if (t === 0x0a) {
+          if (!peekLabelFast(r, stop, a, b)) peekLabelV1(r, stop, a, b);
+        } else if (t === 0x12) {
           samples++;
           sampleTime(r, stop);
-        } else if (t === 0x0a) peekLabelV1(r, stop, a, b);
-        else if (t === 0x22) {
+        } else if (t === 0x22) {
           histograms++;
           histogramTime(r, stop);
         } else if (t === 0x1a) {

@@ -33,10 +33,9 @@
 import { readdirSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { startTestDatabase } from '@promha/storage/testing';
-import pg from 'pg';
 import { measurement, median, type Bench, type Measurement } from '../harness.js';
 import { DEFAULT_SHAPE, Load, type Round } from '../internal/load.js';
-import { parentOf, processCpu, readStat, treeCpu } from '../internal/procs.js';
+import { postmasterPid, processCpu, readStat, treeCpu } from '../internal/procs.js';
 import { postWrite, sumOfMetric, startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
 
 const ROUNDS = Number(process.env['PROMHA_BENCH_VM_ROUNDS'] ?? 5);
@@ -119,18 +118,6 @@ function total(cpu: Readonly<Record<string, number>>): number {
 
 function fmtStatuses(m: ReadonlyMap<number, number>): string {
   return [...m.entries()].sort(([a], [b]) => a - b).map(([s, n]) => `${s}x${n}`).join(' ');
-}
-
-async function postmasterPid(uri: string): Promise<number | undefined> {
-  const client = new pg.Client({ connectionString: uri });
-  await client.connect();
-  try {
-    const r = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const backend = r.rows[0]?.pid;
-    return backend === undefined ? undefined : parentOf(backend);
-  } finally {
-    await client.end();
-  }
 }
 
 function say(line: string): void {
