@@ -34,7 +34,11 @@ export interface WriteResult {
 export interface WritePipeline {
   /** True when the in-flight bound is reached: the route answers 503 before reading the body. */
   overloaded(): boolean;
-  write(body: Buffer, contentType: string | undefined): Promise<WriteResult>;
+  /**
+   * `origin`: the sender's connection, or anything that stands for one sender's stream of requests (a request
+   * without one is treated as a stranger's).
+   */
+  write(body: Buffer, contentType: string | undefined, origin?: object): Promise<WriteResult>;
 }
 
 /** Remote read: a snappy-compressed ReadRequest in, a snappy-compressed SAMPLES ReadResponse out. */
@@ -155,7 +159,7 @@ export async function ingestApp(app: FastifyInstance, deps: AppDeps): Promise<vo
 
     const write = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       const body = request.body;
-      const result = await deps.pipeline.write(Buffer.isBuffer(body) ? body : Buffer.alloc(0), request.headers['content-type']);
+      const result = await deps.pipeline.write(Buffer.isBuffer(body) ? body : Buffer.alloc(0), request.headers['content-type'], request.raw.socket);
       if (result.version === 2) {
         reply.header(WRITTEN_HEADERS.samples, String(result.written.samples));
         reply.header(WRITTEN_HEADERS.histograms, String(result.written.histograms));

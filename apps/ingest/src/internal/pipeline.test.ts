@@ -307,13 +307,22 @@ describe('Pipeline', () => {
   });
 });
 /** The real codec with its peek, counting the full decodes the pipeline asks the peek for. */
-function peekingCodec(): { codec: CodecPort; decodes: () => number } {
+function peekingCodec(): { codec: CodecPort; decodes: () => number; peeks: () => number; fullDecodes: () => number } {
   let decodes = 0;
+  let peeks = 0;
+  let fullDecodes = 0;
   return {
     decodes: () => decodes,
+    peeks: () => peeks,
+    fullDecodes: () => fullDecodes,
     codec: {
       ...codec,
+      decodeWriteRequest: (b, options) => {
+        fullDecodes++;
+        return decodeWriteRequest(b, options);
+      },
       peekWriteRequest: (b, options) => {
+        peeks++;
         const peek = peekWriteRequest(b, options);
         return {
           ...peek,
@@ -341,8 +350,28 @@ describe('Pipeline with a peeking codec', () => {
   const peeking = () => {
     const p = peekingCodec();
     const election = new CountingElection();
-    return { ...setup({ codec: p.codec, election }), election, decodes: p.decodes };
+    return { ...setup({ codec: p.codec, election }), election, decodes: p.decodes, peeks: p.peeks, fullDecodes: p.fullDecodes };
   };
+
+  it("skips the peek for a sender whose last request was stored; when leadership moved, that sender's request is still answered 202 and its next one is peeked", async () => {
+    const { pipeline, writer, election, peeks, fullDecodes } = peeking();
+    election.leaders.set('a', 'r1');
+    const shard = {};
+    expect((await pipeline.write(body([a1([1])]), V1, shard)).kind).toBe('stored');
+    expect([peeks(), fullDecodes()]).toEqual([1, 0]);
+    expect((await pipeline.write(body([a1([2])]), V1, shard)).kind).toBe('stored');
+    expect([peeks(), fullDecodes()]).toEqual([1, 1]);
+    // Another sender, and a request that names none, are peeked first.
+    expect((await pipeline.write(body([a1([3])]), V1, {})).kind).toBe('stored');
+    expect((await pipeline.write(body([a1([4])]), V1)).kind).toBe('stored');
+    expect([peeks(), fullDecodes()]).toEqual([3, 1]);
+    election.leaders.set('a', 'r2');
+    expect(await pipeline.write(body([a1([5])]), V1, shard)).toMatchObject({ kind: 'deduplicated' });
+    expect([peeks(), fullDecodes()]).toEqual([3, 2]);
+    expect(await pipeline.write(body([a1([6])]), V1, shard)).toMatchObject({ kind: 'deduplicated' });
+    expect([peeks(), fullDecodes()]).toEqual([4, 2]);
+    expect(writer.parts.map((p) => p.series[0]!.samples[0]!.timestamp)).toEqual([1, 2, 3, 4]);
+  });
 
   it('answers a non-leader request 202 without decoding it in full, counted as deduplicated', async () => {
     const { pipeline, writer, metric, decodes } = peeking();

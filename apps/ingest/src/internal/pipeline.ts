@@ -18,7 +18,9 @@
  *   (cluster, replica) parts decided; a request whose parts all follow a leader is answered 202 without a full
  *   decode (it is checked for framing, timestamps and its HA labels only). Otherwise it is decoded in full and
  *   each part goes on with the decision already made, so no part is decided twice. Nothing is decided on the
- *   peek when a sample lies beyond the future grace or an HA value is too long: those take the full path.
+ *   peek when a sample lies beyond the future grace or an HA value is too long: those take the full path. A
+ *   request from a sender (connection) whose last request was stored skips the peek: it is most likely the
+ *   leader's again, and the full path decides it the same way.
  */
 import { seriesTimeRange, type TimeSeries, type WriteLimits, type WritePeek, type WriteRequest } from '@promha/codec';
 import { storedSeries, type Clock, type Fence } from '@promha/election';
@@ -157,6 +159,14 @@ function errorCode(e: unknown): string {
 
 export class Pipeline implements WritePipeline {
   private inFlight = 0;
+  /**
+   * Senders (connections) whose last request was stored: a Prometheus shard keeps sending one replica's data over
+   * its connection, so its next request is most likely the leader's again, and is decoded at once instead of being
+   * peeked first. A hint only: the full path decides every part as the peek would. A wrong guess costs one full
+   * decode of a non-leader request, and the next request of that sender is peeked again. Few keys (connections),
+   * so a WeakMap is cheap here.
+   */
+  private readonly storedLast = new WeakMap<object, true>();
 
   constructor(private readonly o: PipelineOptions) {}
 
@@ -169,7 +179,16 @@ export class Pipeline implements WritePipeline {
     return this.inFlight >= this.o.maxInFlightSamples;
   }
 
-  async write(body: Buffer, contentType: string | undefined): Promise<WriteResult> {
+  async write(body: Buffer, contentType: string | undefined, origin?: object): Promise<WriteResult> {
+    const result = await this.writeOnce(body, contentType, origin);
+    if (origin !== undefined) {
+      if (result.kind === 'stored') this.storedLast.set(origin, true);
+      else this.storedLast.delete(origin);
+    }
+    return result;
+  }
+
+  private async writeOnce(body: Buffer, contentType: string | undefined, origin: object | undefined): Promise<WriteResult> {
     const { codec, metrics } = this.o;
     if (this.overloaded()) {
       throw new IngestError('PROMHA_INGEST_OVERLOADED', 'overloaded: too many samples in flight, retry later');
@@ -177,7 +196,8 @@ export class Pipeline implements WritePipeline {
     const version = codec.parseWriteContentType(contentType);
     let request: WriteRequest;
     let early: EarlyDecisions | undefined;
-    if (this.o.highAvailability && codec.peekWriteRequest !== undefined) {
+    const peekFirst = origin === undefined || !this.storedLast.has(origin);
+    if (this.o.highAvailability && codec.peekWriteRequest !== undefined && peekFirst) {
       const peek = codec.peekWriteRequest(body, {
         version,
         maxDecodedBytes: this.o.maxDecodedBytes,

@@ -3,8 +3,7 @@
  * `write_batch` row per day touched in one statement, the float samples as one binary COPY of chunks, then
  * histograms, exemplars and metadata.
  */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 import type { MetricMetadata } from '@promha/codec';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -98,12 +97,25 @@ export class BatchDataWriter {
     const written = parts.filter((_p, i) => write[i] === true);
     if (written.some((p) => floatSamples(p) > 0)) {
       const out = encodeChunks((day) => idOfDay.get(day)!, concatFlat(written), this.spareBuffers.pop());
-      await pipeline(Readable.from([out.bytes]), client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')));
+      await copyIn(client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')), out.bytes);
       // The COPY has completed, so the socket is done with the bytes. (After a failure the buffer is dropped.)
       if (this.spareBuffers.length < this.maxSpareBuffers) this.spareBuffers.push(out.memory);
     }
     return written;
   }
+}
+
+/**
+ * Writes `bytes` as the whole of a COPY FROM STDIN and settles when the server has answered it: the stream finishes
+ * after ReadyForQuery, and fails with the server's error or the connection's. (One buffer needs no `pipeline()`:
+ * its readable and abort signal cost more than the write.)
+ */
+function copyIn(copy: Writable, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    copy.once('error', reject);
+    copy.once('finish', resolve);
+    copy.end(bytes);
+  });
 }
 
 /** Calls `f` per day a part's float samples touch, with the part's time range within that day. */

@@ -75,7 +75,7 @@ type CpuProbe = () => Record<string, number>;
  * targets (instances behind a load balancer), sender k talks to target k mod n, as a balancer keeping each
  * remote-write connection on one instance would.
  */
-async function sendRound(agent: Agent, targets: readonly Target[], round: Round, probe: CpuProbe): Promise<RoundResult> {
+async function sendRound(agents: readonly Agent[], targets: readonly Target[], round: Round, probe: CpuProbe): Promise<RoundResult> {
   const statuses = new Map<number, number>();
   const reasons = new Set<string>();
   let failed = 0;
@@ -89,7 +89,7 @@ async function sendRound(agent: Agent, targets: readonly Target[], round: Round,
         for (let attempt = 0; ; attempt++) {
           // A keep-alive connection the server closed while idle (the other system's round outlasted its keep-alive
           // timeout) resets when reused: counted as 599 and resent, as Prometheus resends after a connection error.
-          const { status, reason } = await postWrite(agent, target, body).catch((e: unknown) => ({ status: 599, reason: String(e) }));
+          const { status, reason } = await postWrite(agents[k]!, target, body).catch((e: unknown) => ({ status: 599, reason: String(e) }));
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
           if (status >= 200 && status <= 299) break;
           if (status >= 500 && attempt < RESENDS) {
@@ -112,6 +112,16 @@ async function sendRound(agent: Agent, targets: readonly Target[], round: Round,
   return { seconds, statuses, reasons: [...reasons], failed, cpu, senderCpu: (self.user + self.system) / 1e6 };
 }
 
+/**
+ * An agent per sender, one keep-alive connection each: a sender stands for one Prometheus replica's shard, whose
+ * connections carry only that replica's data (a shared pool would hand one replica's connection to the other).
+ */
+function senderAgents(senders: number, cleanups: (() => Promise<void>)[]): Agent[] {
+  const agents = Array.from({ length: senders }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
+  cleanups.push(() => Promise.resolve(agents.forEach((a) => a.destroy())));
+  return agents;
+}
+
 function total(cpu: Readonly<Record<string, number>>): number {
   return Object.values(cpu).reduce((a, b) => a + b, 0);
 }
@@ -128,7 +138,8 @@ function say(line: string): void {
 interface System {
   readonly name: string;
   readonly targets: readonly Target[];
-  readonly agent: Agent;
+  /** One per sender: a Prometheus keeps its own connections, never shared with another replica's. */
+  readonly agents: readonly Agent[];
   readonly probe: CpuProbe;
   readonly rows: RoundResult[];
 }
@@ -158,12 +169,11 @@ async function startPromhaSystem(
       `${fast ? ' (fsync off)' : ' (default settings)'}; CPU counted: the ingest process(es) + ` +
       (postmaster !== undefined ? `postmaster ${postmaster} and all its descendants` : 'no PostgreSQL (server not local)'),
   );
-  const agent = new Agent({ keepAlive: true, maxSockets: senders });
-  cleanups.push(() => Promise.resolve(agent.destroy()));
+  const agents = senderAgents(senders, cleanups);
   return {
     name,
     targets,
-    agent,
+    agents,
     rows: [],
     probe: () => ({
       node: targets.reduce((a, t) => a + processCpu(t.pid), 0),
@@ -192,12 +202,11 @@ async function startDefaultSystem(cleanups: (() => Promise<void>)[], senders: nu
     `promha default: primary ${t.pid} with ${workers} worker(s) (npm start defaults: --workers=auto, HA on), embedded ` +
       `PostgreSQL ${postmaster ?? '(postmaster not found)'} (default settings); CPU counted: the primary's process tree`,
   );
-  const agent = new Agent({ keepAlive: true, maxSockets: senders });
-  cleanups.push(() => Promise.resolve(agent.destroy()));
+  const agents = senderAgents(senders, cleanups);
   return {
     name: 'promha default',
     targets: [t],
-    agent,
+    agents,
     rows: [],
     probe: () => {
       const pgCpu = postmaster !== undefined ? treeCpu(postmaster).seconds : 0;
@@ -223,9 +232,7 @@ async function* run(): AsyncIterable<Measurement> {
     if (missing === undefined) {
       const t = await startVictoriaMetrics('__replica__');
       cleanups.push(() => t.stop());
-      const agent = new Agent({ keepAlive: true, maxSockets: senders });
-      cleanups.push(() => Promise.resolve(agent.destroy()));
-      vm = { name: 'victoria-metrics', targets: [t], agent, rows: [], probe: () => ({ vm: processCpu(t.pid) }) };
+      vm = { name: 'victoria-metrics', targets: [t], agents: senderAgents(senders, cleanups), rows: [], probe: () => ({ vm: processCpu(t.pid) }) };
       systems.push(vm);
       say(`victoria-metrics ${t.pid}: replica label dropped by relabeling, -dedup.minScrapeInterval=1ms; CPU counted: its process`);
     } else {
@@ -253,7 +260,7 @@ async function* run(): AsyncIterable<Measurement> {
       // Rotate the order every round so no system always runs first.
       for (let j = 0; j < systems.length; j++) {
         const sys = systems[(j + r) % systems.length]!;
-        const res = await sendRound(sys.agent, sys.targets, round, sys.probe);
+        const res = await sendRound(sys.agents, sys.targets, round, sys.probe);
         const cpu = Object.entries(res.cpu).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(' ');
         parts.push(`${sys.name} ${Math.round(round.uniqueSamples / res.seconds)}/s [${fmtStatuses(res.statuses)}] cpu ${cpu} (sender ${res.senderCpu.toFixed(2)})`);
         if (res.reasons.length > 0) say(`${sys.name} round ${r}: non-2xx answers (resent): ${res.reasons.join(' | ')}`);
