@@ -192,14 +192,18 @@ export function decoderCacheStats(): { readonly labelSets: CacheStats } {
 export function seriesTimeRange(series: readonly TimeSeries[]): { minTime: number; maxTime: number } {
   let minTime = Infinity;
   let maxTime = -Infinity;
-  for (const s of series) {
-    for (const x of s.samples) {
-      if (x.timestamp < minTime) minTime = x.timestamp;
-      if (x.timestamp > maxTime) maxTime = x.timestamp;
+  // Indexed loops: `for...of` over the decoder's shared frozen empty arrays costs about 20 ns a series.
+  for (let i = 0; i < series.length; i++) {
+    const { samples, histograms } = series[i]!;
+    for (let k = 0; k < samples.length; k++) {
+      const t = samples[k]!.timestamp;
+      if (t < minTime) minTime = t;
+      if (t > maxTime) maxTime = t;
     }
-    for (const x of s.histograms) {
-      if (x.timestamp < minTime) minTime = x.timestamp;
-      if (x.timestamp > maxTime) maxTime = x.timestamp;
+    for (let k = 0; k < histograms.length; k++) {
+      const t = histograms[k]!.timestamp;
+      if (t < minTime) minTime = t;
+      if (t > maxTime) maxTime = t;
     }
   }
   return { minTime, maxTime };

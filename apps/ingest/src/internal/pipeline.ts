@@ -92,20 +92,23 @@ export function cutFuture(series: readonly TimeSeries[], limit: number): FutureC
   let maxTime = -Infinity;
   let rejected: number[] | undefined;
   for (let i = 0; i < series.length; i++) {
-    const s = series[i]!;
+    const { samples, histograms } = series[i]!;
     let late = false;
-    for (const x of s.samples) {
-      if (x.timestamp > limit) late = true;
+    // Indexed loops: `for...of` over the decoder's shared frozen empty arrays costs about 20 ns a series.
+    for (let k = 0; k < samples.length; k++) {
+      const t = samples[k]!.timestamp;
+      if (t > limit) late = true;
       else {
-        if (x.timestamp < minTime) minTime = x.timestamp;
-        if (x.timestamp > maxTime) maxTime = x.timestamp;
+        if (t < minTime) minTime = t;
+        if (t > maxTime) maxTime = t;
       }
     }
-    for (const x of s.histograms) {
-      if (x.timestamp > limit) late = true;
+    for (let k = 0; k < histograms.length; k++) {
+      const t = histograms[k]!.timestamp;
+      if (t > limit) late = true;
       else {
-        if (x.timestamp < minTime) minTime = x.timestamp;
-        if (x.timestamp > maxTime) maxTime = x.timestamp;
+        if (t < minTime) minTime = t;
+        if (t > maxTime) maxTime = t;
       }
     }
     if (late) (rejected ??= []).push(i);
