@@ -24,6 +24,9 @@ describe('migrations', () => {
       const rows = await pools[0]!.query<{ n: number }>('SELECT count(*)::int AS n FROM promha.schema_version');
       expect(rows.rows[0]!.n).toBe(SCHEMA_VERSION);
       expect(await migrate(pools[0]!)).toEqual([]);
+      // Migration 6: the series label index gathers new entries in a pending list of at most 256 kB.
+      const gin = await pools[0]!.query<{ options: string[] }>(`SELECT reloptions AS options FROM pg_class WHERE relname = 'series_label_ids_gin'`);
+      expect(gin.rows[0]!.options.sort()).toEqual(['fastupdate=on', 'gin_pending_list_limit=256']);
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }
