@@ -16,8 +16,8 @@ import { series, writeBody, writeContentType } from '@promha/ingest/testing';
 import { openStorage } from '@promha/storage';
 import { startTestDatabase } from '@promha/storage/testing';
 import { measurement, median, type Bench, type Measurement } from '../harness.js';
-import { postmasterPid, processCpu, treeCpu } from '../internal/procs.js';
-import { postWrite, startPromha } from '../internal/targets.js';
+import { processCpu, treeCpu } from '../internal/procs.js';
+import { postmasterPid, postWrite, startPromha } from '../internal/targets.js';
 
 const SERIES = 1000;
 const SAMPLES_PER_SERIES = 2;

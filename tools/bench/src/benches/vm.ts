@@ -35,8 +35,8 @@ import { Agent } from 'node:http';
 import { startTestDatabase } from '@promha/storage/testing';
 import { measurement, median, type Bench, type Measurement } from '../harness.js';
 import { DEFAULT_SHAPE, Load, type Round } from '../internal/load.js';
-import { postmasterPid, processCpu, readStat, treeCpu } from '../internal/procs.js';
-import { postWrite, sumOfMetric, startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
+import { processCpu, readStat, treeCpu } from '../internal/procs.js';
+import { postmasterPid, postWrite, sumOfMetric, startPromha, startVictoriaMetrics, victoriaMetricsMissing, type Target } from '../internal/targets.js';
 
 const ROUNDS = Number(process.env['PROMHA_BENCH_VM_ROUNDS'] ?? 5);
 const REQUESTS = Number(process.env['PROMHA_BENCH_VM_REQUESTS'] ?? 20);

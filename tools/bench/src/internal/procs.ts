@@ -5,7 +5,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import pg from 'pg';
 
 let ticks: number | undefined;
 
@@ -100,17 +99,4 @@ export function treeCpu(root: number): TreeCpu {
 /** The postmaster of a backend: its parent process. */
 export function parentOf(pid: number): number | undefined {
   return readStat(pid)?.ppid;
-}
-
-/** The postmaster of the PostgreSQL server at `uri` (a local one): the parent of a backend of ours. */
-export async function postmasterPid(uri: string): Promise<number | undefined> {
-  const client = new pg.Client({ connectionString: uri });
-  await client.connect();
-  try {
-    const r = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const backend = r.rows[0]?.pid;
-    return backend === undefined ? undefined : parentOf(backend);
-  } finally {
-    await client.end();
-  }
 }

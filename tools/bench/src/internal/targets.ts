@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@promha/storage/testing';
+import pg from 'pg';
+import { parentOf } from './procs.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
@@ -216,4 +218,17 @@ export async function startVictoriaMetrics(replicaLabel: string): Promise<Target
     metrics: async () => (await httpGet(port, '/metrics')).body,
     stop: cleanup,
   };
+}
+
+/** The postmaster of the PostgreSQL server at `uri` (a local one): the parent of a backend of ours. */
+export async function postmasterPid(uri: string): Promise<number | undefined> {
+  const client = new pg.Client({ connectionString: uri });
+  await client.connect();
+  try {
+    const r = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const backend = r.rows[0]?.pid;
+    return backend === undefined ? undefined : parentOf(backend);
+  } finally {
+    await client.end();
+  }
 }
