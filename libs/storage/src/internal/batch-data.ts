@@ -109,10 +109,14 @@ export class BatchDataWriter {
  * Writes `bytes` as the whole of a COPY FROM STDIN and settles when the server has answered it: the stream finishes
  * after ReadyForQuery, and fails with the server's error or the connection's. (One buffer needs no `pipeline()`:
  * its readable and abort signal cost more than the write.)
+ *
+ * The error listener stays for the stream's life. pg can fail one COPY twice: its read timeout fails the query, and
+ * when the pool then closes the connection, pg fails the still-active query again with "Connection terminated". A
+ * second `'error'` with nobody listening would end the process (seen in the database-faults drill).
  */
-function copyIn(copy: Writable, bytes: Uint8Array): Promise<void> {
+export function copyIn(copy: Writable, bytes: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
-    copy.once('error', reject);
+    copy.on('error', reject);
     copy.once('finish', resolve);
     copy.end(bytes);
   });
