@@ -184,7 +184,8 @@ export class Pipeline implements WritePipeline {
 
   async write(body: Buffer, contentType: string | undefined, origin?: object): Promise<WriteResult> {
     const result = await this.writeOnce(body, contentType, origin);
-    if (origin !== undefined) {
+    // Only HA data is peeked, so only then is the hint worth keeping.
+    if (origin !== undefined && this.o.highAvailability) {
       if (result.kind === 'stored') this.storedLast.set(origin, true);
       else this.storedLast.delete(origin);
     }

@@ -84,6 +84,9 @@ async function listen(uri: string, argv: readonly string[]): Promise<{ service: 
 async function* run(): AsyncIterable<Measurement> {
   const db = await startTestDatabase();
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  // The other replica's own connection, as each Prometheus keeps its own: a connection that carried the leader's data
+  // is decoded at once, not peeked (pipeline.ts), so one shared by both replicas would decode the 202s too.
+  const otherAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   const haOn = await listen(await db.createDatabase(), []);
   const haOff = await listen(await db.createDatabase(), ['--metrics.high-availability=false']);
   const storage = await openStorage({ uri: await db.createDatabase(), maxConnections: 10 });
@@ -138,9 +141,6 @@ async function* run(): AsyncIterable<Measurement> {
     const follower: number[] = [];
     const base2 = base + (ROUNDS + 2) * REQUESTS_PER_ROUND * STEP_MS;
     const PAIRS = 160;
-    // Each replica on its own connection, as each Prometheus keeps its own: a connection that carried the leader's
-    // data is decoded at once, not peeked (pipeline.ts), so one shared by both replicas would decode the 202s too.
-    const otherAgent = new Agent({ keepAlive: true, maxSockets: 1 });
     const pairs = Array.from({ length: PAIRS }, (_, i) => [writeBody(requestSeries(i, base2, 'bench', 'r1')), writeBody(requestSeries(i, base2, 'bench', 'r2'))] as const);
     for (let i = 0; i < PAIRS; i++) {
       const [stored, dedupe] = pairs[i]!;
@@ -156,10 +156,10 @@ async function* run(): AsyncIterable<Measurement> {
         follower.push(dedupeMs);
       }
     }
-    otherAgent.destroy();
     yield measurement('ingest.request.deduplicated', 'ms', median(follower), 'ingest.request.stored', median(leader));
   } finally {
     agent.destroy();
+    otherAgent.destroy();
     await haOn.service.close();
     await haOff.service.close();
     await storage.close();
@@ -193,7 +193,13 @@ async function cpuCost(args: readonly string[]): Promise<{ stored: number; dedup
   const target = await startPromha({ dbUri, extraArgs: ['--workers=1', ...args], cpuProfileDir: process.env['PROMHA_BENCH_PROFILE'] });
   const ROUNDS_CPU = 6;
   const REPEATS = 5;
-  const pgCpu = (): number => (postmaster === undefined ? 0 : treeCpu(postmaster).seconds);
+  const cpu = (): number => processCpu(target.pid) + (postmaster === undefined ? 0 : treeCpu(postmaster).seconds);
+  /** CPU seconds of the ingest process and the PostgreSQL server while `f` runs. */
+  const cpuDuring = async (f: () => Promise<unknown>): Promise<number> => {
+    const before = cpu();
+    await f();
+    return cpu() - before;
+  };
   const send = (bodies: readonly Buffer[], want: 202 | 204): Promise<number> =>
     timed(bodies.length, async (k) => {
       const { status, reason } = await postWrite(agents[want], target, bodies[k]!);
@@ -208,14 +214,8 @@ async function cpuCost(args: readonly string[]): Promise<{ stored: number; dedup
       const leader = ids.map((i) => writeBody(requestSeries(i, base, 'bench', 'r1')));
       const other = ids.map((i) => writeBody(requestSeries(i, base, 'bench', 'r2')));
       const repeated = Array.from({ length: REPEATS }, () => other).flat();
-      let node0 = processCpu(target.pid);
-      let pg0 = pgCpu();
-      await send(leader, 204);
-      const storedCpu = processCpu(target.pid) - node0 + (pgCpu() - pg0);
-      node0 = processCpu(target.pid);
-      pg0 = pgCpu();
-      await send(repeated, 202);
-      const dedupCpu = processCpu(target.pid) - node0 + (pgCpu() - pg0);
+      const storedCpu = await cpuDuring(() => send(leader, 204));
+      const dedupCpu = await cpuDuring(() => send(repeated, 202));
       if (r === 0) continue; // warm-up (and the first leader's election)
       stored.push((storedCpu * 1000) / leader.length);
       deduplicated.push((dedupCpu * 1000) / repeated.length);
