@@ -7,7 +7,6 @@ import type { Label } from '@promha/codec';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { internSeries, LabelIds } from './internal/intern.js';
-import { seriesKey } from './internal/series-cache.js';
 import { openStorage } from './index.js';
 import { startTestDatabase, type TestDatabase } from './testing.js';
 
@@ -26,10 +25,8 @@ function labelsOf(s: number): Label[] {
   ];
 }
 
-function flush(from: number, n = PER_FLUSH): Map<string, Label[]> {
-  const m = new Map<string, Label[]>();
-  for (let s = from; s < from + n; s++) m.set(seriesKey(labelsOf(s)), labelsOf(s));
-  return m;
+function flush(from: number, n = PER_FLUSH): Label[][] {
+  return Array.from({ length: n }, (_, i) => labelsOf(from + i));
 }
 
 let db: TestDatabase;
@@ -74,15 +71,59 @@ describe('internSeries', () => {
     const ids = await internSeries(pool, flush(STORED));
     const after = await sequentialScans();
     expect(after).toEqual(before);
-    expect(new Set(ids.values()).size).toBe(PER_FLUSH);
+    expect(new Set(ids).size).toBe(PER_FLUSH);
   }, 120_000);
 
   it('answers the stored ids for series interned before, with or without the pair cache', async () => {
     const first = await internSeries(pool, flush(100, 50));
     expect(await internSeries(pool, flush(100, 50), new LabelIds())).toEqual(first);
-    const stored = await pool.query<{ id: string }>('SELECT id FROM promha.series WHERE id = ANY($1::bigint[])', [[...first.values()]]);
+    const stored = await pool.query<{ id: string }>('SELECT id FROM promha.series WHERE id = ANY($1::bigint[])', [first]);
     expect(stored.rowCount).toBe(50);
   });
+});
+
+describe('internSeries by several interners at once', () => {
+  it('gives every interner the same id for a series, stores each series and pair once, and never deadlocks', async () => {
+    // Four instances, each on its own connection with its own pair cache, intern overlapping flushes of new series
+    // at the same moment, each in its own order, one series twice in a flush.
+    const pools = Array.from({ length: 4 }, () => {
+      const p = new pg.Pool({ connectionString: db.uri, max: 1 });
+      p.on('error', () => undefined);
+      p.on('connect', (c) => void c.query('SET search_path = promha'));
+      return p;
+    });
+    try {
+      const base = 500_000;
+      const flushes = pools.map((_, k) => {
+        const f = flush(base + k * 300, 900); // each overlaps its neighbours by 600 series
+        for (let i = f.length - 1; i > 0; i--) {
+          const j = (i * 7919 + k * 104_729) % (i + 1);
+          [f[i], f[j]] = [f[j]!, f[i]!];
+        }
+        return [...f, f[0]!];
+      });
+      const results = await Promise.all(pools.map((p, k) => internSeries(p, flushes[k]!, new LabelIds())));
+      const idOf = new Map<string, number>();
+      results.forEach((ids, k) => {
+        expect(ids.at(-1)).toBe(ids[0]);
+        flushes[k]!.forEach((labels, i) => {
+          const key = JSON.stringify(labels);
+          expect(idOf.get(key) ?? ids[i]).toBe(ids[i]);
+          idOf.set(key, ids[i]!);
+        });
+      });
+      const stored = await pool.query<{ n: string }>('SELECT count(*) AS n FROM promha.series WHERE id = ANY($1::bigint[])', [[...idOf.values()]]);
+      expect(Number(stored.rows[0]!.n)).toBe(idOf.size);
+      expect(new Set(idOf.values()).size).toBe(idOf.size);
+      const pods = await pool.query<{ n: string; d: string }>(
+        `SELECT count(*) AS n, count(DISTINCT value) AS d FROM promha.label WHERE name = 'pod' AND value = ANY($1::text[])`,
+        [Array.from({ length: 1_800 }, (_, i) => `pod-${(base + i).toString(36)}`)],
+      );
+      expect(pods.rows[0]).toEqual({ n: '1800', d: '1800' });
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  }, 120_000);
 });
 
 describe('internSeries on series stored before', () => {
@@ -100,14 +141,14 @@ describe('internSeries on series stored before', () => {
 describe('LabelIds', () => {
   it('starts over at its bound and keeps nothing with a bound of 0', () => {
     const ids = new LabelIds(2);
-    ids.set('a', 1);
-    ids.set('b', 2);
-    expect([ids.get('a'), ids.get('b'), ids.size]).toEqual([1, 2, 2]);
-    ids.set('c', 3);
-    expect([ids.get('a'), ids.get('c'), ids.size]).toEqual([undefined, 3, 1]);
-    expect([ids.hits, ids.misses, ids.evictions]).toEqual([3, 1, 2]);
+    ids.set('a', 'x', 1);
+    ids.set('b', 'x', 2);
+    expect([ids.get('a', 'x'), ids.get('b', 'x'), ids.get('a', 'y'), ids.size]).toEqual([1, 2, undefined, 2]);
+    ids.set('c', 'x', 3);
+    expect([ids.get('a', 'x'), ids.get('c', 'x'), ids.size]).toEqual([undefined, 3, 1]);
+    expect([ids.hits, ids.misses, ids.evictions]).toEqual([3, 2, 2]);
     const none = new LabelIds(0);
-    none.set('a', 1);
-    expect(none.get('a')).toBeUndefined();
+    none.set('a', 'x', 1);
+    expect(none.get('a', 'x')).toBeUndefined();
   });
 });

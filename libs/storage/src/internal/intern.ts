@@ -2,139 +2,225 @@ import type { Label } from '@promha/codec';
 import type pg from 'pg';
 import { StorageError, StorageErrorCodes } from './errors.js';
 
+/**
+ * Label pairs in; out, (input position, id) for each pair found and (id, name, value) for each pair inserted.
+ * Joining the inserted rows back to their positions in SQL cost the server more than the client's map lookup.
+ */
 const LABELS_SQL = `
-WITH input AS (SELECT n, v FROM unnest($1::text[], $2::text[]) AS u(n, v)),
+WITH input AS (SELECT ord::integer AS ord, n, v FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(n, v, ord)),
 found AS MATERIALIZED (
-  SELECT l.id, l.name, l.value FROM input CROSS JOIN LATERAL (
-    SELECT id, name, value FROM label WHERE name = input.n AND md5(value) = md5(input.v) AND value = input.v LIMIT 1
+  SELECT input.ord, l.id FROM input CROSS JOIN LATERAL (
+    SELECT id FROM label WHERE name = input.n AND md5(value) = md5(input.v) AND value = input.v LIMIT 1
   ) l
 ),
 ins AS (
   INSERT INTO label (name, value)
-  SELECT n, v FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.name = input.n AND found.value = input.v)
-  ORDER BY n, md5(v)
+  SELECT n, v FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.ord = input.ord)
+  ORDER BY ord
   ON CONFLICT (name, md5(value)) DO NOTHING RETURNING id, name, value
 )
-SELECT id, name, value FROM found
+SELECT ord, id, NULL AS n, NULL AS v FROM found
 UNION ALL
-SELECT id, name, value FROM ins`;
+SELECT NULL, id, name, value FROM ins`;
 
 /** True when another value with the same name and md5 is stored (the index key is (name, md5(value))). */
 const COLLISION_SQL = `SELECT 1 FROM label WHERE name = $1 AND md5(value) = md5($2) AND value <> $2 LIMIT 1`;
 
+/**
+ * Series in as one text of array literals, a line each (no per-element quoting on either side); out as
+ * {@link LABELS_SQL}, an inserted series with its id array as text, which is the literal the client sent.
+ */
 const SERIES_SQL = `
-WITH input AS (SELECT DISTINCT x::integer[] AS ids FROM unnest($1::text[]) AS x),
+WITH input AS (SELECT ord::integer AS ord, x::integer[] AS ids FROM unnest(string_to_array($1, E'\\n')) WITH ORDINALITY AS u(x, ord)),
 found AS MATERIALIZED (
-  SELECT s.id, s.label_ids FROM input CROSS JOIN LATERAL (SELECT id, label_ids FROM series WHERE label_ids = input.ids LIMIT 1) s
+  SELECT input.ord, s.id FROM input CROSS JOIN LATERAL (SELECT id FROM series WHERE label_ids = input.ids LIMIT 1) s
 ),
 ins AS (
   INSERT INTO series (label_ids)
-  SELECT ids FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.label_ids = input.ids)
-  ORDER BY ids
+  SELECT ids FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.ord = input.ord)
+  ORDER BY ord
   ON CONFLICT (label_ids) DO NOTHING RETURNING id, label_ids
 )
-SELECT id, label_ids FROM found
+SELECT ord, id, NULL AS k FROM found
 UNION ALL
-SELECT id, label_ids FROM ins`;
+SELECT NULL, id, label_ids::text FROM ins`;
 
 /**
  * Label pair -> id of pairs interned before. A flush of new series repeats most of its pairs (job, namespace, metric
  * name), and each one the database is asked for again costs an index probe in the insert and another in the lookup.
  * Ids never change, so an entry never goes stale; at the bound the map starts over (a pair missing here is only
- * asked again, never wrong).
+ * asked again, never wrong). Keyed by name, then value: the codec's strings are looked up as they are, where one
+ * key of both would build a new string per label.
  */
 export class LabelIds {
-  private readonly ids = new Map<string, number>();
+  private ids = new Map<string, Map<string, number>>();
+  private count = 0;
   hits = 0;
   misses = 0;
   evictions = 0;
 
   constructor(private readonly max = 262_144) {}
 
-  get(key: string): number | undefined {
-    const id = this.ids.get(key);
+  get(name: string, value: string): number | undefined {
+    const id = this.ids.get(name)?.get(value);
     if (id === undefined) this.misses++;
     else this.hits++;
     return id;
   }
 
-  set(key: string, id: number): void {
+  set(name: string, value: string, id: number): void {
     if (this.max === 0) return;
-    if (this.ids.size >= this.max) {
-      this.evictions += this.ids.size;
-      this.ids.clear();
+    if (this.count >= this.max) {
+      this.evictions += this.count;
+      this.ids = new Map();
+      this.count = 0;
     }
-    this.ids.set(key, id);
+    let values = this.ids.get(name);
+    if (values === undefined) this.ids.set(name, (values = new Map<string, number>()));
+    if (values.has(value)) return;
+    values.set(value, id);
+    this.count++;
   }
 
   get size(): number {
-    return this.ids.size;
+    return this.count;
   }
 }
 
 /**
- * Interns series (their label pairs first) and returns key → id for every input. Runs outside the sample
+ * Interns series (their label pairs first) and returns their ids, position for position. Runs outside the sample
  * transaction in autocommit statements: an interned series without samples is harmless, and committing at once
  * keeps row locks on `label`/`series` short. Each statement first looks every input up by index, one probe each
  * (never a join over the whole table, whose cost would grow with every series stored), and inserts only what it
  * did not find: a series another worker or instance interned is found, not inserted again. Inserts go in sorted
  * order so concurrent interners take their locks in the same order (no deadlock). A row committed by a concurrent
  * interner after our snapshot is skipped by ON CONFLICT and invisible to the lookup; the loop asks again for what
- * is still missing.
+ * is still missing. The same series may come more than once; it is asked for once.
  */
 export async function internSeries(
   pool: pg.Pool,
-  missing: ReadonlyMap<string, readonly Label[]>,
+  series: readonly (readonly Label[])[],
   known: LabelIds = new LabelIds(0),
-): Promise<Map<string, number>> {
-  const pairIds = new Map<string, number>();
-  const pairs = new Map<string, Label>();
-  for (const labels of missing.values()) {
-    for (const l of labels) {
-      const k = `${l.name}\u0000${l.value}`;
-      if (pairIds.has(k) || pairs.has(k)) continue;
-      const id = known.get(k);
-      if (id === undefined) pairs.set(k, l);
-      else pairIds.set(k, id);
+): Promise<number[]> {
+  // Every label of every series, in order: its id when known (>= 0), else -1 - its slot among the pairs to ask.
+  let total = 0;
+  for (const labels of series) total += labels.length;
+  const refs = new Int32Array(total);
+  const slots = new Map<string, Map<string, number>>();
+  const names: string[] = [];
+  const values: string[] = [];
+  let r = 0;
+  for (const labels of series) {
+    for (let j = 0; j < labels.length; j++, r++) {
+      const { name, value } = labels[j]!;
+      const id = known.get(name, value);
+      if (id !== undefined) {
+        refs[r] = id;
+        continue;
+      }
+      let byValue = slots.get(name);
+      if (byValue === undefined) slots.set(name, (byValue = new Map<string, number>()));
+      let slot = byValue.get(value);
+      if (slot === undefined) {
+        slot = names.length;
+        byValue.set(value, slot);
+        names.push(name);
+        values.push(value);
+      }
+      refs[r] = -1 - slot;
     }
   }
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const todo = [...pairs.entries()].filter(([k]) => !pairIds.has(k));
-    if (todo.length === 0) break;
-    const r = await pool.query<{ id: number; name: string; value: string }>(LABELS_SQL, [
-      todo.map(([, l]) => l.name),
-      todo.map(([, l]) => l.value),
-    ]);
-    for (const row of r.rows) {
-      const k = `${row.name}\u0000${row.value}`;
-      pairIds.set(k, row.id);
-      known.set(k, row.id);
+  const pairIds = await askAll(
+    pool,
+    LABELS_SQL,
+    names.length,
+    (a, b) => compare(names[a]!, names[b]!) || compare(values[a]!, values[b]!),
+    (todo) => [todo.map((s) => names[s]!), todo.map((s) => values[s]!)],
+    (row) => slots.get(row[2]!)?.get(row[3]!),
+  );
+  for (let s = 0; s < names.length; s++) {
+    const id = pairIds[s]!;
+    if (id >= 0) {
+      known.set(names[s]!, values[s]!, id);
+      continue;
     }
-  }
-  for (const [k, l] of pairs) {
-    if (pairIds.has(k)) continue;
     // Not interned after every attempt: a different value with the same md5 holds the key. Only a crafted
     // collision does that, and resending it can never succeed.
-    const c = await pool.query(COLLISION_SQL, [l.name, l.value]);
+    const c = await pool.query(COLLISION_SQL, [names[s], values[s]]);
     if (c.rowCount !== null && c.rowCount > 0) {
-      throw new StorageError(StorageErrorCodes.INVALID_INPUT, `value of label ${JSON.stringify(l.name)} collides with a stored value (md5)`);
+      throw new StorageError(StorageErrorCodes.INVALID_INPUT, `value of label ${JSON.stringify(names[s])} collides with a stored value (md5)`);
     }
+    throw new StorageError(StorageErrorCodes.CONFLICT, 'label interning did not converge');
   }
-  const byIds = new Map<string, string>(); // label-id list → series key
-  for (const [key, labels] of missing) {
-    const ids = labels.map((l) => pairIds.get(`${l.name}\u0000${l.value}`));
-    if (ids.some((x) => x === undefined)) throw new StorageError(StorageErrorCodes.CONFLICT, 'label interning did not converge');
-    byIds.set(`{${ids.join(',')}}`, key);
-  }
-  const out = new Map<string, number>();
-  for (let attempt = 0; attempt < 5 && out.size < missing.size; attempt++) {
-    const todo = [...byIds.entries()].filter(([, key]) => !out.has(key)).map(([ids]) => ids);
-    const r = await pool.query<{ id: number; label_ids: number[] }>(SERIES_SQL, [todo]);
-    for (const row of r.rows) {
-      const key = byIds.get(`{${row.label_ids.join(',')}}`);
-      if (key !== undefined) out.set(key, row.id);
+  // Each distinct series once, as its array literal.
+  const seriesSlot = new Int32Array(series.length);
+  const bySlot = new Map<string, number>();
+  const literals: string[] = [];
+  const ids: number[] = [];
+  r = 0;
+  for (let i = 0; i < series.length; i++) {
+    const labels = series[i]!;
+    ids.length = labels.length;
+    for (let j = 0; j < labels.length; j++, r++) {
+      const ref = refs[r]!;
+      ids[j] = ref >= 0 ? ref : pairIds[-1 - ref]!;
     }
+    const literal = `{${ids.join(',')}}`;
+    let slot = bySlot.get(literal);
+    if (slot === undefined) {
+      slot = literals.push(literal) - 1;
+      bySlot.set(literal, slot);
+    }
+    seriesSlot[i] = slot;
   }
-  if (out.size < missing.size) throw new StorageError(StorageErrorCodes.CONFLICT, 'series interning did not converge');
+  const seriesIds = await askAll(
+    pool,
+    SERIES_SQL,
+    literals.length,
+    (a, b) => compare(literals[a]!, literals[b]!),
+    (todo) => [todo.map((s) => literals[s]!).join('\n')],
+    (row) => bySlot.get(row[2]!),
+  );
+  const out = new Array<number>(series.length);
+  for (let i = 0; i < series.length; i++) {
+    const id = seriesIds[seriesSlot[i]!]!;
+    if (id < 0) throw new StorageError(StorageErrorCodes.CONFLICT, 'series interning did not converge');
+    out[i] = id;
+  }
+  return out;
+}
+
+/** Code-unit order, the same in every process: what concurrent interners insert in, to take locks in one order. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A row of an interning statement: (position, id) for a row found, (null, id, key...) for a row inserted. */
+type Row = [number | null, number, ...(string | null)[]];
+
+/**
+ * Runs an interning statement until every slot has an id or 5 attempts passed; -1 marks a slot still without one.
+ * `params` turns the slots still to ask into the statement's parameters; the position in a row is 1-based among
+ * those, and `slotOf` finds an inserted row's slot by its key.
+ */
+async function askAll(
+  pool: pg.Pool,
+  text: string,
+  count: number,
+  order: (a: number, b: number) => number,
+  params: (todo: readonly number[]) => unknown[],
+  slotOf: (row: Row) => number | undefined,
+): Promise<number[]> {
+  const out = new Array<number>(count).fill(-1);
+  let todo = Array.from({ length: count }, (_, s) => s).sort(order);
+  for (let attempt = 0; attempt < 5 && todo.length > 0; attempt++) {
+    const res = await pool.query<Row>({ text, values: params(todo), rowMode: 'array' });
+    for (const row of res.rows) {
+      const ord = row[0];
+      const slot = ord === null ? slotOf(row) : todo[ord - 1];
+      if (slot !== undefined) out[slot] = row[1];
+    }
+    todo = todo.filter((s) => out[s]! < 0);
+  }
   return out;
 }

@@ -1,21 +1,5 @@
 import { isFrozenLabels, memoOf, type Label } from '@promha/codec';
 
-/**
- * Series key: label pairs joined with NUL, which no name or value may contain (checked before a write), so the key
- * is unambiguous. Built only for series the cache missed (to deduplicate them for interning); a hit never builds it.
- */
-export function seriesKey(labels: readonly Label[]): string {
-  // join() builds one flat string; `+=` would build a tree of cons strings, and the cache keeps the key: every
-  // later comparison would read it through an extra indirection, and the tree's root costs 32 bytes more.
-  const parts = new Array<string>(labels.length * 2 + 1);
-  for (let i = 0; i < labels.length; i++) {
-    parts[2 * i] = labels[i]!.name;
-    parts[2 * i + 1] = labels[i]!.value;
-  }
-  parts[labels.length * 2] = '';
-  return parts.join('\u0000');
-}
-
 /** Returned by {@link hashLabels} when a name or value contains a NUL (which PostgreSQL text cannot hold). */
 export const HAS_NUL = -1;
 
@@ -34,7 +18,7 @@ function finish(h: number): number {
 }
 
 /**
- * Hash of a label set over its UTF-16 code units (a NUL stands for each separator, as in {@link seriesKey}).
+ * Hash of a label set over its UTF-16 code units, a NUL standing for each separator between names and values.
  * Returns HAS_NUL when a name or value contains a NUL: the writer's validation rides on this pass over the
  * characters instead of a pass of its own.
  */

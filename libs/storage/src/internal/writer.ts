@@ -16,7 +16,7 @@ import { StorageError, toStorageError } from './errors.js';
 import { inTransaction } from './connection.js';
 import { checkFences } from './fence.js';
 import { internSeries, LabelIds } from './intern.js';
-import { hashLabels, type SeriesCache, seriesKey } from './series-cache.js';
+import { hashLabels, type SeriesCache } from './series-cache.js';
 import { floatSamples, stagePart, type StagedPart } from './staged-part.js';
 import { dayOf } from './time.js';
 
@@ -143,19 +143,25 @@ export class SampleWriter {
 
   /** Interns the series the cache missed when their parts were staged, filling in their ids. */
   private async resolveSeries(batch: readonly Pending[]): Promise<void> {
-    const missing = new Map<string, readonly Label[]>();
+    const missing: (readonly Label[])[] = [];
     for (const p of batch) {
       if (p.misses === 0) continue;
       const series = p.part.series;
-      for (let i = 0; i < series.length; i++) if (p.ids[i]! < 0) missing.set(seriesKey(series[i]!.labels), series[i]!.labels);
+      for (let i = 0; i < series.length; i++) if (p.ids[i]! < 0) missing.push(series[i]!.labels);
     }
-    if (missing.size === 0) return;
+    if (missing.length === 0) return;
     const interned = await internSeries(this.pool, missing, this.labelIds);
-    for (const [k, labels] of missing) this.cache.set(labels, hashLabels(labels), interned.get(k)!);
+    let k = 0;
     for (const p of batch) {
       if (p.misses === 0) continue;
       const series = p.part.series;
-      for (let i = 0; i < series.length; i++) if (p.ids[i]! < 0) p.ids[i] = interned.get(seriesKey(series[i]!.labels))!;
+      for (let i = 0; i < series.length; i++) {
+        if (p.ids[i]! >= 0) continue;
+        const labels = series[i]!.labels;
+        const id = interned[k++]!;
+        this.cache.set(labels, hashLabels(labels), id);
+        p.ids[i] = id;
+      }
     }
   }
 
