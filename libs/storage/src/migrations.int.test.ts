@@ -27,6 +27,17 @@ describe('migrations', () => {
       // Migration 6: the series label index gathers new entries in a pending list of at most 256 kB.
       const gin = await pools[0]!.query<{ options: string[] }>(`SELECT reloptions AS options FROM pg_class WHERE relname = 'series_label_ids_gin'`);
       expect(gin.rows[0]!.options.sort()).toEqual(['fastupdate=on', 'gin_pending_list_limit=256']);
+      // Migration 7: a series' id array is unique through a hash exclusion constraint, and the btree is gone.
+      const keys = await pools[0]!.query<{ def: string }>(
+        `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'promha.series'::regclass AND contype IN ('u', 'x')`,
+      );
+      expect(keys.rows.map((r) => r.def)).toEqual(['EXCLUDE USING hash (label_ids WITH =)']);
+      await pools[0]!.query(`INSERT INTO promha.series (label_ids) VALUES ('{1,2,3}')`);
+      const again = await pools[0]!.query(`INSERT INTO promha.series (label_ids) VALUES ('{1,2,3}')`).then(
+        () => undefined,
+        (e: unknown) => (e as { code?: string }).code,
+      );
+      expect(again).toBe('23P01');
     } finally {
       await Promise.all(pools.map((p) => p.end()));
     }

@@ -28,7 +28,9 @@ const COLLISION_SQL = `SELECT 1 FROM label WHERE name = $1 AND md5(value) = md5(
 
 /**
  * Series in as one text of array literals, a line each (no per-element quoting on either side); out as
- * {@link LABELS_SQL}, an inserted series with its id array as text, which is the literal the client sent.
+ * {@link LABELS_SQL}, an inserted series with its id array as text, which is the literal the client sent. The
+ * conflict that skips an insert is the hash exclusion constraint on `label_ids` (migration 7), the only one a new
+ * row can meet.
  */
 const SERIES_SQL = `
 WITH input AS (SELECT ord::integer AS ord, x::integer[] AS ids FROM unnest(string_to_array($1, E'\\n')) WITH ORDINALITY AS u(x, ord)),
@@ -39,7 +41,7 @@ ins AS (
   INSERT INTO series (label_ids)
   SELECT ids FROM input WHERE NOT EXISTS (SELECT 1 FROM found WHERE found.ord = input.ord)
   ORDER BY ord
-  ON CONFLICT (label_ids) DO NOTHING RETURNING id, label_ids
+  ON CONFLICT DO NOTHING RETURNING id, label_ids
 )
 SELECT ord, id, NULL AS k FROM found
 UNION ALL
