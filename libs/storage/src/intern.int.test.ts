@@ -138,6 +138,27 @@ describe('internSeries on series stored before', () => {
   });
 });
 
+describe('internSeries inserting pairs before looking them up', () => {
+  it('does so only while new series come, and spends label ids on stored pairs within twice the pairs it stored', async () => {
+    const lastLabelId = async (): Promise<number> =>
+      Number((await pool.query<{ v: string }>('SELECT last_value::text AS v FROM promha.label_id_seq')).rows[0]!.v);
+    const pairs = async (): Promise<number> => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM promha.label')).rows[0]!.n);
+    // A cache that keeps no pair, so every call asks for every pair of its series (about 270 for 100 series).
+    const known = new LabelIds(0);
+    const [id0, pairs0] = [await lastLabelId(), await pairs()];
+    await internSeries(pool, flush(3_000_000, 100), known); // new, looked up first: a fresh writer
+    await internSeries(pool, flush(3_000_100, 100), known); // new, inserted first: the last call stored most
+    const stored = (await pairs()) - pairs0;
+    expect(await lastLabelId()).toBeGreaterThan(id0 + stored); // ids were spent on the stored ones among them
+    const again = await internSeries(pool, flush(3_000_000, 100), known); // all stored, inserted first once more
+    const spent = await lastLabelId();
+    expect(await internSeries(pool, flush(3_000_000, 100), known)).toEqual(again); // the last call stored nothing
+    expect(await lastLabelId()).toBe(spent); // so this one looked up first
+    expect(await pairs()).toBe(pairs0 + stored);
+    expect(spent - id0 - stored).toBeLessThanOrEqual(2 * stored);
+  });
+});
+
 describe('LabelIds', () => {
   it('starts over at its bound and keeps nothing with a bound of 0', () => {
     const ids = new LabelIds(2);
