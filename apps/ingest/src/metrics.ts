@@ -226,12 +226,12 @@ export function createMetrics(
     labelSetCacheMax: new Gauge({ name: 'promha_label_set_cache_max', help: 'Bound of the decoder label-set cache.', registers }),
     labelPairCacheHits: new Counter({
       name: 'promha_label_pair_cache_hits_total',
-      help: 'Label pairs of new series whose id the writer already knew.',
+      help: 'Lookups of a label pair of a new series that the writer label-pair cache answered.',
       registers,
     }),
     labelPairCacheMisses: new Counter({
       name: 'promha_label_pair_cache_misses_total',
-      help: 'Label pairs of new series the writer asked the database for.',
+      help: 'Lookups of a label pair of a new series that the writer label-pair cache missed (each missed pair is asked of the database once per flush).',
       registers,
     }),
     labelPairCacheEvictions: new Counter({
