@@ -23,6 +23,12 @@ describe('resolveConfig', () => {
     expect(c.retentionMs).toBe(90 * 86_400_000);
     expect(c.workers).toBe(availableParallelism());
     expect([c.maxSelectorBytes, c.maxRegexBytes]).toEqual([MAX_SELECTOR_BYTES, MAX_REGEX_BYTES]);
+    expect(c.labelPairCacheMax).toBe(262_144);
+  });
+
+  it('takes --cache.label-pairs-max as an integer of 0 or more', () => {
+    expect(run(['--cache.label-pairs-max=0']).labelPairCacheMax).toBe(0);
+    expect(() => run(['--cache.label-pairs-max=-1'])).toThrow(/--cache.label-pairs-max/);
   });
 
   it('takes --workers as auto or a positive integer', () => {

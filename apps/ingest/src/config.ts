@@ -365,6 +365,12 @@ const FLAGS = {
     default: undefined,
     parse: nonNegativeInt,
   }),
+  labelPairCacheMax: spec<number>({
+    flag: 'cache.label-pairs-max',
+    help: 'Label pairs whose ids each instance\'s storage writer keeps for interning new series (name and value -> id; 0: none). A miss costs a lookup while a new series is interned, never a lookup of a known series; when full the cache starts over.',
+    default: '262144',
+    parse: nonNegativeInt,
+  }),
   bearerTokenFile: spec<string | undefined>({
     flag: 'web.auth.bearer-token-file',
     help: 'File whose first non-empty line is the bearer token clients must send (Authorization: Bearer ...).',

@@ -46,6 +46,7 @@ export interface IngestMetrics {
   readonly labelPairCacheMisses: Counter;
   readonly labelPairCacheEvictions: Counter;
   readonly labelPairCacheSize: Gauge;
+  readonly labelPairCacheMax: Gauge;
   readonly inFlightSamples: Gauge;
   readonly dbPoolConnections: Gauge<'pool' | 'state'>;
   readonly dbUp: Gauge;
@@ -240,6 +241,7 @@ export function createMetrics(
       registers,
     }),
     labelPairCacheSize: new Gauge({ name: 'promha_label_pair_cache_size', help: 'Label pairs in the writer label-pair cache.', registers }),
+    labelPairCacheMax: new Gauge({ name: 'promha_label_pair_cache_max', help: 'Bound of the writer label-pair cache (--cache.label-pairs-max).', registers }),
     inFlightSamples: new Gauge({
       name: 'promha_in_flight_samples',
       help: 'Samples decoded and not yet answered.',

@@ -133,6 +133,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
       uri,
       maxConnections: config.dbMaxConnections,
       seriesCacheMax: caches.seriesMax,
+      labelPairCacheMax: config.labelPairCacheMax,
       retentionDays: Math.max(1, Math.round(config.retentionMs / 86_400_000)),
       historyRetentionMs: config.historyRetentionMs,
       // The schema version in the name lets a takeover see a writer of an older build that records no commit marks
@@ -261,6 +262,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
     );
   }
   metrics.seriesCacheMax.set(caches.seriesMax);
+  metrics.labelPairCacheMax.set(config.labelPairCacheMax);
   metrics.labelSetCacheMax.set(caches.labelSetsMax);
 
   const after =

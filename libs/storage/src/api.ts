@@ -10,6 +10,8 @@ export interface StorageOptions {
   readonly maxConnections?: number;
   /** Series cache bound in entries (`--cache.series-max`), default 1,000,000. */
   readonly seriesCacheMax?: number;
+  /** Label pair -> id cache of the writer, in pairs (`--cache.label-pairs-max`), default 262,144; 0: none. */
+  readonly labelPairCacheMax?: number;
   /** Sample retention in days (`--retention`), default 90. */
   readonly retentionDays?: number;
   /** Lease history retention in ms (`--ha.history-retention`), default 30 days. */

@@ -20,6 +20,7 @@ export interface ResolvedStorageOptions {
   readonly uri: string;
   readonly maxConnections: number;
   readonly seriesCacheMax: number;
+  readonly labelPairCacheMax: number;
   readonly retentionDays: number;
   readonly historyRetentionMs: number;
   readonly applicationName: string;
@@ -50,6 +51,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     uri: o.uri,
     maxConnections: o.maxConnections ?? 10,
     seriesCacheMax: o.seriesCacheMax ?? 1_000_000,
+    labelPairCacheMax: o.labelPairCacheMax ?? 262_144,
     retentionDays: o.retentionDays ?? 90,
     historyRetentionMs: o.historyRetentionMs ?? 30 * DAY_MS,
     applicationName: o.applicationName ?? `promha/${SCHEMA_VERSION}`,
@@ -72,6 +74,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
   if (r.uri === '') bad('uri is empty');
   if (!Number.isInteger(r.maxConnections) || r.maxConnections < 2) bad('maxConnections must be an integer >= 2');
   if (!Number.isInteger(r.seriesCacheMax) || r.seriesCacheMax < 0) bad('seriesCacheMax must be an integer >= 0');
+  if (!Number.isInteger(r.labelPairCacheMax) || r.labelPairCacheMax < 0) bad('labelPairCacheMax must be an integer >= 0');
   if (!(r.retentionDays > 0)) bad('retentionDays must be > 0');
   if (!(r.historyRetentionMs > 0)) bad('historyRetentionMs must be > 0');
   if (!(r.maxBatchSamples > 0)) bad('maxBatchSamples must be > 0');
@@ -194,6 +197,7 @@ class PgStorage implements Storage {
       maxBatchSamples: o.maxBatchSamples,
       maxConcurrentFlushes: 2,
       databaseClock: o.databaseClock,
+      labelPairCacheMax: o.labelPairCacheMax,
     });
     this.reader = new Reader(pools.read, o.maxRegexBytes);
   }

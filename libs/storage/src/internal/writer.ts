@@ -27,6 +27,8 @@ export interface WriterOptions {
   readonly maxConcurrentFlushes: number;
   /** The HA guard's clock (see `StorageOptions.databaseClock`). */
   readonly databaseClock: GuardClock;
+  /** Bound of {@link SampleWriter.labelIds}, in pairs (`StorageOptions.labelPairCacheMax`). */
+  readonly labelPairCacheMax?: number;
   /** Called inside every flush transaction; tests use it to interleave a flush with other sessions. */
   readonly afterFence?: () => Promise<void>;
 }
@@ -45,7 +47,7 @@ export class SampleWriter {
   private scheduled = false;
   private readonly knownDays = new Set<number>();
   /** Label pair -> id for interning new series (see {@link LabelIds}); its counters are in the storage stats. */
-  readonly labelIds = new LabelIds();
+  readonly labelIds: LabelIds;
   private readonly data: BatchDataWriter;
 
   constructor(
@@ -54,6 +56,7 @@ export class SampleWriter {
     private readonly options: WriterOptions,
   ) {
     this.data = new BatchDataWriter(options.maxConcurrentFlushes);
+    this.labelIds = new LabelIds(options.labelPairCacheMax);
   }
 
   write(part: WritePart): Promise<WriteOutcome> {
