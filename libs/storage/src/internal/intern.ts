@@ -125,7 +125,8 @@ export class LabelIds {
  * transaction in autocommit statements: an interned series without samples is harmless, and committing at once
  * keeps row locks on `label`/`series` short. Each statement first looks every input up by index, one probe each
  * (never a join over the whole table, whose cost would grow with every series stored), and inserts only what it
- * did not find: a series another worker or instance interned is found, not inserted again. Inserts go in sorted
+ * did not find: a series another worker or instance interned is found, not inserted again. (While new series come,
+ * new label pairs are inserted first and only the conflicts looked up: {@link LabelIds.insertFirst}.) Inserts go in sorted
  * order so concurrent interners take their locks in the same order (no deadlock). A row committed by a concurrent
  * interner after our snapshot is skipped by ON CONFLICT and invisible to the lookup; the loop asks again for what
  * is still missing. The same series may come more than once; it is asked for once.
