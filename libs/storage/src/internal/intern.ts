@@ -58,6 +58,9 @@ SELECT ord, id, NULL AS k FROM found
 UNION ALL
 SELECT NULL, id, label_ids::text FROM ins`;
 
+/** Default bound of {@link LabelIds}, in pairs (`StorageOptions.labelPairCacheMax`). */
+export const LABEL_PAIR_CACHE_MAX = 262_144;
+
 /**
  * Label pair -> id of pairs interned before. A flush of new series repeats most of its pairs (job, namespace, metric
  * name), and each one the database is asked for again costs an index probe in the insert and another in the lookup.
@@ -75,7 +78,7 @@ export class LabelIds {
   private lastAsked = 0;
   private lastInserted = 0;
 
-  constructor(private readonly max = 262_144) {}
+  constructor(private readonly max = LABEL_PAIR_CACHE_MAX) {}
 
   /**
    * Whether `count` pairs may be inserted without a lookup first. A pair stored already then spends a label id (the

@@ -14,6 +14,7 @@ import { Reader } from './reader.js';
 import { SeriesCache } from './series-cache.js';
 import { METADATA_SQL, metadataParams } from './metadata.js';
 import { SampleWriter } from './writer.js';
+import { LABEL_PAIR_CACHE_MAX } from './intern.js';
 
 /** StorageOptions with every default applied. */
 export interface ResolvedStorageOptions {
@@ -51,7 +52,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     uri: o.uri,
     maxConnections: o.maxConnections ?? 10,
     seriesCacheMax: o.seriesCacheMax ?? 1_000_000,
-    labelPairCacheMax: o.labelPairCacheMax ?? 262_144,
+    labelPairCacheMax: o.labelPairCacheMax ?? LABEL_PAIR_CACHE_MAX,
     retentionDays: o.retentionDays ?? 90,
     historyRetentionMs: o.historyRetentionMs ?? 30 * DAY_MS,
     applicationName: o.applicationName ?? `promha/${SCHEMA_VERSION}`,
