@@ -24,6 +24,12 @@ describe('resolveConfig', () => {
     expect(c.workers).toBe(availableParallelism());
     expect([c.maxSelectorBytes, c.maxRegexBytes]).toEqual([MAX_SELECTOR_BYTES, MAX_REGEX_BYTES]);
     expect(c.labelPairCacheMax).toBe(262_144);
+    expect(c.dbStatementsCache).toBe(true);
+  });
+
+  it('takes --db.statements-cache as a boolean, as Promscale did', () => {
+    expect(run(['--db.statements-cache=false']).dbStatementsCache).toBe(false);
+    expect(() => run(['--db.statements-cache=sometimes'])).toThrow(/--db.statements-cache/);
   });
 
   it('takes --cache.label-pairs-max as an integer of 0 or more', () => {

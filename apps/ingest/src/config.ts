@@ -214,6 +214,12 @@ const FLAGS = {
     default: '30s',
     parse: parseDuration,
   }),
+  dbStatementsCache: spec({
+    flag: 'db.statements-cache',
+    help: 'Name the statements every write runs, so PostgreSQL parses and plans them once per connection (as Promscale did). false behind a pooler that moves sessions between connections (PgBouncer in transaction mode before 1.21).',
+    default: 'true',
+    parse: parseBool,
+  }),
   highAvailability: spec({
     flag: 'metrics.high-availability',
     help: 'Deduplicate Prometheus HA pairs (one leader per cluster). false stores every replica as sent.',

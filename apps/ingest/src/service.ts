@@ -146,6 +146,7 @@ export async function startService(config: Config, libs: Libraries, options: Ser
       keepAliveMs: config.dbTcpKeepaliveMs,
       readMaxConnections: config.dbReadMaxConnections,
       maxRegexBytes: config.maxRegexBytes,
+      statementsCache: config.dbStatementsCache,
     }),
   );
 

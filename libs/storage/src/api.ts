@@ -51,6 +51,13 @@ export interface StorageOptions {
    */
   readonly maxRegexBytes?: number;
   /**
+   * Whether the statements run over and over (a flush's fence, claim and batch rows, interning, lease steps) are
+   * named, so that PostgreSQL parses and plans each once per connection (`--db.statements-cache`); default true.
+   * Turn off behind a pooler that moves a session between server connections (PgBouncer in transaction mode before
+   * 1.21), which would lose them.
+   */
+  readonly statementsCache?: boolean;
+  /**
    * Decides when each database operation of this storage runs (default: at once). The simulator's deterministic
    * mode passes one that runs them one at a time in its own order; with a gate, pooled connections are never
    * closed for idleness (that would be a real timer deciding something).

@@ -12,6 +12,7 @@ import { encodeHistogram } from './histogram-json.js';
 import { METADATA_SQL, metadataParams } from './metadata.js';
 import { CLAIM_CTE, claimedEntries, claimReceipts, wantedKeys } from './receipts.js';
 import { NOW_MS } from './sql.js';
+import { run, statement } from './statements.js';
 import { floatSamples, type StagedPart } from './staged-part.js';
 import { dayOf } from './time.js';
 
@@ -20,7 +21,9 @@ import { dayOf } from './time.js';
  * `k` NULL, or its key just claimed) has float samples in it. `$2..$5`: per part and day, its key, the day and the
  * part's time range within it. Answers the keys claimed, then the batch rows.
  */
-const CLAIM_AND_BATCH_SQL = `
+const CLAIM_AND_BATCH = statement(
+  'promha_claim_and_batch',
+  `
 WITH ${CLAIM_CTE},
 days AS (
   SELECT r.d, min(r.lo) AS lo, max(r.hi) AS hi
@@ -34,14 +37,23 @@ days AS (
 )
 SELECT key, NULL::bigint AS id, NULL::bigint AS min_t FROM claimed
 UNION ALL
-SELECT NULL, id, min_t FROM batch`;
+SELECT NULL, id, min_t FROM batch`,
+);
 
-const HISTOGRAMS_SQL = `
-INSERT INTO histogram_sample (series_id, t, h) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) ON CONFLICT DO NOTHING`;
+const HISTOGRAMS = statement(
+  'promha_histograms',
+  `
+INSERT INTO histogram_sample (series_id, t, h) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) ON CONFLICT DO NOTHING`,
+);
 
-const EXEMPLARS_SQL = `
+const EXEMPLARS = statement(
+  'promha_exemplars',
+  `
 INSERT INTO exemplar (series_id, t, value, labels)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::jsonb[]) ON CONFLICT DO NOTHING`;
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::jsonb[]) ON CONFLICT DO NOTHING`,
+);
+
+const METADATA = statement('promha_metadata', METADATA_SQL);
 
 export class BatchDataWriter {
   /** COPY buffers of finished flushes, reused by the next ones (at most one per concurrent flush). */
@@ -80,7 +92,7 @@ export class BatchDataWriter {
         rowHi.push(hi);
       });
     });
-    const r = await client.query<{ key: string | null; id: number | null; min_t: number | null }>(CLAIM_AND_BATCH_SQL, [
+    const r = await run<{ key: string | null; id: number | null; min_t: number | null }>(client, CLAIM_AND_BATCH, [
       wantedKeys(keys),
       rowKeys,
       rowDays,
@@ -168,9 +180,9 @@ async function writeExtras(client: pg.PoolClient, parts: readonly StagedPart[]):
       if (s.metadata !== undefined) metadata.push(s.metadata);
     }
   }
-  if (hSeries.length > 0) await client.query(HISTOGRAMS_SQL, [hSeries, hTimes, hData]);
-  if (eSeries.length > 0) await client.query(EXEMPLARS_SQL, [eSeries, eTimes, eValues, eLabels]);
-  if (metadata.length > 0) await client.query(METADATA_SQL, metadataParams(metadata));
+  if (hSeries.length > 0) await run(client, HISTOGRAMS, [hSeries, hTimes, hData]);
+  if (eSeries.length > 0) await run(client, EXEMPLARS, [eSeries, eTimes, eValues, eLabels]);
+  if (metadata.length > 0) await run(client, METADATA, metadataParams(metadata));
 }
 
 /** float8 array parameters travel as text: spell non-finite values the way PostgreSQL reads them. */

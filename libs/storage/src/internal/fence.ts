@@ -11,8 +11,9 @@ import type { Fence, FenceFailure } from '@promha/election';
 import type pg from 'pg';
 import type { GuardClock } from '../api.js';
 import { EXTEND_LEASE_SQL, guardTime, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
+import { run, statement } from './statements.js';
 
-/** The mark part of {@link LOCK_LEASES_SQL}: one row per (cluster, epoch, this backend), never contended. */
+/** The mark part of {@link LOCK_LEASES}: one row per (cluster, epoch, this backend), never contended. */
 const COMMIT_MARK_SQL = `
 INSERT INTO ha_commit_mark (cluster, epoch, backend, max_t)
   SELECT m.c, m.e, pg_backend_pid(), max(m.hi)
@@ -27,17 +28,25 @@ INSERT INTO ha_commit_mark (cluster, epoch, backend, max_t)
  * the caller then applies to the rows returned, so a part marks if and only if it passes on the current lease.
  * `$2..$6`: per fenced part with data, its cluster, replica, epoch, min and max data time.
  */
-const LOCK_LEASES_SQL = `
+const LOCK_LEASES = statement(
+  'promha_fence_lock_leases',
+  `
 WITH locked AS (
   SELECT ${LEASE_COLUMNS} FROM ha_lease WHERE cluster = ANY($1::text[]) ORDER BY cluster FOR KEY SHARE
 ), mark AS (
   ${COMMIT_MARK_SQL}
 )
-SELECT * FROM locked`;
+SELECT * FROM locked`,
+);
 
-const HISTORY_FENCE_SQL = `
+const HISTORY_FENCE = statement(
+  'promha_fence_history',
+  `
 SELECT 1 FROM ha_lease_history
-WHERE cluster = $1 AND old_leader = $2 AND old_start <= $3 AND old_until > $4 LIMIT 1`;
+WHERE cluster = $1 AND old_leader = $2 AND old_start <= $3 AND old_until > $4 LIMIT 1`,
+);
+
+const EXTEND_LEASE = statement('promha_fence_extend_lease', EXTEND_LEASE_SQL);
 
 /** What the fence needs of a part: its fence (absent for non-HA data) and the time range of its data. */
 export interface FencedData {
@@ -67,11 +76,11 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
     });
   }
   for (const e of [...extensions.values()].sort((a, b) => (a.f.cluster < b.f.cluster ? -1 : a.f.cluster > b.f.cluster ? 1 : 0))) {
-    await client.query(EXTEND_LEASE_SQL, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, guardTime(clock, e.wall), e.seen]);
+    await run(client, EXTEND_LEASE, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, guardTime(clock, e.wall), e.seen]);
   }
   // Commit marks (rule 6): every fenced part with data, marked by the lock statement if it holds on the lease.
   const marked = parts.filter((p) => p.fence !== undefined && Number.isFinite(p.dataMax));
-  const rows = await client.query<LeaseRow>(LOCK_LEASES_SQL, [
+  const rows = await run<LeaseRow>(client, LOCK_LEASES, [
     clusters,
     marked.map((p) => p.fence!.cluster),
     marked.map((p) => p.fence!.replica),
@@ -97,7 +106,7 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
       continue;
     }
     // A closed interval of this replica in the history never changes again: no lock needed to rely on it.
-    const h = await client.query(HISTORY_FENCE_SQL, [f.cluster, f.replica, minTime, maxTime]);
+    const h = await run(client, HISTORY_FENCE, [f.cluster, f.replica, minTime, maxTime]);
     out.push(h.rowCount === 0 ? { kind: 'fence-failed', cluster: f.cluster, current: lease === undefined ? undefined : toLease(lease) } : undefined);
   }
   return out;

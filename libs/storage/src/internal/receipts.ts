@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { NOW_MS } from './sql.js';
+import { run, statement } from './statements.js';
 
 /**
  * The claim as a data-modifying CTE named `claimed` (one row per key this flush took), so that the statement that
@@ -16,7 +17,7 @@ claimed AS (
   ON CONFLICT (key) DO NOTHING RETURNING key
 )`;
 
-const RECEIPT_SQL = `WITH ${CLAIM_CTE} SELECT key FROM claimed`;
+const CLAIM_RECEIPTS = statement('promha_claim_receipts', `WITH ${CLAIM_CTE} SELECT key FROM claimed`);
 
 /**
  * The keys a flush claims. `keys` per entry: `null` (its fence failed: never written), undefined (unkeyed: always
@@ -40,6 +41,6 @@ export function claimedEntries(keys: readonly (string | undefined | null)[], cla
 export async function claimReceipts(client: pg.PoolClient, keys: readonly (string | undefined | null)[]): Promise<boolean[]> {
   const wanted = wantedKeys(keys);
   const claimed = new Set<string>();
-  if (wanted.length > 0) for (const row of (await client.query<{ key: string }>(RECEIPT_SQL, [wanted])).rows) claimed.add(row.key);
+  if (wanted.length > 0) for (const row of (await run<{ key: string }>(client, CLAIM_RECEIPTS, [wanted])).rows) claimed.add(row.key);
   return claimedEntries(keys, claimed);
 }

@@ -8,6 +8,7 @@ import { PgLeaseStore } from './lease-store.js';
 import { checkSchemaVersion, DAY_MS, migrate, SCHEMA, SCHEMA_VERSION } from './migrations.js';
 import { retentionCutoff } from './time.js';
 import { gatedClient } from './gate.js';
+import { withoutStatementNames } from './statements.js';
 import { promhaTypes } from './pg-types.js';
 import { MAX_REGEX_BYTES } from './matchers.js';
 import { Reader } from './reader.js';
@@ -35,6 +36,7 @@ export interface ResolvedStorageOptions {
   readonly keepAliveMs: number;
   readonly readMaxConnections: number;
   readonly maxRegexBytes: number;
+  readonly statementsCache: boolean;
   /** Absent: operations run at once. */
   readonly statementGate: StatementGate | undefined;
   readonly databaseClock: GuardClock;
@@ -66,6 +68,7 @@ export function resolveStorageOptions(o: StorageOptions): ResolvedStorageOptions
     keepAliveMs: o.keepAliveMs ?? 30_000,
     readMaxConnections: o.readMaxConnections ?? 4,
     maxRegexBytes: o.maxRegexBytes ?? MAX_REGEX_BYTES,
+    statementsCache: o.statementsCache ?? true,
     statementGate: o.statementGate,
     databaseClock: o.databaseClock ?? 'server',
   };
@@ -130,8 +133,13 @@ function openPools(o: ResolvedStorageOptions): Pools {
   };
 }
 
-/** A pool with what every connection has: the schema, our types, the connect timeout and TCP keepalive. */
+/**
+ * A pool with what every connection has: the schema, our types, the connect timeout and TCP keepalive; statements
+ * sent unnamed when the statement cache is off (statements.ts).
+ */
 function newPool(o: ResolvedStorageOptions, config: pg.PoolConfig): pg.Pool {
+  const gate = o.statementGate;
+  const Client = gate === undefined ? pg.Client : gatedClient(gate, config.statement_timeout === false ? undefined : config.statement_timeout);
   const p = new pg.Pool({
     connectionString: o.uri,
     application_name: o.applicationName,
@@ -141,7 +149,8 @@ function newPool(o: ResolvedStorageOptions, config: pg.PoolConfig): pg.Pool {
     keepAlive: o.keepAliveMs > 0,
     keepAliveInitialDelayMillis: o.keepAliveMs,
     ...config,
-    ...(o.statementGate === undefined ? {} : gatedConfig(o.statementGate, config)),
+    ...(gate === undefined ? {} : GATED_TIMERS),
+    Client: o.statementsCache ? Client : withoutStatementNames(Client),
   });
   // An idle client losing its connection must not crash the process; the next query reports it.
   p.on('error', () => undefined);
@@ -153,16 +162,13 @@ function newPool(o: ResolvedStorageOptions, config: pg.PoolConfig): pg.Pool {
  * no idle eviction. The gate runs operations on its own clock, so a wall-clock timeout would fire or not depending
  * on how fast the machine is; the gate is handed the statement timeout instead.
  */
-function gatedConfig(gate: StatementGate, config: pg.PoolConfig): pg.PoolConfig {
-  return {
-    Client: gatedClient(gate, config.statement_timeout === false ? undefined : config.statement_timeout),
-    idleTimeoutMillis: 0,
-    connectionTimeoutMillis: 0,
-    statement_timeout: undefined,
-    query_timeout: undefined,
-    idle_in_transaction_session_timeout: undefined,
-  };
-}
+const GATED_TIMERS: pg.PoolConfig = {
+  idleTimeoutMillis: 0,
+  connectionTimeoutMillis: 0,
+  statement_timeout: undefined,
+  query_timeout: undefined,
+  idle_in_transaction_session_timeout: undefined,
+};
 
 async function endPools(p: Pools): Promise<void> {
   await Promise.all([p.write.end(), p.lease.end(), p.read.end()]);

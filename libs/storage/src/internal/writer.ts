@@ -18,7 +18,10 @@ import { checkFences } from './fence.js';
 import { internSeries, LabelIds } from './intern.js';
 import { hashLabels, type SeriesCache } from './series-cache.js';
 import { floatSamples, stagePart, type StagedPart } from './staged-part.js';
+import { run, statement } from './statements.js';
 import { dayOf } from './time.js';
+
+const ENSURE_PARTITION = statement('promha_ensure_sample_partition', 'SELECT ensure_sample_partition($1)');
 
 export interface WriterOptions {
   /** A flush takes queued parts until it holds this many samples (at least one part). */
@@ -179,7 +182,7 @@ export class SampleWriter {
     }
     for (const d of days) {
       if (this.knownDays.has(d)) continue;
-      await this.pool.query('SELECT ensure_sample_partition($1)', [d]);
+      await run(this.pool, ENSURE_PARTITION, [d]);
       this.knownDays.add(d);
     }
   }
