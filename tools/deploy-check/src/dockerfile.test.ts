@@ -46,7 +46,7 @@ describe('deploy/Dockerfile', () => {
     const user = runtime.filter((i) => i.op === 'USER').at(-1)?.args ?? 'root';
     expect(user).toMatch(/^[1-9]\d*(:\d+)?$/); // numeric, so Kubernetes' runAsNonRoot can verify it
     expect(runtime.filter((i) => i.op === 'ENTRYPOINT').at(-1)?.args).toMatch(/^\[\s*"[^"]*tini"/);
-    expect(JSON.parse(runtime.filter((i) => i.op === 'CMD').at(-1)?.args ?? 'null')).toEqual(['node', 'apps/ingest/dist/main.js']);
+    expect(JSON.parse(runtime.filter((i) => i.op === 'CMD').at(-1)?.args ?? 'null')).toEqual(['node', '--max-semi-space-size=64', 'apps/ingest/dist/main.js']);
     expect(runtime.some((i) => i.op === 'EXPOSE' && i.args === '9201')).toBe(true);
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSize } from '../config.js';
-import { BYTES_PER_SERIES, HEAP_BASE_BYTES, MIN_SERIES, heapLimitGiven, heapShortfall, parseMemoryTarget, planCaches } from './cache-budget.js';
+import { BYTES_PER_SERIES, HEAP_BASE_BYTES, MIN_SERIES, heapLimitGiven, heapShortfall, parseMemoryTarget, planCaches, workerNodeFlags } from './cache-budget.js';
 
 const GiB = 2 ** 30;
 
@@ -55,5 +55,14 @@ describe('heapLimitGiven', () => {
     expect(heapLimitGiven(['--max-old-space-size=8192'], undefined)).toBe(true);
     expect(heapLimitGiven([], '--enable-source-maps --max_old_space_size=8192')).toBe(true);
     expect(heapLimitGiven(['--conditions=@promha/source', '--import', 'tsx'], '--enable-source-maps')).toBe(false);
+  });
+});
+
+describe('workerNodeFlags', () => {
+  it('gives each worker its heap and a 64 MiB semi-space, unless node was given its own', () => {
+    expect(workerNodeFlags(3000, ['--import', 'tsx'], undefined)).toEqual(['--max-old-space-size=3000', '--max-semi-space-size=64']);
+    expect(workerNodeFlags(3000, ['--max-old-space-size=8192'], undefined)).toEqual(['--max-semi-space-size=64']);
+    expect(workerNodeFlags(3000, [], '--max_semi_space_size=16')).toEqual(['--max-old-space-size=3000']);
+    expect(workerNodeFlags(3000, ['--max-semi-space-size=32'], '--max-old-space-size=1024')).toEqual([]);
   });
 });

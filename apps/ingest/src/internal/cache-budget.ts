@@ -91,8 +91,30 @@ export function heapShortfall(plan: CachePlan, heapLimitBytes: number): number {
 
 /** True when the process was started with its own heap limit (command line or NODE_OPTIONS): it is kept. */
 export function heapLimitGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
-  const given = (s: string): boolean => /--max[-_]old[-_]space[-_]size/.test(s);
-  return execArgv.some(given) || given(nodeOptions ?? '');
+  return nodeFlagGiven('max-old-space-size', execArgv, nodeOptions);
+}
+
+/**
+ * The young generation's semi-space, in MiB, that the primary gives each worker (`--max-semi-space-size`). Node's
+ * default (16) has a worker collect its young generation every few requests, while requests are in flight: their
+ * objects survive, get promoted, and the old generation then needs full collections. At 64 the vm bench's single
+ * process used 0.69-0.88x the CPU per sample (docs/decisions/0004-ingest-throughput.md, fifth pass). Costs up to
+ * 3 x 64 MiB of memory per worker.
+ */
+export const WORKER_SEMI_SPACE_MIB = 64;
+
+/** The V8 options the primary adds to every worker's: the heap its caches need and the young generation's size. */
+export function workerNodeFlags(heapMiB: number, execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  const flags: string[] = [];
+  if (!heapLimitGiven(execArgv, nodeOptions)) flags.push(`--max-old-space-size=${heapMiB}`);
+  if (!nodeFlagGiven('max-semi-space-size', execArgv, nodeOptions)) flags.push(`--max-semi-space-size=${WORKER_SEMI_SPACE_MIB}`);
+  return flags;
+}
+
+/** True when `flag` (dashes or underscores) was given on the command line or in NODE_OPTIONS. */
+function nodeFlagGiven(flag: string, execArgv: readonly string[], nodeOptions: string | undefined): boolean {
+  const pattern = new RegExp(`--${flag.replaceAll('-', '[-_]')}`);
+  return execArgv.some((s) => pattern.test(s)) || pattern.test(nodeOptions ?? '');
 }
 
 /** Parses `--cache.memory-target`: `60%` (of {@link memoryAvailable}) or a size via `parseSize`. */

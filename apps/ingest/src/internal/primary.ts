@@ -9,7 +9,7 @@ import pino from 'pino';
 import type { Config } from '../config.js';
 import { createSupervisorMetrics } from '../metrics.js';
 import { redactUri, type Libraries } from '../service.js';
-import { heapLimit, heapLimitGiven, memoryAvailable, planCaches } from './cache-budget.js';
+import { heapLimit, heapLimitGiven, memoryAvailable, planCaches, workerNodeFlags } from './cache-budget.js';
 import { logfmtDestination } from './logfmt.js';
 import { Supervisor } from './workers.js';
 
@@ -30,7 +30,7 @@ export async function runPrimary(config: Config, libs: Pick<Libraries, 'startEmb
   const supervisor = new Supervisor({
     workers: config.workers,
     env: embedded === undefined ? {} : { PROMHA_DB_URI: embedded.uri },
-    execArgv: ownHeap ? [] : [`--max-old-space-size=${heapMiB}`],
+    execArgv: workerNodeFlags(heapMiB, process.execArgv, process.env['NODE_OPTIONS']),
     log,
     metrics: createSupervisorMetrics(),
     shutdownTimeoutMs: config.shutdownTimeoutMs,

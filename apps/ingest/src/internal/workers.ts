@@ -48,7 +48,7 @@ export interface SupervisorOptions {
   readonly workers: number;
   /** Variables added to every worker's environment (the embedded database's URI). */
   readonly env: Readonly<Record<string, string>>;
-  /** Node options added to every worker's (the heap its caches need: `--max-old-space-size`). */
+  /** Node options added to every worker's (`workerNodeFlags`: the heap its caches need, the young generation). */
   readonly execArgv?: readonly string[];
   readonly log: SupervisorLog;
   readonly metrics: SupervisorMetrics;
