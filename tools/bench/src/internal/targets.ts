@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '@promha/storage/testing';
 import pg from 'pg';
 import { parentOf } from './procs.js';
+import { startScriptNodeFlags } from './start-flags.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
@@ -130,7 +131,7 @@ export interface PromhaOptions {
 /** Starts the ingest service as a child process (HA on unless `extraArgs` say otherwise) and waits for /ready. */
 export async function startPromha(options: PromhaOptions): Promise<Target> {
   const port = await freePort();
-  const nodeArgs = ['--conditions=@promha/source', '--import', 'tsx', ...(options.nodeFlags ?? [])];
+  const nodeArgs = [...startScriptNodeFlags(), '--conditions=@promha/source', '--import', 'tsx', ...(options.nodeFlags ?? [])];
   if (options.cpuProfileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
   let embeddedDir: string | undefined;
   if (options.dbUri === undefined) {
