@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { MAX_REGEX_BYTES } from '@promha/storage';
 import { MAX_SELECTOR_BYTES } from './internal/selector.js';
-import { ConfigError, envName, flagTable, parseDuration, parseListenAddress, parseSize, resolveConfig } from './config.js';
+import { autoWorkers, ConfigError, envName, flagTable, parseDuration, parseListenAddress, parseSize, resolveConfig } from './config.js';
 
 function run(argv: string[], env: Record<string, string> = {}) {
   const r = resolveConfig(argv, env);
@@ -21,7 +21,7 @@ describe('resolveConfig', () => {
     expect(c.maxBodyBytes).toBe(16 * 1024 * 1024);
     expect(c.maxDecodedBytes).toBe(64 * 1024 * 1024);
     expect(c.retentionMs).toBe(90 * 86_400_000);
-    expect(c.workers).toBe(availableParallelism());
+    expect(c.workers).toBe(Math.max(1, availableParallelism() - 1)); // the embedded database keeps a core
     expect([c.maxSelectorBytes, c.maxRegexBytes]).toEqual([MAX_SELECTOR_BYTES, MAX_REGEX_BYTES]);
     expect(c.labelPairCacheMax).toBe(262_144);
     expect(c.dbStatementsCache).toBe(true);
@@ -37,9 +37,14 @@ describe('resolveConfig', () => {
     expect(() => run(['--cache.label-pairs-max=-1'])).toThrow(/--cache.label-pairs-max/);
   });
 
+  it('leaves one core to the embedded database under --workers=auto, and every core with --db.uri', () => {
+    expect([autoWorkers(8, true), autoWorkers(8, false), autoWorkers(2, true), autoWorkers(1, true), autoWorkers(1, false)]).toEqual([7, 8, 1, 1, 1]);
+  });
+
   it('takes --workers as auto or a positive integer', () => {
     expect(run(['--workers=3']).workers).toBe(3);
-    expect(run([], { PROMHA_WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    expect(run([], { PROMHA_WORKERS: 'auto' }).workers).toBe(Math.max(1, availableParallelism() - 1));
+    expect(run(['--workers=auto', '--db.uri=postgres://db/promha']).workers).toBe(availableParallelism());
     expect(() => run(['--workers=0'])).toThrow(/--workers: "0" is not a positive integer/);
   });
 

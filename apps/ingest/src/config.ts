@@ -126,9 +126,22 @@ function positive(parse: (raw: string) => number): (raw: string) => number {
   };
 }
 
-/** `auto` (every core this process may use) or a positive integer. */
+/** What `--workers=auto` parses to until {@link autoWorkers} knows where the database runs. */
+const AUTO_WORKERS = 0;
+
+/** `auto` or a positive integer. */
 function workerCount(raw: string): number {
-  return raw.trim() === 'auto' ? Math.max(1, availableParallelism()) : positiveInt(raw);
+  return raw.trim() === 'auto' ? AUTO_WORKERS : positiveInt(raw);
+}
+
+/**
+ * `--workers=auto`: every core this process may use, but one left to the embedded PostgreSQL when it runs beside
+ * the workers (`--db.uri` unset), at least one. On two cores with the embedded database, one process stored as many
+ * samples per second as two workers and spent 0.61-0.83x the CPU per sample (docs/decisions/0004-ingest-throughput.md,
+ * fifth pass): two workers, the database and the senders fought over two cores.
+ */
+export function autoWorkers(cores: number, embeddedDatabase: boolean): number {
+  return Math.max(1, cores - (embeddedDatabase ? 1 : 0));
 }
 
 function nonEmpty(raw: string): string {
@@ -155,8 +168,9 @@ const FLAGS = {
   workers: spec({
     flag: 'workers',
     help:
-      'Worker processes sharing the listen port (auto: the available parallelism). Each is an ordinary instance on the ' +
-      'one database; the primary process supervises them and owns the embedded PostgreSQL.',
+      'Worker processes sharing the listen port (auto: the available parallelism, less one core for the embedded ' +
+      'PostgreSQL when --db.uri is unset). Each is an ordinary instance on the one database; the primary process ' +
+      'supervises them and owns the embedded PostgreSQL.',
     default: 'auto',
     parse: workerCount,
   }),
@@ -502,6 +516,7 @@ export function resolveConfig(argv: readonly string[], env: Readonly<Record<stri
       throw new ConfigError(`invalid ${source}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  if (out['workers'] === AUTO_WORKERS) out['workers'] = autoWorkers(availableParallelism(), out['dbUri'] === undefined);
   const config = out as Config;
   validate(config);
   return { kind: 'run', config };

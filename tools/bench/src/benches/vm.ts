@@ -14,8 +14,9 @@
  *   postmaster, its live children - backends, walwriter, checkpointer, autovacuum - and what the postmaster
  *   reaped). VictoriaMetrics: its one process. The sender (this process) is reported apart and counted for neither.
  *
- * promha runs as `npm start` runs it (`promha default`: every default, so one worker process per core behind one
- * port and the embedded PostgreSQL the primary process starts; CPU counted: the primary's whole process tree,
+ * promha runs as `npm start` runs it (`promha default`: every default, so one worker per core less one for the
+ * embedded PostgreSQL (one process on two cores), behind one port, and the embedded PostgreSQL; CPU counted: the
+ * whole process tree,
  * split into PostgreSQL (the postmaster's tree) and node (the rest)), and as one ingest process and as two
  * (`--workers=1` each; instances share one database, senders spread over them as a load balancer keeping
  * connections would; instances are stateless, docs/design.md). Each promha system has its own PostgreSQL server.
@@ -192,15 +193,16 @@ function embeddedPostmaster(primary: number): number | undefined {
   return undefined;
 }
 
-/** promha as `npm start` runs it: default workers, the embedded PostgreSQL of the primary process. */
+/** promha as `npm start` runs it: default workers, the embedded PostgreSQL of the first process. */
 async function startDefaultSystem(cleanups: (() => Promise<void>)[], senders: number): Promise<System> {
   const t = await startPromha({ dbUri: undefined, cpuProfileDir: PROFILE_DIR });
   cleanups.push(() => t.stop());
   const postmaster = embeddedPostmaster(t.pid);
   const workers = treeCpu(t.pid).processes - (postmaster === undefined ? 0 : treeCpu(postmaster).processes) - 1;
   say(
-    `promha default: primary ${t.pid} with ${workers} worker(s) (npm start defaults: --workers=auto, HA on), embedded ` +
-      `PostgreSQL ${postmaster ?? '(postmaster not found)'} (default settings); CPU counted: the primary's process tree`,
+    `promha default: ${workers === 0 ? `one process ${t.pid}` : `primary ${t.pid} with ${workers} workers`} (npm start defaults: ` +
+      `--workers=auto, HA on), embedded PostgreSQL ${postmaster ?? '(postmaster not found)'} (default settings); CPU counted: ` +
+      `its process tree`,
   );
   const agents = senderAgents(senders, cleanups);
   return {
