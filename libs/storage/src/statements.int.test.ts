@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, statement, withoutStatementNames } from './internal/statements.js';
-import { openStorage } from './index.js';
+import { openStorage, StorageError } from './index.js';
 import { startTestDatabase, type TestDatabase } from './testing.js';
 
 let db: TestDatabase;
@@ -70,6 +70,44 @@ describe('named statements', () => {
       } finally {
         await storage.close();
       }
+    }
+  });
+
+  it('a named statement whose result type a migration changed fails once per connection, as transient, then is prepared again', async () => {
+    const own = await db.createDatabase();
+    const storage = await openStorage({ uri: own, maxConnections: 2 });
+    const admin = new pg.Client({ connectionString: own });
+    await admin.connect();
+    try {
+      await storage.migrate();
+      const t = Date.UTC(2026, 0, 10, 12);
+      const part = (i: number) => ({
+        series: [{ labels: [{ name: '__name__', value: 'up' }], samples: [{ timestamp: t + i, value: i }], histograms: [], exemplars: [] }],
+        idempotencyKey: `k${i}`,
+      });
+      // Both connections prepare the claim, whose answer carries write_receipt.key.
+      await Promise.all([storage.write(part(0)), storage.write(part(1)), storage.write(part(2))]);
+      // What a newer instance's migration could do: the claim's answer changes type under the prepared statement.
+      await admin.query('ALTER TABLE promha.write_receipt ALTER COLUMN key TYPE varchar');
+      const failures: unknown[] = [];
+      for (let i = 3; i < 10; i++) {
+        try {
+          await storage.write(part(i));
+          break;
+        } catch (e: unknown) {
+          failures.push(e);
+        }
+      }
+      // Seen at least once (else the test proves nothing), at most once per pooled connection, each time retryable.
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures.length).toBeLessThanOrEqual(2);
+      for (const e of failures) expect(e instanceof StorageError && e.code === 'STORAGE_CONFLICT' && e.retryable).toBe(true);
+      const got = [];
+      for await (const s of storage.querySamples([{ type: 'EQ', name: '__name__', value: 'up' }], t - 1, t + 10)) got.push(s);
+      expect(got[0]!.samples.map((x) => x.value)).toEqual([0, 1, 2, 3 + failures.length]);
+    } finally {
+      await admin.end();
+      await storage.close();
     }
   });
 });

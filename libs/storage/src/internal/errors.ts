@@ -126,6 +126,7 @@ export function codeOfSqlState(sqlState: string): StorageErrorCode {
 export function toStorageError(e: unknown): StorageError {
   if (e instanceof StorageError) return e;
   const message = e instanceof Error ? e.message : String(e);
+  if (stalePreparedStatement(e)) return new StorageError('STORAGE_CONFLICT', message, { sqlState: e.code, cause: e });
   if (e instanceof pg.DatabaseError && typeof e.code === 'string') {
     let code = codeOfSqlState(e.code);
     // A FATAL error ends the session, never because of a statement of ours: the server refuses or dropped us
@@ -144,6 +145,17 @@ export function toStorageError(e: unknown): StorageError {
  * rejected (DatabaseError) or our own validation (StorageError) may have left the socket mid-protocol.
  */
 export function leavesConnectionBroken(e: unknown): boolean {
+  if (stalePreparedStatement(e)) return true;
   if (e instanceof pg.DatabaseError) return e.severity === 'FATAL' || e.severity === 'PANIC';
   return !(e instanceof StorageError) || e.code === 'STORAGE_UNAVAILABLE' || e.code === 'STORAGE_OUTCOME_UNKNOWN';
+}
+
+/**
+ * A named statement (statements.ts) whose result type changed under it: another instance's migration altered a
+ * table it reads ("cached plan must not change result type", raised by PostgreSQL's plan cache, routine
+ * `RevalidateCachedQuery`, SQLSTATE 0A000). It fails on that connection until the statement is prepared again, so
+ * the connection is dropped (the next one prepares it afresh) and the call is transient: the resend succeeds.
+ */
+function stalePreparedStatement(e: unknown): e is pg.DatabaseError {
+  return e instanceof pg.DatabaseError && e.code === '0A000' && e.routine === 'RevalidateCachedQuery';
 }
