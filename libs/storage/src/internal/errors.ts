@@ -126,7 +126,7 @@ export function codeOfSqlState(sqlState: string): StorageErrorCode {
 export function toStorageError(e: unknown): StorageError {
   if (e instanceof StorageError) return e;
   const message = e instanceof Error ? e.message : String(e);
-  if (stalePreparedStatement(e)) return new StorageError('STORAGE_CONFLICT', message, { sqlState: e.code, cause: e });
+  if (stalePreparedStatement(e)) return new StorageError('STORAGE_CONFLICT', message, { sqlState: '0A000', cause: e });
   if (e instanceof pg.DatabaseError && typeof e.code === 'string') {
     let code = codeOfSqlState(e.code);
     // A FATAL error ends the session, never because of a statement of ours: the server refuses or dropped us
