@@ -51,8 +51,9 @@ export interface StorageOptions {
    */
   readonly maxRegexBytes?: number;
   /**
-   * Whether the statements run over and over (a flush's fence, claim and batch rows, interning, lease steps) are
-   * named, so that PostgreSQL parses and plans each once per connection (`--db.statements-cache`); default true.
+   * Whether the statements every flush runs (fence, claim and batch rows, histograms, exemplars, metadata, the day's
+   * partition; not interning's) are named, so that PostgreSQL parses and plans each once per connection
+   * (`--db.statements-cache`); default true.
    * Turn off behind a pooler that moves a session between server connections (PgBouncer in transaction mode before
    * 1.21), which would lose them.
    */

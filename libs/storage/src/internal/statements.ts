@@ -1,8 +1,8 @@
 /**
- * Named statements: the ones a flush or a lease step runs over and over. node-postgres sends a named statement's
- * text once per connection (Parse), and from then on only binds values to it, so PostgreSQL parses and analyses it
- * once per connection instead of on every call, and after five runs plans it once too when a generic plan costs no
- * more (plan_cache_mode auto). Parsing, analysing and planning were about 30% of the server's CPU under the vm
+ * Named statements: the ones every flush runs (interning's stay unnamed, see docs/design.md). node-postgres sends a
+ * named statement's text once per connection (Parse), and from then on only binds values to it, so PostgreSQL parses
+ * and analyses it once per connection instead of on every call, and after five runs plans it once too when a generic
+ * plan costs no more (plan_cache_mode auto). Parsing, analysing and planning were about 30% of the server's CPU under the vm
  * bench's load (docs/decisions/0004-ingest-throughput.md, fifth pass).
  *
  * A connection pooler that moves sessions between server connections mid-session (PgBouncer in transaction mode
@@ -31,13 +31,8 @@ export function statement(name: string, text: string): Statement {
 }
 
 /** Runs a named statement. */
-export function run<R extends pg.QueryResultRow = pg.QueryResultRow>(
-  client: pg.ClientBase | pg.Pool,
-  s: Statement,
-  values: readonly unknown[],
-  rowMode?: 'array',
-): Promise<pg.QueryResult<R>> {
-  return client.query<R>({ name: s.name, text: s.text, values: values as unknown[], ...(rowMode === undefined ? {} : { rowMode }) });
+export function run<R extends pg.QueryResultRow = pg.QueryResultRow>(client: pg.ClientBase | pg.Pool, s: Statement, values: readonly unknown[]): Promise<pg.QueryResult<R>> {
+  return client.query<R>({ name: s.name, text: s.text, values: values as unknown[] });
 }
 
 type AnyFn = (...args: unknown[]) => unknown;
