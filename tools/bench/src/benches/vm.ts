@@ -74,7 +74,8 @@ type CpuProbe = () => Record<string, number>;
 /**
  * Sends every sender's bodies (each sender one request at a time, all senders concurrently). With several
  * targets (instances behind a load balancer), sender k talks to target k mod n, as a balancer keeping each
- * remote-write connection on one instance would.
+ * remote-write connection on one instance would; the senders come replica by replica, so every instance gets a
+ * share of each replica's streams (`Round.senders`).
  */
 async function sendRound(agents: readonly Agent[], targets: readonly Target[], round: Round, probe: CpuProbe): Promise<RoundResult> {
   const statuses = new Map<number, number>();

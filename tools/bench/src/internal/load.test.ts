@@ -47,6 +47,18 @@ describe('Load', () => {
     expect(load.sent()).toBe(round.uniqueSamples);
   });
 
+  it('orders senders replica by replica, so a turn over n instances gives each the same share of every replica', () => {
+    const round = new Load(SHAPE, 0).round(1);
+    for (const n of [2, 4]) {
+      for (let target = 0; target < n; target++) {
+        const mine = round.senders.filter((_, k) => k % n === target);
+        for (let r = 0; r < SHAPE.replicas; r++) {
+          expect(mine.filter((s) => s.replica === r)).toHaveLength((SHAPE.clusters * SHAPE.shards) / n);
+        }
+      }
+    }
+  });
+
   it('continues each stream with later data time in the next round (same seed, same sizes)', () => {
     const a = new Load(SHAPE, 0);
     const b = new Load(SHAPE, 0);

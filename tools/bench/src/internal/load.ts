@@ -52,6 +52,12 @@ export interface SenderBatch {
 }
 
 export interface Round {
+  /**
+   * Every stream of replica 0, then every stream of replica 1, and so on. Whoever spreads connections in turn (the
+   * bench's `k mod n` over instances, node:cluster's primary over workers in the order connections open) then gives
+   * each instance a share of every replica's streams, as when a replica's shard connections open together. Ordered
+   * stream by stream with the replicas interleaved, `k mod 2` was the replica: every leader on one instance.
+   */
   readonly senders: readonly SenderBatch[];
   /** Samples of one replica's stream (what a deduplicating receiver stores). */
   readonly uniqueSamples: number;
@@ -126,7 +132,8 @@ export class Load {
   /** Builds and encodes the next `requestsPerSender` requests of every sender. */
   round(requestsPerSender: number): Round {
     const { clusters, replicas, shards, seriesPerShard, minSamplesPerRequest, maxSamplesPerRequest, stepMs } = this.shape;
-    const senders: SenderBatch[] = [];
+    // Replica by replica (see Round.senders).
+    const byReplica: SenderBatch[][] = Array.from({ length: replicas }, () => []);
     let unique = 0;
     let requests = 0;
     for (let c = 0; c < clusters; c++) {
@@ -154,10 +161,10 @@ export class Load {
           unique += n;
           requests += replicas;
         }
-        for (let r = 0; r < replicas; r++) senders.push({ cluster: c, replica: r, shard: h, bodies: perReplica[r]!, samples });
+        for (let r = 0; r < replicas; r++) byReplica[r]!.push({ cluster: c, replica: r, shard: h, bodies: perReplica[r]!, samples });
       }
     }
     this.total += unique;
-    return { senders, uniqueSamples: unique, offeredSamples: unique * replicas, requests };
+    return { senders: byReplica.flat(), uniqueSamples: unique, offeredSamples: unique * replicas, requests };
   }
 }
