@@ -95,6 +95,8 @@ describe('a connection dying while checked out', () => {
     );
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).retryable).toBe(true);
+    // The commit went out in the round trip that failed (pipelined.ts): whether it ran, nobody can tell.
+    expect((err as StorageError).code).toBe('STORAGE_OUTCOME_UNKNOWN');
     expect(await count('loss_flush')).toBe(0);
     // The resend goes through on a fresh connection and is stored once.
     expect(await w.write({ series: series('loss_flush', T0), idempotencyKey: 'k-loss-1' })).toMatchObject({ kind: 'stored', samples: 1 });

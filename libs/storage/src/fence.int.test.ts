@@ -208,5 +208,31 @@ describe('fenced writes and leader changes', () => {
     expect(plain.kind).toBe('stored');
     const r = await pools[0]!.query<{ n: number }>('SELECT count(*)::int AS n FROM sample_chunk c, unnest(c.ts) t WHERE t IN (10, 11, 12)');
     expect(r.rows[0]!.n).toBe(2);
+    // The pipelined flush saw a part not holding on its lease, rolled back, and flushed a statement at a time.
+    expect(w.flushes).toEqual({ pipelined: 0, sequential: 1 });
+  });
+
+  it('a batch whose parts all hold commits in two round trips: data, commit marks and the extension, as a statement at a time does', async () => {
+    const leases = new PgLeaseStore(pool(), 'instance');
+    await leases.create('all-hold-p', 'a', 0, T, 0);
+    await leases.create('all-hold-s', 'a', 0, T, 0);
+    const marks = async (cluster: string): Promise<number[]> =>
+      (await pools[0]!.query<{ max_t: number }>('SELECT max_t FROM ha_commit_mark WHERE cluster = $1 ORDER BY max_t', [cluster])).rows.map((m) => m.max_t);
+    for (const pipelined of [true, false]) {
+      const [cluster, t] = pipelined ? (['all-hold-p', 100] as const) : (['all-hold-s', 200] as const);
+      const w = new SampleWriter(pool(), new SeriesCache(100), { maxBatchSamples: 10_000, maxConcurrentFlushes: 1, databaseClock: 'instance', pipelined });
+      const outcomes = await Promise.all([
+        w.write({ ...part(cluster, t, { replica: 'a', epoch: 1, extendUntil: 3 * T }), idempotencyKey: `${cluster}-1` }),
+        w.write({ ...part(cluster, t + 1, { replica: 'a', epoch: 1 }), idempotencyKey: `${cluster}-2` }),
+        w.write({ ...part(cluster, t + 1, { replica: 'a', epoch: 1 }), idempotencyKey: `${cluster}-2` }),
+      ]);
+      expect(outcomes.map((o) => o.kind)).toEqual(['stored', 'stored', 'stored']);
+      expect(w.flushes).toEqual(pipelined ? { pipelined: 1, sequential: 0 } : { pipelined: 0, sequential: 1 });
+      const r = await pools[0]!.query<{ n: number }>('SELECT count(*)::int AS n FROM sample_chunk c, unnest(c.ts) t WHERE t IN ($1, $2)', [t, t + 1]);
+      // The third part repeats the second's key: claimed once, written once.
+      expect(r.rows[0]!.n).toBe(2);
+      expect(await marks(cluster)).toEqual([t + 1]);
+      expect((await leases.get(cluster))?.until).toBe(3 * T);
+    }
   });
 });

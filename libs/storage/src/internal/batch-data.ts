@@ -1,7 +1,7 @@
 /**
  * The data of one flush, written inside its transaction once its fences passed: the idempotency claim and one
  * `write_batch` row per day touched in one statement, the float samples as one binary COPY of chunks, then
- * histograms, exemplars and metadata.
+ * histograms, exemplars and metadata. As steps (pipelined.ts) for the pipelined flush, or a statement at a time.
  */
 import type { Writable } from 'node:stream';
 import type { MetricMetadata } from '@promha/codec';
@@ -10,7 +10,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { concatFlat, encodeChunks } from './chunks.js';
 import { encodeHistogram } from './histogram-json.js';
 import { METADATA_SQL, metadataParams } from './metadata.js';
-import { CLAIM_CTE, claimedEntries, claimReceipts, wantedKeys } from './receipts.js';
+import type { StatementStep, Step } from './pipelined.js';
+import { CLAIM_CTE, CLAIM_RECEIPTS, claimedEntries, wantedKeys } from './receipts.js';
 import { NOW_MS } from './sql.js';
 import { run, statement } from './statements.js';
 import { floatSamples, type StagedPart } from './staged-part.js';
@@ -55,6 +56,68 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::jsonb[]) ON C
 
 const METADATA = statement('promha_metadata', METADATA_SQL);
 
+/** The COPY of a flush's float samples. */
+export const COPY_CHUNKS = 'COPY sample_chunk FROM STDIN (FORMAT binary)';
+
+/** A flush's claim as one statement, and how to read its answer. */
+export interface Claim {
+  /** Undefined when nothing is keyed and there are no batch rows to make. */
+  readonly step: StatementStep | undefined;
+  /** The parts the claim lets through and the batch id of each day, from the step's result. */
+  read(result: pg.QueryResult | undefined): ClaimOutcome;
+}
+
+export interface ClaimOutcome {
+  readonly written: StagedPart[];
+  readonly idOfDay: ReadonlyMap<number, number>;
+}
+
+/**
+ * The claim of `parts`. `keys` per part: `null` (its fence failed: never written), undefined (unkeyed: always
+ * written) or its idempotency key (written if this flush claims it first). With float samples to write, the claim
+ * also makes one `write_batch` row per day touched: a batch id then names chunks of one day only, which the reader's
+ * per-batch series bounds rely on (chunks of different days would interleave in (batch, last_series)).
+ */
+export function claimOf(parts: readonly StagedPart[], keys: readonly (string | undefined | null)[]): Claim {
+  const passed = (claimed: Set<string>): StagedPart[] => {
+    const write = claimedEntries(keys, claimed);
+    return parts.filter((_p, i) => write[i] === true);
+  };
+  if (!parts.some((p, i) => keys[i] !== null && floatSamples(p) > 0)) {
+    const wanted = wantedKeys(keys);
+    return {
+      step: wanted.length === 0 ? undefined : { statement: CLAIM_RECEIPTS, values: [wanted] },
+      read: (result) => ({ written: passed(new Set((result?.rows ?? []).map((r: { key: string }) => r.key))), idOfDay: new Map() }),
+    };
+  }
+  const rowKeys: (string | null)[] = [];
+  const rowDays: number[] = [];
+  const rowLo: number[] = [];
+  const rowHi: number[] = [];
+  parts.forEach((p, i) => {
+    const k = keys[i];
+    if (k === null || p.minT > p.maxT) return;
+    forEachDay(p, (d, lo, hi) => {
+      rowKeys.push(k ?? null);
+      rowDays.push(d);
+      rowLo.push(lo);
+      rowHi.push(hi);
+    });
+  });
+  return {
+    step: { statement: CLAIM_AND_BATCH, values: [wantedKeys(keys), rowKeys, rowDays, rowLo, rowHi] },
+    read: (result) => {
+      const claimed = new Set<string>();
+      const idOfDay = new Map<number, number>();
+      for (const row of (result?.rows ?? []) as { key: string | null; id: number | null; min_t: number | null }[]) {
+        if (row.key !== null) claimed.add(row.key);
+        else idOfDay.set(dayOf(row.min_t!), row.id!);
+      }
+      return { written: passed(claimed), idOfDay };
+    },
+  };
+}
+
 export class BatchDataWriter {
   /** COPY buffers of finished flushes, reused by the next ones (at most one per concurrent flush). */
   private readonly spareBuffers: Uint8Array[] = [];
@@ -62,58 +125,37 @@ export class BatchDataWriter {
   constructor(private readonly maxSpareBuffers: number) {}
 
   /**
-   * Writes the parts the claim lets through. `keys` per part: `null` (its fence failed: never written), undefined
-   * (unkeyed: always written) or its idempotency key (written if this flush claims it first).
+   * The statements that write what the claim let through: the float samples as one binary COPY of chunks, then
+   * histograms, exemplars and metadata. `done` hands the COPY's buffer back for reuse once the COPY has completed
+   * (after a failure the buffer is dropped).
    */
-  async write(client: pg.PoolClient, parts: readonly StagedPart[], keys: readonly (string | undefined | null)[]): Promise<void> {
-    let written: StagedPart[];
-    if (parts.some((p, i) => keys[i] !== null && floatSamples(p) > 0)) written = await this.claimAndWriteFloats(client, parts, keys);
-    else {
-      const write = await claimReceipts(client, keys);
-      written = parts.filter((_p, i) => write[i] === true);
-    }
-    await writeExtras(client, written);
-  }
-
-  private async claimAndWriteFloats(client: pg.PoolClient, parts: readonly StagedPart[], keys: readonly (string | undefined | null)[]): Promise<StagedPart[]> {
-    // One write_batch row per day touched: a batch id then names chunks of one day only, which the reader's
-    // per-batch series bounds rely on (chunks of different days would interleave in (batch, last_series)).
-    const rowKeys: (string | null)[] = [];
-    const rowDays: number[] = [];
-    const rowLo: number[] = [];
-    const rowHi: number[] = [];
-    parts.forEach((p, i) => {
-      const k = keys[i];
-      if (k === null || p.minT > p.maxT) return;
-      forEachDay(p, (d, lo, hi) => {
-        rowKeys.push(k ?? null);
-        rowDays.push(d);
-        rowLo.push(lo);
-        rowHi.push(hi);
-      });
-    });
-    const r = await run<{ key: string | null; id: number | null; min_t: number | null }>(client, CLAIM_AND_BATCH, [
-      wantedKeys(keys),
-      rowKeys,
-      rowDays,
-      rowLo,
-      rowHi,
-    ]);
-    const claimed = new Set<string>();
-    const idOfDay = new Map<number, number>();
-    for (const row of r.rows) {
-      if (row.key !== null) claimed.add(row.key);
-      else idOfDay.set(dayOf(row.min_t!), row.id!);
-    }
-    const write = claimedEntries(keys, claimed);
-    const written = parts.filter((_p, i) => write[i] === true);
+  dataSteps({ written, idOfDay }: ClaimOutcome): { readonly steps: Step[]; readonly done: () => void } {
+    const steps: Step[] = [];
+    let memory: Uint8Array | undefined;
     if (written.some((p) => floatSamples(p) > 0)) {
       const out = encodeChunks((day) => idOfDay.get(day)!, concatFlat(written), this.spareBuffers.pop());
-      await copyIn(client.query(copyFrom('COPY sample_chunk FROM STDIN (FORMAT binary)')), out.bytes);
-      // The COPY has completed, so the socket is done with the bytes. (After a failure the buffer is dropped.)
-      if (this.spareBuffers.length < this.maxSpareBuffers) this.spareBuffers.push(out.memory);
+      steps.push({ copy: COPY_CHUNKS, data: out.bytes });
+      memory = out.memory;
     }
-    return written;
+    steps.push(...extraSteps(written));
+    return {
+      steps,
+      done: () => {
+        if (memory !== undefined && this.spareBuffers.length < this.maxSpareBuffers) this.spareBuffers.push(memory);
+      },
+    };
+  }
+
+  /** Claims, then writes the parts the claim lets through, a statement at a time. */
+  async write(client: pg.PoolClient, parts: readonly StagedPart[], keys: readonly (string | undefined | null)[]): Promise<void> {
+    const claim = claimOf(parts, keys);
+    const result = claim.step === undefined ? undefined : await run(client, claim.step.statement, claim.step.values);
+    const data = this.dataSteps(claim.read(result));
+    for (const step of data.steps) {
+      if ('copy' in step) await copyIn(client.query(copyFrom(step.copy)), step.data);
+      else if ('statement' in step) await run(client, step.statement, step.values);
+    }
+    data.done();
   }
 }
 
@@ -151,7 +193,8 @@ function forEachDay(p: StagedPart, f: (day: number, lo: number, hi: number) => v
   for (const [d, [lo, hi]] of days) f(d, lo, hi);
 }
 
-async function writeExtras(client: pg.PoolClient, parts: readonly StagedPart[]): Promise<void> {
+/** The statements for the histograms, exemplars and metadata of `parts`. */
+function extraSteps(parts: readonly StagedPart[]): Step[] {
   const hSeries: number[] = [];
   const hTimes: number[] = [];
   const hData: string[] = [];
@@ -180,9 +223,11 @@ async function writeExtras(client: pg.PoolClient, parts: readonly StagedPart[]):
       if (s.metadata !== undefined) metadata.push(s.metadata);
     }
   }
-  if (hSeries.length > 0) await run(client, HISTOGRAMS, [hSeries, hTimes, hData]);
-  if (eSeries.length > 0) await run(client, EXEMPLARS, [eSeries, eTimes, eValues, eLabels]);
-  if (metadata.length > 0) await run(client, METADATA, metadataParams(metadata));
+  const steps: Step[] = [];
+  if (hSeries.length > 0) steps.push({ statement: HISTOGRAMS, values: [hSeries, hTimes, hData] });
+  if (eSeries.length > 0) steps.push({ statement: EXEMPLARS, values: [eSeries, eTimes, eValues, eLabels] });
+  if (metadata.length > 0) steps.push({ statement: METADATA, values: metadataParams(metadata) });
+  return steps;
 }
 
 /** float8 array parameters travel as text: spell non-finite values the way PostgreSQL reads them. */

@@ -6,7 +6,7 @@
  * instead of handing it to the next caller mid-protocol. (`pool.query()` guards its own short checkout.)
  */
 import type pg from 'pg';
-import { leavesConnectionBroken, StorageError, toStorageError } from './errors.js';
+import { leavesConnectionBroken, sessionLost, StorageError, toStorageError } from './errors.js';
 
 /**
  * Runs `f` on a checked-out client and releases it: healthy when `f` succeeded or failed with an error the server
@@ -63,7 +63,7 @@ export function inTransaction<T>(pool: pg.Pool, f: (client: pg.PoolClient) => Pr
     } catch (e: unknown) {
       const err = toStorageError(e);
       // A COMMIT the server answered with an error (a serialization failure, a deferred constraint) rolled back.
-      if (err.sqlState !== undefined && !err.sqlState.startsWith('08') && !err.sqlState.startsWith('57P')) throw err;
+      if (!sessionLost(err.sqlState)) throw err;
       throw new StorageError('STORAGE_OUTCOME_UNKNOWN', `commit outcome unknown: ${err.message}`, { cause: e });
     }
     return result;

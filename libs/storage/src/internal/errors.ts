@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { PipelineFailure } from './pipelined.js';
 
 /**
  * Who can make a failed call succeed: the sender (by sending something else), nobody but time or an operator
@@ -125,6 +126,8 @@ export function codeOfSqlState(sqlState: string): StorageErrorCode {
  */
 export function toStorageError(e: unknown): StorageError {
   if (e instanceof StorageError) return e;
+  // A failed pipeline is classified by what failed in it (leavesConnectionBroken still sees the pipeline).
+  if (e instanceof PipelineFailure) return toStorageError(e.error);
   const message = e instanceof Error ? e.message : String(e);
   if (stalePreparedStatement(e)) return new StorageError('STORAGE_CONFLICT', message, { sqlState: '0A000', cause: e });
   if (e instanceof pg.DatabaseError && typeof e.code === 'string') {
@@ -141,10 +144,20 @@ export function toStorageError(e: unknown): StorageError {
 }
 
 /**
+ * Whether an error the server sent says the session is gone (connection exceptions, 08; the server shutting down or
+ * an operator terminating it, 57P): after a COMMIT, nobody knows then whether it committed.
+ */
+export function sessionLost(sqlState: string | undefined): boolean {
+  return sqlState === undefined || sqlState.startsWith('08') || sqlState.startsWith('57P');
+}
+
+/**
  * Whether a failed call left its connection in a state nobody should reuse: anything but a statement the server
  * rejected (DatabaseError) or our own validation (StorageError) may have left the socket mid-protocol.
  */
 export function leavesConnectionBroken(e: unknown): boolean {
+  // Whatever failed in a pipeline, its named statements may not exist and its transaction may be open (pipelined.ts).
+  if (e instanceof PipelineFailure) return true;
   if (stalePreparedStatement(e)) return true;
   if (e instanceof pg.DatabaseError) return e.severity === 'FATAL' || e.severity === 'PANIC';
   return !(e instanceof StorageError) || e.code === 'STORAGE_UNAVAILABLE' || e.code === 'STORAGE_OUTCOME_UNKNOWN';

@@ -11,6 +11,7 @@ import type { Fence, FenceFailure } from '@promha/election';
 import type pg from 'pg';
 import type { GuardClock } from '../api.js';
 import { EXTEND_LEASE_SQL, guardTime, LEASE_COLUMNS, toLease, type LeaseRow } from './lease-store.js';
+import type { Step } from './pipelined.js';
 import { run, statement } from './statements.js';
 
 /** The mark part of {@link LOCK_LEASES}: one row per (cluster, epoch, this backend), never contended. */
@@ -56,11 +57,14 @@ export interface FencedData {
   readonly dataMax: number;
 }
 
-/** Returns, per part, its fence failure, or undefined when it may be written. */
-export async function checkFences(client: pg.PoolClient, parts: readonly FencedData[], clock: GuardClock): Promise<(FenceFailure | undefined)[]> {
+/**
+ * The fence's statements for `parts`, in order: the lease extensions they carry (in cluster order: row locks taken
+ * in one order across flushes, so no deadlock between them), then the lock of every cluster's lease row with the
+ * commit marks. `lock` is the lock's index in `steps`, undefined when no part is fenced (no statement at all).
+ */
+export function fenceSteps(parts: readonly FencedData[], clock: GuardClock): { readonly steps: Step[]; readonly lock: number | undefined } {
   const clusters = [...new Set(parts.flatMap((p) => (p.fence === undefined ? [] : [p.fence.cluster])))].sort();
-  if (clusters.length === 0) return parts.map(() => undefined);
-  // Extensions first, in cluster order (row locks taken in one order across flushes: no deadlock between them).
+  if (clusters.length === 0) return { steps: [], lock: undefined };
   const extensions = new Map<string, { f: Fence; until: number; maxTime: number; wall: number; seen: boolean }>();
   for (const { fence: f } of parts) {
     if (f?.extendUntil === undefined) continue;
@@ -75,39 +79,65 @@ export async function checkFences(client: pg.PoolClient, parts: readonly FencedD
       seen: (e?.seen ?? false) || f.refreshesLastSeen !== false,
     });
   }
-  for (const e of [...extensions.values()].sort((a, b) => (a.f.cluster < b.f.cluster ? -1 : a.f.cluster > b.f.cluster ? 1 : 0))) {
-    await run(client, EXTEND_LEASE, [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, guardTime(clock, e.wall), e.seen]);
-  }
+  const steps: Step[] = [...extensions.values()]
+    .sort((a, b) => (a.f.cluster < b.f.cluster ? -1 : a.f.cluster > b.f.cluster ? 1 : 0))
+    .map((e) => ({ statement: EXTEND_LEASE, values: [e.f.cluster, e.f.replica, e.f.epoch, e.until, e.maxTime, guardTime(clock, e.wall), e.seen] }));
   // Commit marks (rule 6): every fenced part with data, marked by the lock statement if it holds on the lease.
   const marked = parts.filter((p) => p.fence !== undefined && Number.isFinite(p.dataMax));
-  const rows = await run<LeaseRow>(client, LOCK_LEASES, [
-    clusters,
-    marked.map((p) => p.fence!.cluster),
-    marked.map((p) => p.fence!.replica),
-    marked.map((p) => p.fence!.epoch),
-    marked.map((p) => Math.min(p.fence!.minTime, p.dataMin)),
-    marked.map((p) => Math.max(p.fence!.maxTime, p.dataMax)),
-  ]);
-  const leases = new Map(rows.rows.map((r) => [r.cluster, r]));
-  const out: (FenceFailure | undefined)[] = [];
-  for (const p of parts) {
+  steps.push({
+    statement: LOCK_LEASES,
+    values: [
+      clusters,
+      marked.map((p) => p.fence!.cluster),
+      marked.map((p) => p.fence!.replica),
+      marked.map((p) => p.fence!.epoch),
+      marked.map((p) => Math.min(p.fence!.minTime, p.dataMin)),
+      marked.map((p) => Math.max(p.fence!.maxTime, p.dataMax)),
+    ],
+  });
+  return { steps, lock: steps.length - 1 };
+}
+
+/**
+ * Per part, whether it holds on the lease rows the lock returned: `true` (it may be written; unfenced parts always
+ * may), or the lease its cluster has (undefined: none), against which it failed. A part that failed may still be
+ * covered by a closed interval of its replica in the history.
+ */
+export function holdOnLeases(parts: readonly FencedData[], rows: readonly LeaseRow[]): (true | { readonly lease: LeaseRow | undefined })[] {
+  const leases = new Map(rows.map((r) => [r.cluster, r]));
+  return parts.map((p) => {
     const f = p.fence;
-    if (f === undefined) {
-      out.push(undefined);
-      continue;
-    }
+    if (f === undefined) return true;
     const minTime = Math.min(f.minTime, p.dataMin);
     const maxTime = Math.max(f.maxTime, p.dataMax);
     const lease = leases.get(f.cluster);
     const holds =
       lease !== undefined && lease.leader === f.replica && lease.epoch === f.epoch && lease.start_t <= minTime && maxTime < lease.until_t;
-    if (holds) {
+    return holds ? true : { lease };
+  });
+}
+
+/** Returns, per part, its fence failure, or undefined when it may be written. */
+export async function checkFences(client: pg.PoolClient, parts: readonly FencedData[], clock: GuardClock): Promise<(FenceFailure | undefined)[]> {
+  const { steps, lock } = fenceSteps(parts, clock);
+  if (lock === undefined) return parts.map(() => undefined);
+  let rows: LeaseRow[] = [];
+  for (const [i, step] of steps.entries()) {
+    if (!('statement' in step)) continue;
+    const r = await run<LeaseRow>(client, step.statement, step.values);
+    if (i === lock) rows = r.rows;
+  }
+  const out: (FenceFailure | undefined)[] = [];
+  for (const [i, verdict] of holdOnLeases(parts, rows).entries()) {
+    if (verdict === true) {
       out.push(undefined);
       continue;
     }
+    const p = parts[i]!;
+    const f = p.fence!;
     // A closed interval of this replica in the history never changes again: no lock needed to rely on it.
-    const h = await run(client, HISTORY_FENCE, [f.cluster, f.replica, minTime, maxTime]);
-    out.push(h.rowCount === 0 ? { kind: 'fence-failed', cluster: f.cluster, current: lease === undefined ? undefined : toLease(lease) } : undefined);
+    const h = await run(client, HISTORY_FENCE, [f.cluster, f.replica, Math.min(f.minTime, p.dataMin), Math.max(f.maxTime, p.dataMax)]);
+    out.push(h.rowCount === 0 ? { kind: 'fence-failed', cluster: f.cluster, current: verdict.lease === undefined ? undefined : toLease(verdict.lease) } : undefined);
   }
   return out;
 }

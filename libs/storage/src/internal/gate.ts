@@ -6,6 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { StatementGate } from '../api.js';
+import { Pipeline } from './pipelined.js';
 
 type Callback = (err: unknown, result?: unknown) => void;
 type AnyFn = (...args: unknown[]) => unknown;
@@ -56,6 +57,13 @@ export function gatedClient(gate: StatementGate, timeoutMs: number | undefined):
         },
         query: (...args: unknown[]): unknown => {
           const first = args[0];
+          if (first instanceof Pipeline) {
+            // Statements in one round trip: answered like a query, when the gate delivers.
+            return gate.run({ kind: 'query', text: first.text, backendPid: pid(), connection: this, timeoutMs }, () => {
+              query(first);
+              return first.settled;
+            });
+          }
           if (isSubmittable(first)) {
             // A COPY stream: it buffers what is written until the server asks for data, so it can wait for the gate.
             // Done when it finishes (or fails); its own events reach the caller as usual.

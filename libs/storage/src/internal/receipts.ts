@@ -3,9 +3,8 @@
  * committed (after a 5xx, a timeout, or a crash between commit and answer) finds the key taken and writes nothing.
  * The receipt commits or rolls back with the data it stands for.
  */
-import type pg from 'pg';
 import { NOW_MS } from './sql.js';
-import { run, statement } from './statements.js';
+import { statement } from './statements.js';
 
 /**
  * The claim as a data-modifying CTE named `claimed` (one row per key this flush took), so that the statement that
@@ -17,7 +16,7 @@ claimed AS (
   ON CONFLICT (key) DO NOTHING RETURNING key
 )`;
 
-const CLAIM_RECEIPTS = statement('promha_claim_receipts', `WITH ${CLAIM_CTE} SELECT key FROM claimed`);
+export const CLAIM_RECEIPTS = statement('promha_claim_receipts', `WITH ${CLAIM_CTE} SELECT key FROM claimed`);
 
 /**
  * The keys a flush claims. `keys` per entry: `null` (its fence failed: never written), undefined (unkeyed: always
@@ -35,12 +34,4 @@ export function wantedKeys(keys: readonly (string | undefined | null)[]): string
  */
 export function claimedEntries(keys: readonly (string | undefined | null)[], claimed: Set<string>): boolean[] {
   return keys.map((k) => (k === null ? false : k === undefined ? true : claimed.delete(k)));
-}
-
-/** Claims the keys on their own (a flush without float samples has no batch rows to carry the claim). */
-export async function claimReceipts(client: pg.PoolClient, keys: readonly (string | undefined | null)[]): Promise<boolean[]> {
-  const wanted = wantedKeys(keys);
-  const claimed = new Set<string>();
-  if (wanted.length > 0) for (const row of (await run<{ key: string }>(client, CLAIM_RECEIPTS, [wanted])).rows) claimed.add(row.key);
-  return claimedEntries(keys, claimed);
 }

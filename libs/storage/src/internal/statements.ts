@@ -10,6 +10,7 @@
  * statement unnamed, as Promscale's flag of the same name did.
  */
 import pg from 'pg';
+import { UNNAMED } from './pipelined.js';
 
 /** A statement with its name on the connection. */
 export interface Statement {
@@ -44,6 +45,9 @@ type AnyFn = (...args: unknown[]) => unknown;
  */
 export function withoutStatementNames(Base: typeof pg.Client): typeof pg.Client {
   return class UnnamedStatementsClient extends Base {
+    /** Read by pipelines, which write their statements' messages themselves (pipelined.ts). */
+    readonly [UNNAMED] = true;
+
     constructor(config?: string | pg.ClientConfig) {
       super(config);
       const query = (this.query as AnyFn).bind(this);

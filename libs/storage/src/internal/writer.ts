@@ -5,21 +5,32 @@
  *
  * A flush: intern the series the cache missed (autocommit, see intern.ts), make sure the days' partitions exist,
  * then in one transaction check the fences (fence.ts), claim idempotency receipts (receipts.ts) and write the data
- * of the parts that passed both (batch-data.ts).
+ * of the parts that passed both (batch-data.ts). The transaction takes two round trips when every part holds on its
+ * lease (pipelined.ts), and a statement at a time otherwise.
  */
 import { countWritten, type Label } from '@promha/codec';
 import type { FenceFailure } from '@promha/election';
-import type pg from 'pg';
+import pg from 'pg';
 import type { GuardClock, WriteOutcome, WritePart } from '../api.js';
-import { BatchDataWriter } from './batch-data.js';
-import { StorageError, toStorageError } from './errors.js';
-import { inTransaction } from './connection.js';
-import { checkFences } from './fence.js';
+import { BatchDataWriter, claimOf } from './batch-data.js';
+import { sessionLost, StorageError, toStorageError } from './errors.js';
+import { inTransaction, withClient } from './connection.js';
+import { checkFences, fenceSteps, holdOnLeases, type FencedData } from './fence.js';
+import type { LeaseRow } from './lease-store.js';
+import { pipeline, PipelineFailure, type Step } from './pipelined.js';
 import { internSeries, LabelIds } from './intern.js';
 import { hashLabels, type SeriesCache } from './series-cache.js';
 import { floatSamples, stagePart, type StagedPart } from './staged-part.js';
 import { run, statement } from './statements.js';
 import { dayOf } from './time.js';
+
+const BEGIN: Step = { text: 'BEGIN' };
+const COMMIT: Step = { text: 'COMMIT' };
+
+/** What the fence needs of each part. */
+function fencedData(batch: readonly StagedPart[]): FencedData[] {
+  return batch.map((p) => ({ fence: p.part.fence, dataMin: p.dataMin, dataMax: p.dataMax }));
+}
 
 const ENSURE_PARTITION = statement('promha_ensure_sample_partition', 'SELECT ensure_sample_partition($1)');
 
@@ -34,6 +45,8 @@ export interface WriterOptions {
   readonly labelPairCacheMax?: number;
   /** Called inside every flush transaction; tests use it to interleave a flush with other sessions. */
   readonly afterFence?: () => Promise<void>;
+  /** false: every flush a statement at a time, as when a fence fails (tests of that path); default true. */
+  readonly pipelined?: boolean;
 }
 
 /** check_violation: COPY found no partition for a row (its day's partition was dropped after this process made it). */
@@ -49,6 +62,8 @@ export class SampleWriter {
   private active = 0;
   private scheduled = false;
   private readonly knownDays = new Set<number>();
+  /** Flushes committed in two round trips, and flushes run a statement at a time (a fence failed, or not pipelined). */
+  readonly flushes = { pipelined: 0, sequential: 0 };
   /** Label pair -> id for interning new series (see {@link LabelIds}); its counters are in the storage stats. */
   readonly labelIds: LabelIds;
   private readonly data: BatchDataWriter;
@@ -126,12 +141,16 @@ export class SampleWriter {
   private async flushOnce(batch: readonly Pending[]): Promise<readonly (WriteOutcome | undefined)[]> {
     await this.resolveSeries(batch);
     await this.ensureDays(batch);
+    if (this.options.pipelined !== false) {
+      const outcomes = await withClient(this.pool, (client) => this.pipelinedFlush(client, batch));
+      if (outcomes !== undefined) {
+        this.flushes.pipelined++;
+        return outcomes;
+      }
+    }
+    this.flushes.sequential++;
     return inTransaction(this.pool, async (client) => {
-      const outcomes = await checkFences(
-        client,
-        batch.map((p) => ({ fence: p.part.fence, dataMin: p.dataMin, dataMax: p.dataMax })),
-        this.options.databaseClock,
-      );
+      const outcomes = await checkFences(client, fencedData(batch), this.options.databaseClock);
       await this.options.afterFence?.();
       await this.data.write(
         client,
@@ -140,6 +159,49 @@ export class SampleWriter {
       );
       return outcomes;
     });
+  }
+
+  /**
+   * The flush in two round trips (pipelined.ts), when every fenced part holds on its lease (the usual case): the
+   * transaction's start, the fence's statements and the claim in one, the data and the commit in the other. The
+   * statements are the sequential flush's, in its order, with the claim sent before the fence's answer is read, as
+   * if every part passed. When one does not, the transaction is rolled back and undefined returned: the caller
+   * flushes again a statement at a time, where the history decides such a part. After any failure once the
+   * transaction began, the connection is discarded (its end rolls the transaction back).
+   */
+  private async pipelinedFlush(client: pg.PoolClient, batch: readonly Pending[]): Promise<(WriteOutcome | undefined)[] | undefined> {
+    const fenced = fencedData(batch);
+    const fence = fenceSteps(fenced, this.options.databaseClock);
+    const claim = claimOf(
+      batch,
+      batch.map((p) => p.part.idempotencyKey),
+    );
+    const first = await pipeline(client, [BEGIN, ...fence.steps, ...(claim.step === undefined ? [] : [claim.step])]);
+    const leases = fence.lock === undefined ? [] : (first[1 + fence.lock]!.rows as LeaseRow[]);
+    if (holdOnLeases(fenced, leases).some((v) => v !== true)) {
+      await client.query('ROLLBACK');
+      return undefined;
+    }
+    try {
+      await this.options.afterFence?.();
+    } catch (e: unknown) {
+      throw new PipelineFailure(e, undefined);
+    }
+    const data = this.data.dataSteps(claim.read(claim.step === undefined ? undefined : first[first.length - 1]));
+    const commit = data.steps.length;
+    try {
+      await pipeline(client, [...data.steps, COMMIT]);
+    } catch (e: unknown) {
+      const failure = e as PipelineFailure;
+      const { error, step } = failure;
+      // A statement before the COMMIT failed, or the server refused the COMMIT: the transaction rolled back. Anything
+      // else (the connection, a gate) leaves unknown whether the COMMIT ran.
+      const refused = error instanceof pg.DatabaseError && step !== undefined && (step < commit || !sessionLost(error.code));
+      if (refused) throw failure;
+      throw new PipelineFailure(new StorageError('STORAGE_OUTCOME_UNKNOWN', `commit outcome unknown: ${failure.message}`, { cause: error }), undefined);
+    }
+    data.done();
+    return batch.map(() => undefined);
   }
 
   /** Forgets the partitions of days before `cutoff` (dropped by retention). */
