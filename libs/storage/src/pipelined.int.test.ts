@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from './internal/connection.js';
 import { leavesConnectionBroken, toStorageError } from './internal/errors.js';
 import { pipeline, PipelineFailure, type Step } from './internal/pipelined.js';
-import { statement, withoutStatementNames } from './internal/statements.js';
+import { run, statement, withoutStatementNames } from './internal/statements.js';
 import { startTestDatabase, type TestDatabase } from './testing.js';
 
 let db: TestDatabase;
@@ -79,6 +79,14 @@ describe('a pipeline', () => {
       const names = await client.query<{ name: string }>('SELECT name FROM pg_prepared_statements ORDER BY name');
       expect(names.rows.map((r) => r.name)).toEqual(['promha_test_pipelined_insert']);
       expect(await count(client, 10, 12)).toBe(2);
+    });
+  });
+
+  it('leaves its named statements to pg as prepared: a later failing call of one does not make pg prepare it twice', async () => {
+    await withConnected(async (client) => {
+      await pipeline(client, [{ statement: INSERT, values: [[50]] }]);
+      await expect(run(client, INSERT, [[50]])).rejects.toMatchObject({ code: '23505' });
+      expect((await run<{ a: number }>(client, INSERT, [[51]])).rows).toEqual([{ a: 51 }]);
     });
   });
 

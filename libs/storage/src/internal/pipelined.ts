@@ -87,6 +87,8 @@ export class Pipeline extends EventEmitter {
   /** Settles when the server has answered every step (or the pipeline failed). */
   readonly settled: Promise<pg.QueryResult[]>;
   private readonly results: ResultBuilder[];
+  /** Named statements this pipeline prepares on its connection. */
+  private readonly prepared: Statement[] = [];
   private current = 0;
   private done = false;
   private resolve!: (r: pg.QueryResult[]) => void;
@@ -116,7 +118,10 @@ export class Pipeline extends EventEmitter {
           const text = step.statement.text;
           if (name === '' || (connection.parsedStatements[name] === undefined && connection.submittedNamedStatements[name] === undefined)) {
             connection.parse({ text, name, types: [] });
-            if (name !== '') connection.submittedNamedStatements[name] = text;
+            if (name !== '') {
+              connection.submittedNamedStatements[name] = text;
+              this.prepared.push(step.statement);
+            }
           }
           connection.bind({ portal: '', statement: name, values: step.values, valueMapper: prepareValue });
           connection.describe({ type: 'P', name: '' });
@@ -184,11 +189,17 @@ export class Pipeline extends EventEmitter {
     this.fail(err, err instanceof pg.DatabaseError && this.current < this.steps.length ? this.current : undefined);
   }
 
-  handleReadyForQuery(): void {
+  handleReadyForQuery(connection: Connection): void {
     if (this.done) return;
     if (this.current !== this.steps.length) {
       this.fail(new Error(`pipeline: ${this.current} of ${this.steps.length} steps answered`), undefined);
       return;
+    }
+    // Every step ran, so the statements this pipeline named are prepared: recorded as pg records its own (it
+    // forgets a name only submitted when a later query of that name fails, and would then prepare it twice).
+    for (const { name, text } of this.prepared) {
+      connection.parsedStatements[name] = text;
+      Reflect.deleteProperty(connection.submittedNamedStatements, name);
     }
     this.done = true;
     this.emit('end');

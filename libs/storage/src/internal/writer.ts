@@ -172,10 +172,7 @@ export class SampleWriter {
   private async pipelinedFlush(client: pg.PoolClient, batch: readonly Pending[]): Promise<(WriteOutcome | undefined)[] | undefined> {
     const fenced = fencedData(batch);
     const fence = fenceSteps(fenced, this.options.databaseClock);
-    const claim = claimOf(
-      batch,
-      batch.map((p) => p.part.idempotencyKey),
-    );
+    const claim = claimOf(batch, batch.map((p) => p.part.idempotencyKey));
     const first = await pipeline(client, [BEGIN, ...fence.steps, ...(claim.step === undefined ? [] : [claim.step])]);
     const leases = fence.lock === undefined ? [] : (first[1 + fence.lock]!.rows as LeaseRow[]);
     if (holdOnLeases(fenced, leases).some((v) => v !== true)) {
@@ -192,7 +189,7 @@ export class SampleWriter {
     try {
       await pipeline(client, [...data.steps, COMMIT]);
     } catch (e: unknown) {
-      const failure = e as PipelineFailure;
+      const failure = e instanceof PipelineFailure ? e : new PipelineFailure(e, undefined);
       const { error, step } = failure;
       // A statement before the COMMIT failed, or the server refused the COMMIT: the transaction rolled back. Anything
       // else (the connection, a gate) leaves unknown whether the COMMIT ran.
