@@ -44,7 +44,7 @@ export class PipelineFailure extends Error {
 
 /** What node-postgres' connection offers a query object (pg/lib/connection.js). */
 interface Connection {
-  readonly stream: { cork?: () => void; uncork?: () => void };
+  readonly stream: { readonly writable: boolean; cork?: () => void; uncork?: () => void; write(chunk: Uint8Array): boolean };
   readonly parsedStatements: Record<string, string | undefined>;
   readonly submittedNamedStatements: Record<string, string | undefined>;
   parse(q: { text: string; name: string; types: never[] }): void;
@@ -52,7 +52,6 @@ interface Connection {
   describe(d: { type: 'P'; name: string }): void;
   execute(e: { portal: string; rows: number }): void;
   sync(): void;
-  sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
   sendCopyFail(message: string): void;
 }
@@ -130,7 +129,7 @@ export class Pipeline extends EventEmitter {
           connection.parse({ text: step.copy, name: '', types: [] });
           connection.bind({ portal: '', statement: '', values: [], valueMapper: prepareValue });
           connection.execute({ portal: '', rows: 0 });
-          connection.sendCopyFromChunk(Buffer.from(step.data.buffer, step.data.byteOffset, step.data.byteLength));
+          copyData(connection, step.data);
           connection.endCopyFrom();
         } else {
           connection.parse({ text: step.text, name: '', types: [] });
@@ -212,6 +211,21 @@ export class Pipeline extends EventEmitter {
     this.emit('end');
     this.reject(new PipelineFailure(error, step));
   }
+}
+
+/**
+ * One CopyData message holding `data`, its header written apart: pg's serializer would copy the data into a buffer of
+ * its own first (a flush's COPY is hundreds of kilobytes). The socket holds on to `data` until it is sent, which is
+ * before the server can answer.
+ */
+function copyData(connection: Connection, data: Uint8Array): void {
+  // As pg's own writes: nothing goes to a socket that has ended (pg reports the connection's end).
+  if (!connection.stream.writable) return;
+  const header = Buffer.allocUnsafe(5);
+  header[0] = 0x64; // 'd'
+  header.writeInt32BE(data.byteLength + 4, 1);
+  connection.stream.write(header);
+  connection.stream.write(data);
 }
 
 function textOf(step: Step): string {
